@@ -1,0 +1,104 @@
+#pragma once
+// Backend: the one op interface every device implements (kernels/cpu/ now,
+// kernels/cuda/ later). The CPU backend is the reference every other backend
+// is diffed against by the op-parity test.
+//
+// Conventions for every op:
+// - Tensors are row-major views (kernels/tensor.h) of memory on this
+//   backend's device; the caller owns all memory and keeps it alive.
+// - Activations are F32 on the CPU backend; weights may be BF16, F16 or F32
+//   and are read as stored (never widened into a copy).
+// - Ops run in issue order on the calling thread's stream; one thread (the
+//   owner of the backend) calls ops at a time. Output may alias an input only
+//   where the op says so.
+// - Shape mismatches are programming errors: ops check them and abort with a
+//   message (they are never caused by user input, which the engine validates).
+
+#include <cstddef>
+#include <memory>
+#include <string_view>
+
+#include "kernels/tensor.h"
+
+namespace ovserve::kernels {
+
+// Memory owned by a backend; freed when destroyed.
+class DeviceBuffer {
+ public:
+  virtual ~DeviceBuffer() = default;
+  virtual void* data() const = 0;
+  virtual size_t size() const = 0;
+};
+
+struct AttentionParams {
+  float scale = 1.0f;  // usually 1/sqrt(head_dim)
+  bool causal = false;
+  // Key index of query row 0 (the number of tokens already in the cache
+  // before this chunk). With causal, query t attends to keys [0, q_offset + t].
+  int64_t q_offset = 0;
+};
+
+enum class GeluApproximation { kNone, kTanh };
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual Device device() const = 0;
+  virtual std::string_view name() const = 0;
+
+  // ---- memory ----
+  virtual std::unique_ptr<DeviceBuffer> Allocate(size_t bytes) = 0;
+  virtual void CopyFromHost(void* device_dst, const void* host_src, size_t bytes) = 0;
+  virtual void CopyToHost(void* host_dst, const void* device_src, size_t bytes) = 0;
+  // Waits for every op issued so far.
+  virtual void Synchronize() = 0;
+
+  // ---- ops ----
+  // y[M,N] = x[M,K] . w[N,K]^T (+ bias[N]). x, y: F32. w, bias: BF16/F16/F32.
+  // bias may be nullptr.
+  virtual void Linear(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y) = 0;
+
+  // y = x / sqrt(mean(x^2) + eps) * weight, per row. y may alias x.
+  virtual void RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& y) = 0;
+
+  // y = (x - mean) / sqrt(var + eps) * weight + bias, per row. y may alias x.
+  virtual void LayerNorm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
+                         const Tensor& y) = 0;
+
+  // Rotary embedding (rotate-half / NeoX layout) of x[T, H, D] in place, token
+  // t at positions[t] (I32), inverse frequencies theta^(-2i/D).
+  virtual void RopeInPlace(const Tensor& x, const Tensor& positions, float theta) = 0;
+
+  // Softmax attention. q[T, Hq, D], k and v [S, Hkv, D] with Hq % Hkv == 0
+  // (grouped-query: q head h reads kv head h / (Hq / Hkv)), out[T, Hq, D].
+  virtual void Attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                         const AttentionParams& params) = 0;
+
+  // out = silu(gate) * up, elementwise. out may alias gate or up.
+  virtual void SiluMul(const Tensor& gate, const Tensor& up, const Tensor& out) = 0;
+
+  // out = gelu(x) (exact erf, or the tanh approximation). out may alias x.
+  virtual void Gelu(const Tensor& x, GeluApproximation approximation, const Tensor& out) = 0;
+
+  // out = a + b, elementwise, same shapes. out may alias a or b.
+  virtual void Add(const Tensor& a, const Tensor& b, const Tensor& out) = 0;
+
+  // out[T, H] (F32) = table[ids[t], :] (table BF16/F16/F32, ids I32).
+  virtual void EmbeddingGather(const Tensor& ids, const Tensor& table, const Tensor& out) = 0;
+
+  // Non-overlapping patches of image[C, H, W] (F32): out[(H/P)*(W/P), C*P*P],
+  // patches row-major, each flattened in (c, y, x) order — the layout of a
+  // Conv2d(kernel=stride=P) weight, so a Linear over it is that convolution.
+  virtual void Im2Patches(const Tensor& image, int patch, const Tensor& out) = 0;
+
+  // Bilinear resize of a feature map x[H, W, C] to out[h, w, C], as
+  // torch.nn.functional.interpolate(mode="bilinear", align_corners=False,
+  // antialias=False) computes it.
+  virtual void BilinearResize(const Tensor& x, const Tensor& out) = 0;
+
+  // Elementwise dtype conversion (F16/BF16/F32 -> F32, or the same dtype).
+  virtual void Convert(const Tensor& src, const Tensor& dst) = 0;
+};
+
+}  // namespace ovserve::kernels

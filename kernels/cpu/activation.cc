@@ -1,0 +1,55 @@
+// Elementwise ops: SiLU-gated product, GELU (erf or tanh), add.
+#include <cmath>
+
+#include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/ops.h"
+
+namespace ovserve::kernels::cpu {
+namespace {
+
+constexpr int64_t kGrain = 1 << 14;
+
+OVSERVE_MULTIVERSION
+void SiluMulRange(const float* gate, const float* up, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+OVSERVE_MULTIVERSION
+void AddRange(const float* a, const float* b, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
+}
+
+}  // namespace
+
+void SiluMul(ThreadPool& pool, const Tensor& gate, const Tensor& up, const Tensor& out) {
+  pool.ParallelFor(gate.numel(), kGrain, [&](int64_t b, int64_t e) {
+    SiluMulRange(gate.as<const float>() + b, up.as<const float>() + b, out.as<float>() + b, e - b);
+  });
+}
+
+void Gelu(ThreadPool& pool, const Tensor& x, GeluApproximation approximation, const Tensor& out) {
+  const float* xp = x.as<const float>();
+  float* op = out.as<float>();
+  pool.ParallelFor(x.numel(), kGrain, [&](int64_t b, int64_t e) {
+    if (approximation == GeluApproximation::kTanh) {
+      // gelu_pytorch_tanh: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+      constexpr float kBeta = 0.7978845608028654f;
+      constexpr float kKappa = 0.044715f;
+      for (int64_t i = b; i < e; ++i) {
+        const float v = xp[i];
+        op[i] = 0.5f * v * (1.0f + std::tanh(kBeta * (v + kKappa * v * v * v)));
+      }
+    } else {
+      constexpr float kInvSqrt2 = 0.7071067811865476f;
+      for (int64_t i = b; i < e; ++i) op[i] = 0.5f * xp[i] * (1.0f + std::erf(xp[i] * kInvSqrt2));
+    }
+  });
+}
+
+void Add(ThreadPool& pool, const Tensor& a, const Tensor& b, const Tensor& out) {
+  pool.ParallelFor(a.numel(), kGrain, [&](int64_t s, int64_t e) {
+    AddRange(a.as<const float>() + s, b.as<const float>() + s, out.as<float>() + s, e - s);
+  });
+}
+
+}  // namespace ovserve::kernels::cpu

@@ -1,0 +1,155 @@
+#include "kernels/cpu/cpu_backend.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <thread>
+
+#include "kernels/check.h"
+#include "kernels/cpu/ops.h"
+
+namespace ovserve::kernels {
+namespace {
+
+constexpr size_t kAlignment = 64;
+
+class HostBuffer final : public DeviceBuffer {
+ public:
+  explicit HostBuffer(size_t bytes) : size_(bytes) {
+    const size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
+    data_ = std::aligned_alloc(kAlignment, rounded == 0 ? kAlignment : rounded);
+    if (data_ == nullptr) throw std::bad_alloc();
+  }
+  ~HostBuffer() override { std::free(data_); }
+  void* data() const override { return data_; }
+  size_t size() const override { return size_; }
+
+ private:
+  void* data_;
+  size_t size_;
+};
+
+bool IsFloating(DType d) { return d == DType::kF32 || d == DType::kBF16 || d == DType::kF16; }
+
+void CheckF32(const Tensor& t, const char* what) {
+  OVSERVE_CHECK(t.dtype == DType::kF32, "%s must be F32, got %s", what,
+                std::string(DTypeName(t.dtype)).c_str());
+}
+
+int ResolveThreads(int requested) {
+  if (requested > 0) return requested;
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw == 0 ? 1 : static_cast<int>(hw);
+}
+
+}  // namespace
+
+CpuBackend::CpuBackend(const CpuBackendOptions& options) : pool_(ResolveThreads(options.num_threads)) {}
+
+std::unique_ptr<DeviceBuffer> CpuBackend::Allocate(size_t bytes) {
+  return std::make_unique<HostBuffer>(bytes);
+}
+
+void CpuBackend::CopyFromHost(void* device_dst, const void* host_src, size_t bytes) {
+  std::memcpy(device_dst, host_src, bytes);
+}
+
+void CpuBackend::CopyToHost(void* host_dst, const void* device_src, size_t bytes) {
+  std::memcpy(host_dst, device_src, bytes);
+}
+
+void CpuBackend::Linear(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y) {
+  CheckF32(x, "Linear x");
+  CheckF32(y, "Linear y");
+  OVSERVE_CHECK(w.rank == 2 && IsFloating(w.dtype), "Linear w must be a 2-D float tensor");
+  OVSERVE_CHECK(x.cols() == w.dim(1), "Linear: x %s vs w %s", x.ShapeString().c_str(),
+                w.ShapeString().c_str());
+  OVSERVE_CHECK(y.rows() == x.rows() && y.cols() == w.dim(0), "Linear: y %s for x %s, w %s",
+                y.ShapeString().c_str(), x.ShapeString().c_str(), w.ShapeString().c_str());
+  if (bias != nullptr) OVSERVE_CHECK(bias->numel() == w.dim(0), "Linear: bias size");
+  cpu::Linear(pool_, x, w, bias, y);
+}
+
+void CpuBackend::RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& y) {
+  CheckF32(x, "RmsNorm x");
+  OVSERVE_CHECK(weight.numel() == x.cols() && y.numel() == x.numel(), "RmsNorm shapes");
+  cpu::RmsNorm(pool_, x, weight, eps, y);
+}
+
+void CpuBackend::LayerNorm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
+                           const Tensor& y) {
+  CheckF32(x, "LayerNorm x");
+  OVSERVE_CHECK(weight.numel() == x.cols() && bias.numel() == x.cols() && y.numel() == x.numel(),
+                "LayerNorm shapes");
+  cpu::LayerNorm(pool_, x, weight, bias, eps, y);
+}
+
+void CpuBackend::RopeInPlace(const Tensor& x, const Tensor& positions, float theta) {
+  CheckF32(x, "Rope x");
+  OVSERVE_CHECK(x.rank == 3 && x.dim(2) % 2 == 0, "Rope x must be [T, H, D] with even D");
+  OVSERVE_CHECK(positions.dtype == DType::kI32 && positions.numel() == x.dim(0), "Rope positions");
+  cpu::RopeInPlace(pool_, x, positions, theta);
+}
+
+void CpuBackend::Attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                           const AttentionParams& params) {
+  CheckF32(q, "Attention q");
+  CheckF32(k, "Attention k");
+  CheckF32(v, "Attention v");
+  OVSERVE_CHECK(q.rank == 3 && k.rank == 3 && v.rank == 3 && out.rank == 3, "Attention ranks");
+  OVSERVE_CHECK(q.dim(2) == k.dim(2) && k.dim(2) == v.dim(2) && k.dim(0) == v.dim(0) &&
+                    k.dim(1) == v.dim(1) && q.dim(1) % k.dim(1) == 0,
+                "Attention: q %s k %s v %s", q.ShapeString().c_str(), k.ShapeString().c_str(),
+                v.ShapeString().c_str());
+  OVSERVE_CHECK(out.numel() == q.numel(), "Attention out");
+  cpu::Attention(pool_, q, k, v, out, params);
+}
+
+void CpuBackend::SiluMul(const Tensor& gate, const Tensor& up, const Tensor& out) {
+  OVSERVE_CHECK(gate.numel() == up.numel() && out.numel() == gate.numel(), "SiluMul shapes");
+  cpu::SiluMul(pool_, gate, up, out);
+}
+
+void CpuBackend::Gelu(const Tensor& x, GeluApproximation approximation, const Tensor& out) {
+  OVSERVE_CHECK(x.numel() == out.numel(), "Gelu shapes");
+  cpu::Gelu(pool_, x, approximation, out);
+}
+
+void CpuBackend::Add(const Tensor& a, const Tensor& b, const Tensor& out) {
+  OVSERVE_CHECK(a.numel() == b.numel() && out.numel() == a.numel(), "Add shapes");
+  cpu::Add(pool_, a, b, out);
+}
+
+void CpuBackend::EmbeddingGather(const Tensor& ids, const Tensor& table, const Tensor& out) {
+  OVSERVE_CHECK(ids.dtype == DType::kI32 && table.rank == 2, "EmbeddingGather types");
+  OVSERVE_CHECK(out.rows() == ids.numel() && out.cols() == table.dim(1), "EmbeddingGather shapes");
+  const int32_t* id = ids.as<const int32_t>();
+  for (int64_t i = 0; i < ids.numel(); ++i) {
+    OVSERVE_CHECK(id[i] >= 0 && id[i] < table.dim(0), "token id %d outside [0, %lld)", id[i],
+                  static_cast<long long>(table.dim(0)));
+  }
+  cpu::EmbeddingGather(pool_, ids, table, out);
+}
+
+void CpuBackend::Im2Patches(const Tensor& image, int patch, const Tensor& out) {
+  OVSERVE_CHECK(image.rank == 3 && image.dim(1) % patch == 0 && image.dim(2) % patch == 0,
+                "Im2Patches image %s, patch %d", image.ShapeString().c_str(), patch);
+  OVSERVE_CHECK(out.rows() == (image.dim(1) / patch) * (image.dim(2) / patch) &&
+                    out.cols() == image.dim(0) * patch * patch,
+                "Im2Patches out %s", out.ShapeString().c_str());
+  cpu::Im2Patches(pool_, image, patch, out);
+}
+
+void CpuBackend::BilinearResize(const Tensor& x, const Tensor& out) {
+  OVSERVE_CHECK(x.rank == 3 && out.rank == 3 && x.dim(2) == out.dim(2), "BilinearResize shapes");
+  cpu::BilinearResize(pool_, x, out);
+}
+
+void CpuBackend::Convert(const Tensor& src, const Tensor& dst) {
+  OVSERVE_CHECK(src.numel() == dst.numel(), "Convert shapes");
+  OVSERVE_CHECK(dst.dtype == DType::kF32 || dst.dtype == src.dtype, "Convert to %s",
+                std::string(DTypeName(dst.dtype)).c_str());
+  cpu::Convert(pool_, src, dst);
+}
+
+}  // namespace ovserve::kernels

@@ -1,0 +1,49 @@
+#pragma once
+// CpuBackend: the Backend on host memory, with a fixed thread pool.
+// The reference implementation every other backend is compared against.
+
+#include <memory>
+
+#include "kernels/backend.h"
+#include "kernels/cpu/thread_pool.h"
+
+namespace ovserve::kernels {
+
+struct CpuBackendOptions {
+  // Threads used by each op (the calling thread included); 0 = all cores.
+  int num_threads = 0;
+};
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(const CpuBackendOptions& options = {});
+
+  Device device() const override { return Device::kCpu; }
+  std::string_view name() const override { return "cpu"; }
+  int num_threads() const { return pool_.num_threads(); }
+
+  std::unique_ptr<DeviceBuffer> Allocate(size_t bytes) override;
+  void CopyFromHost(void* device_dst, const void* host_src, size_t bytes) override;
+  void CopyToHost(void* host_dst, const void* device_src, size_t bytes) override;
+  void Synchronize() override {}
+
+  void Linear(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y) override;
+  void RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& y) override;
+  void LayerNorm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
+                 const Tensor& y) override;
+  void RopeInPlace(const Tensor& x, const Tensor& positions, float theta) override;
+  void Attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                 const AttentionParams& params) override;
+  void SiluMul(const Tensor& gate, const Tensor& up, const Tensor& out) override;
+  void Gelu(const Tensor& x, GeluApproximation approximation, const Tensor& out) override;
+  void Add(const Tensor& a, const Tensor& b, const Tensor& out) override;
+  void EmbeddingGather(const Tensor& ids, const Tensor& table, const Tensor& out) override;
+  void Im2Patches(const Tensor& image, int patch, const Tensor& out) override;
+  void BilinearResize(const Tensor& x, const Tensor& out) override;
+  void Convert(const Tensor& src, const Tensor& dst) override;
+
+ private:
+  cpu::ThreadPool pool_;
+};
+
+}  // namespace ovserve::kernels

@@ -1,0 +1,25 @@
+#pragma once
+// Which instruction-set paths the CPU kernels may take, decided once at start-up.
+
+namespace ovserve::kernels::cpu {
+
+enum class Isa { kGeneric, kAvx2 };
+
+// The best ISA this CPU supports, unless OVSERVE_CPU_ISA=generic forces the
+// portable path (used by tests to check the dispatch and the fallback).
+Isa SelectedIsa();
+
+// Overrides the selection (tests only; not thread-safe with running ops).
+void ForceIsaForTesting(Isa isa);
+
+const char* IsaName(Isa isa);
+
+}  // namespace ovserve::kernels::cpu
+
+// Marks a portable loop to be compiled twice, for Haswell-class CPUs (AVX2,
+// FMA, F16C) and the x86-64 baseline, with the variant picked at load time.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define OVSERVE_MULTIVERSION __attribute__((target_clones("arch=haswell", "default")))
+#else
+#define OVSERVE_MULTIVERSION
+#endif

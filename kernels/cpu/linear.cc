@@ -1,0 +1,68 @@
+// Linear: y = x . w^T + bias, with weights read in their stored dtype.
+#include <algorithm>
+
+#include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/linear_avx2.h"
+#include "kernels/cpu/ops.h"
+
+namespace ovserve::kernels::cpu {
+namespace {
+
+// Portable path: one weight row at a time, eight partial sums per dot product.
+void GenericRange(const float* x, int64_t M, int64_t K, const Tensor& w, int64_t n0, int64_t n1,
+                  float* y, int64_t ldy) {
+  for (int64_t n = n0; n < n1; ++n) {
+    for (int64_t m = 0; m < M; ++m) {
+      const float* xr = x + m * K;
+      float partial[8] = {};
+      int64_t k = 0;
+      for (; k + 8 <= K; k += 8) {
+        for (int j = 0; j < 8; ++j) partial[j] += xr[k + j] * LoadAsFloat(w, n * K + k + j);
+      }
+      float sum = 0.0f;
+      for (int j = 0; j < 8; ++j) sum += partial[j];
+      for (; k < K; ++k) sum += xr[k] * LoadAsFloat(w, n * K + k);
+      y[m * ldy + n] = sum;
+    }
+  }
+}
+
+// Decode-sized batches stream the weights once per row; below this the
+// packed GEMM's panel conversion is not amortized.
+constexpr int64_t kGemmMinRows = 4;
+
+}  // namespace
+
+void Linear(ThreadPool& pool, const Tensor& x, const Tensor& w, const Tensor* bias,
+            const Tensor& y) {
+  const int64_t M = x.rows();
+  const int64_t K = x.cols();
+  const int64_t N = w.dim(0);
+  const float* xp = x.as<const float>();
+  float* yp = y.as<float>();
+  const Isa isa = SelectedIsa();
+  // Split the weight rows so each thread streams its own slice of the weights.
+  // Ranges are whole 16-row tiles so only the last one has a ragged edge.
+  constexpr int64_t kTile = 16;
+  const int64_t tiles = (N + kTile - 1) / kTile;
+  pool.ParallelFor(tiles, M >= kGemmMinRows ? 8 : 4, [&](int64_t t0, int64_t t1) {
+    const int64_t n0 = t0 * kTile;
+    const int64_t n1 = std::min(N, t1 * kTile);
+    if (isa == Isa::kAvx2) {
+      if (M >= kGemmMinRows) {
+        avx2::GemmRange(xp, M, K, w.data, w.dtype, n0, n1, yp, N);
+      } else {
+        for (int64_t m = 0; m < M; ++m) avx2::GemvRange(xp + m * K, K, w.data, w.dtype, n0, n1, yp + m * N);
+      }
+    } else {
+      GenericRange(xp, M, K, w, n0, n1, yp, N);
+    }
+    if (bias != nullptr) {
+      for (int64_t m = 0; m < M; ++m) {
+        for (int64_t n = n0; n < n1; ++n) yp[m * N + n] += LoadAsFloat(*bias, n);
+      }
+    }
+  });
+}
+
+}  // namespace ovserve::kernels::cpu

@@ -1,0 +1,74 @@
+#pragma once
+// Tensor: a non-owning, typed, row-major view of memory on some device.
+//
+// Views are what the op interface (kernels/backend.h) takes: the caller owns
+// the memory (a weight mmap, a backend allocation) and keeps it alive for the
+// duration of the call. Shapes are outermost first; the last dimension is
+// contiguous.
+
+#include <array>
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+
+#include "kernels/dtype.h"
+
+namespace ovserve::kernels {
+
+enum class Device : uint8_t { kCpu, kCuda };
+
+struct Tensor {
+  static constexpr int kMaxRank = 5;
+
+  void* data = nullptr;
+  DType dtype = DType::kF32;
+  Device device = Device::kCpu;
+  int rank = 0;
+  std::array<int64_t, kMaxRank> shape{};
+
+  Tensor() = default;
+  Tensor(void* ptr, DType type, std::initializer_list<int64_t> dims, Device dev = Device::kCpu)
+      : data(ptr), dtype(type), device(dev), rank(static_cast<int>(dims.size())) {
+    int i = 0;
+    for (int64_t d : dims) shape[i++] = d;
+  }
+
+  int64_t dim(int i) const { return shape[i < 0 ? rank + i : i]; }
+  int64_t numel() const {
+    int64_t n = 1;
+    for (int i = 0; i < rank; ++i) n *= shape[i];
+    return n;
+  }
+  size_t nbytes() const { return static_cast<size_t>(numel()) * DTypeSize(dtype); }
+  // Rows = product of all but the last dimension.
+  int64_t rows() const { return rank == 0 ? 1 : numel() / shape[rank - 1]; }
+  int64_t cols() const { return rank == 0 ? 1 : shape[rank - 1]; }
+
+  template <typename T>
+  T* as() const { return static_cast<T*>(data); }
+
+  // A view of rows [begin, begin + count) of the outermost dimension.
+  Tensor Slice(int64_t begin, int64_t count) const {
+    Tensor out = *this;
+    const int64_t stride = rank == 0 ? 1 : numel() / shape[0];
+    out.data = static_cast<char*>(data) + static_cast<size_t>(begin * stride) * DTypeSize(dtype);
+    out.shape[0] = count;
+    return out;
+  }
+  // The same memory seen with another shape (same number of elements).
+  Tensor Reshaped(std::initializer_list<int64_t> dims) const {
+    Tensor out(data, dtype, dims, device);
+    return out;
+  }
+
+  std::string ShapeString() const {
+    std::string s = "[";
+    for (int i = 0; i < rank; ++i) {
+      if (i) s += ", ";
+      s += std::to_string(shape[i]);
+    }
+    return s + "]";
+  }
+};
+
+}  // namespace ovserve::kernels

@@ -1,0 +1,220 @@
+// CPU ops against straightforward double-precision references, on both the
+// AVX2 path (where the CPU has it) and the portable path.
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/cpu_features.h"
+
+namespace ovserve::kernels {
+namespace {
+
+std::vector<float> RandomVector(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+std::vector<uint16_t> ToBf16(const std::vector<float>& v) {
+  std::vector<uint16_t> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = F32ToBf16(v[i]);
+  return out;
+}
+
+class CpuOpsTest : public ::testing::TestWithParam<cpu::Isa> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == cpu::Isa::kAvx2) {
+      cpu::ForceIsaForTesting(cpu::Isa::kGeneric);  // reset, then probe
+#if defined(__x86_64__)
+      __builtin_cpu_init();
+      if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
+        GTEST_SKIP() << "CPU lacks AVX2/FMA";
+      }
+#endif
+    }
+    cpu::ForceIsaForTesting(GetParam());
+  }
+  CpuBackend backend_{CpuBackendOptions{.num_threads = 2}};
+};
+
+TEST_P(CpuOpsTest, LinearMatchesReferenceForAllWeightDtypesAndShapes) {
+  struct Shape { int64_t m, k, n; };
+  for (Shape s : {Shape{1, 64, 48}, Shape{3, 37, 19}, Shape{7, 300, 130}, Shape{13, 896, 70},
+                  Shape{64, 513, 33}}) {
+    const auto x = RandomVector(s.m * s.k, 1);
+    const auto wf = RandomVector(s.n * s.k, 2, 0.1f);
+    const auto bias = RandomVector(s.n, 3);
+    const auto wb = ToBf16(wf);
+    for (DType wd : {DType::kBF16, DType::kF32}) {
+      std::vector<float> wq(wf.size());
+      for (size_t i = 0; i < wf.size(); ++i) wq[i] = Bf16ToF32(wb[i]);
+      const void* wdata = wd == DType::kBF16 ? static_cast<const void*>(wb.data()) : wq.data();
+      std::vector<float> y(s.m * s.n, -1.0f);
+      Tensor xt(const_cast<float*>(x.data()), DType::kF32, {s.m, s.k});
+      Tensor wt(const_cast<void*>(wdata), wd, {s.n, s.k});
+      Tensor bt(const_cast<float*>(bias.data()), DType::kF32, {s.n});
+      Tensor yt(y.data(), DType::kF32, {s.m, s.n});
+      backend_.Linear(xt, wt, &bt, yt);
+      double max_err = 0;
+      for (int64_t m = 0; m < s.m; ++m) {
+        for (int64_t n = 0; n < s.n; ++n) {
+          double ref = bias[n];
+          for (int64_t k = 0; k < s.k; ++k) ref += static_cast<double>(x[m * s.k + k]) * wq[n * s.k + k];
+          max_err = std::max(max_err, std::abs(ref - y[m * s.n + n]));
+        }
+      }
+      EXPECT_LT(max_err, 2e-5 * std::sqrt(static_cast<double>(s.k)))
+          << "m=" << s.m << " k=" << s.k << " n=" << s.n << " dtype=" << DTypeName(wd);
+    }
+  }
+}
+
+TEST_P(CpuOpsTest, LinearReadsF16Weights) {
+  const int64_t m = 5, k = 40, n = 17;
+  const auto x = RandomVector(m * k, 4);
+  // Small integers / 8 are exact in F16.
+  std::vector<uint16_t> w(n * k);
+  std::vector<float> wf(n * k);
+  for (int64_t i = 0; i < n * k; ++i) {
+    wf[i] = static_cast<float>(static_cast<int>(i % 13) - 6) / 8.0f;
+    // Find the F16 encoding by search: the values are few and exact in F16.
+    for (uint32_t h = 0; h < 0x10000; ++h) {
+      if (F16ToF32(static_cast<uint16_t>(h)) == wf[i]) { w[i] = static_cast<uint16_t>(h); break; }
+    }
+  }
+  std::vector<float> y(m * n);
+  backend_.Linear(Tensor(const_cast<float*>(x.data()), DType::kF32, {m, k}),
+                  Tensor(w.data(), DType::kF16, {n, k}), nullptr, Tensor(y.data(), DType::kF32, {m, n}));
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      double ref = 0;
+      for (int64_t t = 0; t < k; ++t) ref += static_cast<double>(x[i * k + t]) * wf[j * k + t];
+      EXPECT_NEAR(y[i * n + j], ref, 1e-4);
+    }
+  }
+}
+
+TEST_P(CpuOpsTest, AttentionCausalGqaMatchesReference) {
+  const int64_t T = 5, S = 9, Hq = 4, Hkv = 2, D = 16, offset = 4;
+  const auto q = RandomVector(T * Hq * D, 5), k = RandomVector(S * Hkv * D, 6),
+             v = RandomVector(S * Hkv * D, 7);
+  std::vector<float> out(T * Hq * D);
+  AttentionParams params{.scale = 0.25f, .causal = true, .q_offset = offset};
+  backend_.Attention(Tensor(const_cast<float*>(q.data()), DType::kF32, {T, Hq, D}),
+                     Tensor(const_cast<float*>(k.data()), DType::kF32, {S, Hkv, D}),
+                     Tensor(const_cast<float*>(v.data()), DType::kF32, {S, Hkv, D}),
+                     Tensor(out.data(), DType::kF32, {T, Hq, D}), params);
+  for (int64_t t = 0; t < T; ++t) {
+    for (int64_t h = 0; h < Hq; ++h) {
+      const int64_t kvh = h / (Hq / Hkv);
+      const int64_t visible = offset + t + 1;
+      std::vector<double> p(visible);
+      double mx = -1e30, den = 0;
+      for (int64_t s = 0; s < visible; ++s) {
+        double d = 0;
+        for (int64_t i = 0; i < D; ++i) d += q[(t * Hq + h) * D + i] * k[(s * Hkv + kvh) * D + i];
+        p[s] = d * 0.25;
+        mx = std::max(mx, p[s]);
+      }
+      for (auto& x : p) den += (x = std::exp(x - mx));
+      for (int64_t i = 0; i < D; ++i) {
+        double ref = 0;
+        for (int64_t s = 0; s < visible; ++s) ref += p[s] / den * v[(s * Hkv + kvh) * D + i];
+        EXPECT_NEAR(out[(t * Hq + h) * D + i], ref, 1e-5);
+      }
+    }
+  }
+}
+
+TEST_P(CpuOpsTest, NormsMatchReference) {
+  const int64_t rows = 3, H = 70;
+  const auto x = RandomVector(rows * H, 8, 3.0f), w = RandomVector(H, 9), b = RandomVector(H, 10);
+  std::vector<float> y(rows * H), z(rows * H);
+  Tensor xt(const_cast<float*>(x.data()), DType::kF32, {rows, H});
+  backend_.RmsNorm(xt, Tensor(const_cast<float*>(w.data()), DType::kF32, {H}), 1e-6f,
+                   Tensor(y.data(), DType::kF32, {rows, H}));
+  backend_.LayerNorm(xt, Tensor(const_cast<float*>(w.data()), DType::kF32, {H}),
+                     Tensor(const_cast<float*>(b.data()), DType::kF32, {H}), 1e-6f,
+                     Tensor(z.data(), DType::kF32, {rows, H}));
+  for (int64_t r = 0; r < rows; ++r) {
+    double ss = 0, mean = 0, var = 0;
+    for (int64_t i = 0; i < H; ++i) { ss += x[r * H + i] * x[r * H + i]; mean += x[r * H + i]; }
+    mean /= H;
+    for (int64_t i = 0; i < H; ++i) var += (x[r * H + i] - mean) * (x[r * H + i] - mean);
+    var /= H;
+    for (int64_t i = 0; i < H; ++i) {
+      EXPECT_NEAR(y[r * H + i], x[r * H + i] / std::sqrt(ss / H + 1e-6) * w[i], 1e-5);
+      EXPECT_NEAR(z[r * H + i], (x[r * H + i] - mean) / std::sqrt(var + 1e-6) * w[i] + b[i], 1e-5);
+    }
+  }
+}
+
+TEST_P(CpuOpsTest, RopeRotatesHalves) {
+  const int64_t T = 3, H = 2, D = 8;
+  auto x = RandomVector(T * H * D, 11);
+  const auto orig = x;
+  std::vector<int32_t> pos = {0, 5, 1000};
+  backend_.RopeInPlace(Tensor(x.data(), DType::kF32, {T, H, D}),
+                       Tensor(pos.data(), DType::kI32, {T}), 10000.0f);
+  for (int64_t t = 0; t < T; ++t) {
+    for (int64_t h = 0; h < H; ++h) {
+      for (int64_t i = 0; i < D / 2; ++i) {
+        const double f = 1.0 / std::pow(10000.0, 2.0 * i / D);
+        const double a = orig[(t * H + h) * D + i], b = orig[(t * H + h) * D + i + D / 2];
+        const double c = std::cos(pos[t] * f), s = std::sin(pos[t] * f);
+        EXPECT_NEAR(x[(t * H + h) * D + i], a * c - b * s, 2e-4);
+        EXPECT_NEAR(x[(t * H + h) * D + i + D / 2], b * c + a * s, 2e-4);
+      }
+    }
+  }
+}
+
+TEST_P(CpuOpsTest, BilinearResizeMatchesTorchAlignCornersFalse) {
+  // 1 channel 3x3 -> 2x2: scale 1.5, src = 1.5*(o+0.5)-0.5 = {0.25, 1.75}.
+  std::vector<float> x = {0, 1, 2, 3, 4, 5, 6, 7, 8};
+  std::vector<float> out(4);
+  backend_.BilinearResize(Tensor(x.data(), DType::kF32, {3, 3, 1}), Tensor(out.data(), DType::kF32, {2, 2, 1}));
+  // torch.nn.functional.interpolate(torch.arange(9.).view(1,1,3,3), size=(2,2), mode="bilinear")
+  // = [[1.0, 2.5], [5.5, 7.0]]
+  EXPECT_FLOAT_EQ(out[0], 1.0f);
+  EXPECT_FLOAT_EQ(out[1], 2.5f);
+  EXPECT_FLOAT_EQ(out[2], 5.5f);
+  EXPECT_FLOAT_EQ(out[3], 7.0f);
+}
+
+TEST_P(CpuOpsTest, GeluAndSiluMul) {
+  std::vector<float> x = {-3.0f, -0.5f, 0.0f, 0.7f, 2.0f}, y(5), z(5), up = {1, 2, 3, 4, 5};
+  backend_.Gelu(Tensor(x.data(), DType::kF32, {5}), GeluApproximation::kNone, Tensor(y.data(), DType::kF32, {5}));
+  backend_.Gelu(Tensor(x.data(), DType::kF32, {5}), GeluApproximation::kTanh, Tensor(z.data(), DType::kF32, {5}));
+  for (int i = 0; i < 5; ++i) {
+    const double v = x[i];
+    EXPECT_NEAR(y[i], 0.5 * v * (1 + std::erf(v / std::sqrt(2.0))), 1e-6);
+    EXPECT_NEAR(z[i], 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v))), 1e-6);
+  }
+  backend_.SiluMul(Tensor(x.data(), DType::kF32, {5}), Tensor(up.data(), DType::kF32, {5}),
+                   Tensor(y.data(), DType::kF32, {5}));
+  for (int i = 0; i < 5; ++i) EXPECT_NEAR(y[i], x[i] / (1 + std::exp(-static_cast<double>(x[i]))) * up[i], 1e-6);
+}
+
+TEST_P(CpuOpsTest, Im2PatchesUsesConvWeightOrder) {
+  const int64_t C = 2, H = 4, W = 6, P = 2;
+  std::vector<float> img(C * H * W);
+  for (size_t i = 0; i < img.size(); ++i) img[i] = static_cast<float>(i);
+  std::vector<float> out((H / P) * (W / P) * C * P * P);
+  backend_.Im2Patches(Tensor(img.data(), DType::kF32, {C, H, W}), P,
+                      Tensor(out.data(), DType::kF32, {(H / P) * (W / P), C * P * P}));
+  // Patch (py=1, px=2), channel 1, y=1, x=0 -> img[1][3][4].
+  const int64_t p = 1 * (W / P) + 2;
+  EXPECT_EQ(out[p * C * P * P + 1 * P * P + 1 * P + 0], img[(1 * H + 3) * W + 4]);
+}
+
+INSTANTIATE_TEST_SUITE_P(Isa, CpuOpsTest, ::testing::Values(cpu::Isa::kGeneric, cpu::Isa::kAvx2),
+                         [](const auto& info) { return std::string(cpu::IsaName(info.param)); });
+
+}  // namespace
+}  // namespace ovserve::kernels
