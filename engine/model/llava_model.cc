@@ -1,0 +1,193 @@
+#include "engine/model/llava_model.h"
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "engine/model/visual_packing.h"
+#include "engine/util/status_macros.h"
+
+namespace ovserve::engine {
+
+using kernels::DType;
+using kernels::Tensor;
+
+absl::StatusOr<std::unique_ptr<LlavaOnevisionModel>> LlavaOnevisionModel::Load(
+    const std::filesystem::path& model_dir, kernels::Backend& backend) {
+  if (backend.device() != kernels::Device::kCpu) {
+    return absl::UnimplementedError("LlavaOnevisionModel: only the CPU backend can load weights yet");
+  }
+  std::unique_ptr<LlavaOnevisionModel> model(new LlavaOnevisionModel(backend));
+  ASSIGN_OR_RETURN(model->config_, LoadModelConfig(model_dir));
+  ASSIGN_OR_RETURN(model->checkpoint_, Checkpoint::Open(model_dir));
+  ASSIGN_OR_RETURN(model->weights_, BindLlavaWeights(*model->checkpoint_, model->config_));
+  model->vision_tower_ =
+      std::make_unique<SiglipVisionTower>(model->config_, model->weights_.vision, backend);
+  model->projector_ =
+      std::make_unique<MultimodalProjector>(model->config_, model->weights_.projector, backend);
+  model->language_model_ =
+      std::make_unique<Qwen2Model>(model->config_.text, model->weights_.text, backend);
+  return model;
+}
+
+absl::StatusOr<int64_t> LlavaOnevisionModel::VisualTokenCount(const VisualInput& item) const {
+  const auto& vc = config_.vision;
+  const int64_t P = vc.patches_per_side();
+  const Tensor& px = item.pixels;
+  if (px.rank != 4 || px.dim(1) != vc.num_channels || px.dim(2) != vc.image_size ||
+      px.dim(3) != vc.image_size) {
+    return absl::InvalidArgumentError(absl::StrCat("pixel values must be [n, ", vc.num_channels, ", ",
+                                                   vc.image_size, ", ", vc.image_size, "], got ",
+                                                   px.ShapeString()));
+  }
+  switch (item.kind) {
+    case VisualKind::kImageAnyRes: {
+      if (item.original_size.height <= 0 || item.original_size.width <= 0) {
+        return absl::InvalidArgumentError("image size must be positive");
+      }
+      const AnyResLayout layout =
+          ComputeAnyResLayout(item.original_size, config_.image_grid_pinpoints, vc.image_size, P,
+                              config_.anyres_max_crops);
+      if (px.dim(0) != layout.num_crops()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "image of ", item.original_size.height, "x", item.original_size.width, " needs ",
+            layout.num_crops(), " crops (", layout.grid_rows, "x", layout.grid_cols,
+            " grid + base), got ", px.dim(0)));
+      }
+      return layout.tokens;
+    }
+    case VisualKind::kImageSingleCrop:
+      if (px.dim(0) != 1) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("a multi-image item has exactly 1 crop, got ", px.dim(0)));
+      }
+      return MultiImageTokens(P);
+    case VisualKind::kVideo:
+      if (px.dim(0) < 1) return absl::InvalidArgumentError("a video needs at least one frame");
+      return VideoTokens(px.dim(0), P);
+  }
+  return absl::InternalError("unknown visual kind");
+}
+
+absl::StatusOr<std::vector<float>> LlavaOnevisionModel::VisionFeatures(const Tensor& pixels) {
+  const auto& vc = config_.vision;
+  if (pixels.rank != 4 || pixels.dim(1) != vc.num_channels || pixels.dim(2) != vc.image_size ||
+      pixels.dim(3) != vc.image_size) {
+    return absl::InvalidArgumentError(absl::StrCat("pixel values must be [n, ", vc.num_channels, ", ",
+                                                   vc.image_size, ", ", vc.image_size, "], got ",
+                                                   pixels.ShapeString()));
+  }
+  const int64_t crops = pixels.dim(0);
+  const int64_t tokens = vision_tower_->tokens_per_crop();
+  // Pixels may be stored F16 (the reference fixtures); the tower reads F32.
+  auto px = backend_.Allocate(pixels.numel() * sizeof(float));
+  const Tensor px32(px->data(), DType::kF32, {crops, pixels.dim(1), pixels.dim(2), pixels.dim(3)});
+  backend_.Convert(pixels, px32);
+  std::vector<float> features(crops * tokens * vc.hidden_size);
+  vision_tower_->Encode(px32, Tensor(features.data(), DType::kF32, {crops, tokens, vc.hidden_size}));
+  return features;
+}
+
+absl::StatusOr<std::vector<float>> LlavaOnevisionModel::ProjectCrops(const Tensor& pixels) {
+  ASSIGN_OR_RETURN(std::vector<float> features, VisionFeatures(pixels));
+  const int64_t rows = static_cast<int64_t>(features.size()) / config_.vision.hidden_size;
+  std::vector<float> projected(rows * config_.text.hidden_size);
+  projector_->Forward(Tensor(features.data(), DType::kF32, {rows, config_.vision.hidden_size}),
+                      Tensor(projected.data(), DType::kF32, {rows, config_.text.hidden_size}));
+  return projected;
+}
+
+absl::StatusOr<std::vector<float>> LlavaOnevisionModel::EncodeVisual(const VisualInput& item) {
+  ASSIGN_OR_RETURN(const int64_t tokens, VisualTokenCount(item));
+  const auto& vc = config_.vision;
+  const int64_t P = vc.patches_per_side();
+  const int64_t th = config_.text.hidden_size;
+  if (vision_tower_->tokens_per_crop() != P * P) {
+    return absl::UnimplementedError("packing needs the 'full' vision feature select strategy");
+  }
+  ASSIGN_OR_RETURN(std::vector<float> projected, ProjectCrops(item.pixels));
+  const int64_t crops = item.pixels.dim(0);
+  const Tensor proj(projected.data(), DType::kF32, {crops, P * P, th});
+  std::vector<float> packed(tokens * th);
+  const Tensor out(packed.data(), DType::kF32, {tokens, th});
+  switch (item.kind) {
+    case VisualKind::kImageAnyRes:
+      PackAnyResImage(backend_, proj,
+                      ComputeAnyResLayout(item.original_size, config_.image_grid_pinpoints,
+                                          vc.image_size, P, config_.anyres_max_crops),
+                      P, weights_.image_newline, out);
+      break;
+    case VisualKind::kImageSingleCrop:
+      PackSingleCropImage(backend_, proj, weights_.image_newline, out);
+      break;
+    case VisualKind::kVideo:
+      PackVideo(backend_, proj, P, weights_.image_newline, out);
+      break;
+  }
+  return packed;
+}
+
+namespace {
+
+// Walks the rows of a list of feature blocks in order (masked_scatter's view).
+class RowCursor {
+ public:
+  RowCursor(const std::vector<std::vector<float>>& blocks, int64_t width)
+      : blocks_(blocks), width_(width) {}
+  const float* Next() {
+    while (block_ < blocks_.size() && (row_ + 1) * width_ > static_cast<int64_t>(blocks_[block_].size())) {
+      ++block_;
+      row_ = 0;
+    }
+    if (block_ == blocks_.size()) return nullptr;
+    return blocks_[block_].data() + row_++ * width_;
+  }
+  int64_t Remaining() const {
+    int64_t rows = 0;
+    for (size_t b = block_; b < blocks_.size(); ++b) rows += static_cast<int64_t>(blocks_[b].size()) / width_;
+    return rows - (block_ < blocks_.size() ? row_ : 0);
+  }
+
+ private:
+  const std::vector<std::vector<float>>& blocks_;
+  int64_t width_;
+  size_t block_ = 0;
+  int64_t row_ = 0;
+};
+
+}  // namespace
+
+absl::Status LlavaOnevisionModel::BuildInputEmbeddings(
+    const std::vector<int32_t>& ids, const std::vector<std::vector<float>>& image_rows,
+    const std::vector<std::vector<float>>& video_rows, const Tensor& embeddings) {
+  const int64_t L = static_cast<int64_t>(ids.size());
+  const int64_t H = config_.text.hidden_size;
+  const int64_t vocab = weights_.text.embed_tokens.dim(0);
+  for (int64_t i = 0; i < L; ++i) {
+    if (ids[i] < 0 || ids[i] >= vocab) {
+      return absl::InvalidArgumentError(absl::StrCat("token id ", ids[i], " at position ", i,
+                                                     " outside the vocabulary [0, ", vocab, ")"));
+    }
+  }
+  Tensor ids_t(const_cast<int32_t*>(ids.data()), DType::kI32, {L});
+  language_model_->Embed(ids_t, embeddings);
+  // As the reference's masked_scatter: image rows fill the image placeholders
+  // in order, video rows the video placeholders.
+  RowCursor images(image_rows, H), videos(video_rows, H);
+  for (int64_t i = 0; i < L; ++i) {
+    const bool is_image = ids[i] == config_.image_token_id;
+    if (!is_image && ids[i] != config_.video_token_id) continue;
+    const float* row = is_image ? images.Next() : videos.Next();
+    if (row == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("more ", is_image ? "image" : "video",
+                                                     " placeholder tokens than features (position ", i, ")"));
+    }
+    std::memcpy(embeddings.as<float>() + i * H, row, H * sizeof(float));
+  }
+  if (images.Remaining() != 0 || videos.Remaining() != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(images.Remaining(), " image and ", videos.Remaining(),
+                                                   " video feature rows have no placeholder token"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace ovserve::engine

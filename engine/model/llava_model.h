@@ -1,0 +1,86 @@
+#pragma once
+// LlavaOnevisionModel: a loaded LLaVA-OneVision checkpoint and its forward
+// computations — vision encoding + projection + packing of one visual item,
+// the merge of visual rows into the token embeddings, and the Qwen2 decoder.
+//
+// Loaded straight from a Hugging Face folder (config.json +
+// model.safetensors[.index.json]); weights stay memory-mapped in their stored
+// dtype. Knows nothing of scheduling: callers own sequences and caches.
+// Owner thread only (the activation arenas are not shared).
+
+#include <filesystem>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/model/llava_weights.h"
+#include "engine/model/model_config.h"
+#include "engine/model/projector.h"
+#include "engine/model/qwen2_model.h"
+#include "engine/model/safetensors.h"
+#include "engine/model/vision_tower.h"
+#include "engine/multimodal/anyres_geometry.h"
+#include "kernels/backend.h"
+
+namespace ovserve::engine {
+
+enum class VisualKind {
+  kImageAnyRes,      // the only image of a prompt: base view + AnyRes grid crops
+  kImageSingleCrop,  // one of several images in a prompt: one 384x384 crop
+  kVideo,            // sampled frames, each one 384x384 crop
+};
+
+// One preprocessed visual item. `pixels` is [crops or frames, C, S, S],
+// normalized, F32 or F16, on the host.
+struct VisualInput {
+  VisualKind kind = VisualKind::kImageAnyRes;
+  kernels::Tensor pixels;
+  Size2d original_size;  // images: the original (height, width)
+};
+
+class LlavaOnevisionModel {
+ public:
+  // Loads `model_dir`; errors name the file / tensor at fault.
+  static absl::StatusOr<std::unique_ptr<LlavaOnevisionModel>> Load(
+      const std::filesystem::path& model_dir, kernels::Backend& backend);
+
+  const LlavaOnevisionConfig& config() const { return config_; }
+  const Checkpoint& checkpoint() const { return *checkpoint_; }
+  Qwen2Model& language_model() { return *language_model_; }
+  kernels::Backend& backend() { return backend_; }
+
+  // The visual-token count of `item`, from sizes only (no encoding). Fails
+  // when the crop/frame count does not match what the geometry requires.
+  absl::StatusOr<int64_t> VisualTokenCount(const VisualInput& item) const;
+
+  // SigLIP + projector + packing: rows [VisualTokenCount, text_hidden] (F32).
+  absl::StatusOr<std::vector<float>> EncodeVisual(const VisualInput& item);
+
+  // The vision tower's selected hidden state per crop: [crops, P*P, vision_hidden].
+  absl::StatusOr<std::vector<float>> VisionFeatures(const kernels::Tensor& pixels);
+
+  // Projected features of each crop before packing: [crops, P*P, text_hidden].
+  absl::StatusOr<std::vector<float>> ProjectCrops(const kernels::Tensor& pixels);
+
+  // embeddings[L, hidden] for the expanded `ids`: token embeddings, with the
+  // rows at image (video) placeholder positions replaced by the rows of
+  // `image_rows` (`video_rows`) blocks in order. Fails unless the placeholders
+  // consume exactly all the rows.
+  absl::Status BuildInputEmbeddings(const std::vector<int32_t>& ids,
+                                    const std::vector<std::vector<float>>& image_rows,
+                                    const std::vector<std::vector<float>>& video_rows,
+                                    const kernels::Tensor& embeddings);
+
+ private:
+  LlavaOnevisionModel(kernels::Backend& backend) : backend_(backend) {}
+
+  kernels::Backend& backend_;
+  LlavaOnevisionConfig config_;
+  std::unique_ptr<Checkpoint> checkpoint_;
+  LlavaWeights weights_;
+  std::unique_ptr<SiglipVisionTower> vision_tower_;
+  std::unique_ptr<MultimodalProjector> projector_;
+  std::unique_ptr<Qwen2Model> language_model_;
+};
+
+}  // namespace ovserve::engine

@@ -1,0 +1,25 @@
+#include "engine/model/projector.h"
+
+namespace ovserve::engine {
+
+MultimodalProjector::MultimodalProjector(const LlavaOnevisionConfig& config,
+                                         const ProjectorWeights& weights, kernels::Backend& backend)
+    : weights_(weights),
+      backend_(backend),
+      arena_(backend),
+      text_hidden_(config.text.hidden_size),
+      // projector_hidden_act "gelu" is the exact (erf) GELU.
+      gelu_(config.projector_hidden_act == "gelu" ? kernels::GeluApproximation::kNone
+                                                  : kernels::GeluApproximation::kTanh) {}
+
+void MultimodalProjector::Forward(const kernels::Tensor& x, const kernels::Tensor& out) {
+  arena_.Reset();
+  kernels::Tensor mid = arena_.F32({x.rows(), text_hidden_});
+  const kernels::Tensor* b1 = weights_.linear1_b.data ? &weights_.linear1_b : nullptr;
+  const kernels::Tensor* b2 = weights_.linear2_b.data ? &weights_.linear2_b : nullptr;
+  backend_.Linear(x, weights_.linear1_w, b1, mid);
+  backend_.Gelu(mid, gelu_, mid);
+  backend_.Linear(mid, weights_.linear2_w, b2, out);
+}
+
+}  // namespace ovserve::engine

@@ -1,0 +1,42 @@
+#pragma once
+// SiglipVisionTower: the SigLIP vision encoder of LLaVA-OneVision.
+//
+// patch conv (as Im2Patches + Linear) + position embedding, then pre-LN
+// encoder blocks (non-causal attention, gelu-tanh MLP). Returns the hidden
+// state the config selects (vision_feature_layer; -1 = output of the last
+// block, before post_layernorm, which LLaVA-OneVision does not use) with the
+// select strategy applied. Owner thread only.
+
+#include "engine/model/activation_arena.h"
+#include "engine/model/llava_weights.h"
+#include "engine/model/model_config.h"
+#include "kernels/backend.h"
+
+namespace ovserve::engine {
+
+class SiglipVisionTower {
+ public:
+  // Borrows everything; all must outlive the tower.
+  SiglipVisionTower(const LlavaOnevisionConfig& config, const SiglipWeights& weights,
+                    kernels::Backend& backend);
+
+  // Tokens per crop in the output (num_patches, or one less for "default").
+  int64_t tokens_per_crop() const;
+  // Encoder blocks run: the hidden state index vision_feature_layer picks.
+  int64_t layers_to_run() const { return layers_to_run_; }
+
+  // pixels[n, C, S, S] (F32, normalized) -> features[n, tokens_per_crop, vh] (F32).
+  void Encode(const kernels::Tensor& pixels, const kernels::Tensor& features);
+
+ private:
+  void EncodeChunk(const kernels::Tensor& pixels, const kernels::Tensor& hidden);
+
+  const LlavaOnevisionConfig& config_;
+  const SiglipWeights& weights_;
+  kernels::Backend& backend_;
+  ActivationArena arena_;
+  int64_t layers_to_run_;
+  kernels::GeluApproximation gelu_;
+};
+
+}  // namespace ovserve::engine

@@ -1,0 +1,108 @@
+#include "engine/runner/greedy_runner.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "engine/multimodal/prompt_expansion.h"
+#include "engine/util/status_macros.h"
+
+namespace ovserve::engine {
+
+using kernels::DType;
+using kernels::Tensor;
+
+namespace {
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+int32_t Argmax(const std::vector<float>& v) {
+  // First maximum wins on ties, as torch.argmax.
+  return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
+}
+
+}  // namespace
+
+absl::StatusOr<GreedyResult> RunGreedy(LlavaOnevisionModel& model, const GreedyRequest& request) {
+  const LlavaOnevisionConfig& config = model.config();
+  GreedyResult result;
+
+  std::vector<int64_t> image_tokens, video_tokens;
+  for (const auto& item : request.images) {
+    ASSIGN_OR_RETURN(int64_t n, model.VisualTokenCount(item));
+    image_tokens.push_back(n);
+  }
+  for (const auto& item : request.videos) {
+    ASSIGN_OR_RETURN(int64_t n, model.VisualTokenCount(item));
+    video_tokens.push_back(n);
+  }
+  const PlaceholderIds placeholders{static_cast<int32_t>(config.image_token_id),
+                                    static_cast<int32_t>(config.video_token_id)};
+  ASSIGN_OR_RETURN(result.input_ids, ExpandVisualPlaceholders(request.prompt_ids, placeholders,
+                                                              image_tokens, video_tokens));
+  size_t next_image = 0, next_video = 0;
+  for (int32_t id : request.prompt_ids) {
+    if (id == placeholders.image) result.visual_tokens.push_back(image_tokens[next_image++]);
+    if (id == placeholders.video) result.visual_tokens.push_back(video_tokens[next_video++]);
+  }
+
+  const auto encode_start = std::chrono::steady_clock::now();
+  std::vector<std::vector<float>> image_rows, video_rows;
+  for (const auto& item : request.images) {
+    ASSIGN_OR_RETURN(auto rows, model.EncodeVisual(item));
+    image_rows.push_back(std::move(rows));
+  }
+  for (const auto& item : request.videos) {
+    ASSIGN_OR_RETURN(auto rows, model.EncodeVisual(item));
+    video_rows.push_back(std::move(rows));
+  }
+  result.encode_seconds = SecondsSince(encode_start);
+
+  Qwen2Model& lm = model.language_model();
+  const int64_t H = config.text.hidden_size;
+  const int64_t vocab = config.text.vocab_size;
+  const int64_t L = static_cast<int64_t>(result.input_ids.size());
+  const int64_t capacity = L + request.max_new_tokens;
+  if (capacity > config.text.max_position_embeddings) {
+    return absl::InvalidArgumentError(absl::StrCat("prompt (", L, " tokens) + max_new_tokens (",
+                                                   request.max_new_tokens, ") exceeds the context length ",
+                                                   config.text.max_position_embeddings));
+  }
+  SequenceKvCache cache = lm.NewCache(capacity);
+
+  const auto prefill_start = std::chrono::steady_clock::now();
+  std::vector<float> embeddings(L * H);
+  const Tensor emb(embeddings.data(), DType::kF32, {L, H});
+  RETURN_IF_ERROR(model.BuildInputEmbeddings(result.input_ids, image_rows, video_rows, emb));
+  std::vector<float> hidden(H);
+  const Tensor last(hidden.data(), DType::kF32, {1, H});
+  result.last_logits.resize(vocab);
+  const Tensor logits(result.last_logits.data(), DType::kF32, {1, vocab});
+  lm.Forward(emb, cache, last);
+  lm.Logits(last, logits);
+  result.prefill_seconds = SecondsSince(prefill_start);
+
+  const auto decode_start = std::chrono::steady_clock::now();
+  std::vector<float> step_logits = result.last_logits;
+  std::vector<float> step_emb(H);
+  const Tensor step_logits_t(step_logits.data(), DType::kF32, {1, vocab});
+  for (int64_t i = 0; i < request.max_new_tokens; ++i) {
+    const int32_t next = Argmax(step_logits);
+    result.generated_ids.push_back(next);
+    if (std::find(request.stop_token_ids.begin(), request.stop_token_ids.end(), next) !=
+        request.stop_token_ids.end()) {
+      break;
+    }
+    if (i + 1 == request.max_new_tokens) break;
+    int32_t id = next;
+    lm.Embed(Tensor(&id, DType::kI32, {1}), Tensor(step_emb.data(), DType::kF32, {1, H}));
+    lm.Forward(Tensor(step_emb.data(), DType::kF32, {1, H}), cache, last);
+    lm.Logits(last, step_logits_t);
+  }
+  result.decode_seconds = SecondsSince(decode_start);
+  return result;
+}
+
+}  // namespace ovserve::engine
