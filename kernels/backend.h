@@ -87,8 +87,10 @@ class Backend {
   // out[T, H] (F32) = table[ids[t], :] (table BF16/F16/F32, ids I32).
   virtual void EmbeddingGather(const Tensor& ids, const Tensor& table, const Tensor& out) = 0;
 
-  // Non-overlapping patches of image[C, H, W] (F32): out[(H/P)*(W/P), C*P*P],
-  // patches row-major, each flattened in (c, y, x) order — the layout of a
+  // Non-overlapping patches of image[C, H, W] (F32): out[(H/P)*(W/P), C*P*P]
+  // (integer division: trailing rows/columns that do not fill a patch are
+  // ignored, as a stride-P convolution does: 384 px / 14 -> 27), patches
+  // row-major, each flattened in (c, y, x) order — the layout of a
   // Conv2d(kernel=stride=P) weight, so a Linear over it is that convolution.
   virtual void Im2Patches(const Tensor& image, int patch, const Tensor& out) = 0;
 

@@ -132,7 +132,7 @@ void CpuBackend::EmbeddingGather(const Tensor& ids, const Tensor& table, const T
 }
 
 void CpuBackend::Im2Patches(const Tensor& image, int patch, const Tensor& out) {
-  OVSERVE_CHECK(image.rank == 3 && image.dim(1) % patch == 0 && image.dim(2) % patch == 0,
+  OVSERVE_CHECK(image.rank == 3 && image.dim(1) >= patch && image.dim(2) >= patch,
                 "Im2Patches image %s, patch %d", image.ShapeString().c_str(), patch);
   OVSERVE_CHECK(out.rows() == (image.dim(1) / patch) * (image.dim(2) / patch) &&
                     out.cols() == image.dim(0) * patch * patch,

@@ -1,19 +1,31 @@
 #include "kernels/cpu/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define OVSERVE_CPU_RELAX() _mm_pause()
+#else
+#define OVSERVE_CPU_RELAX() std::this_thread::yield()
+#endif
 
 namespace ovserve::kernels::cpu {
+namespace {
+// How long an idle worker spins before sleeping on the condition variable.
+constexpr auto kSpinBeforeSleep = std::chrono::microseconds(200);
+}  // namespace
 
 ThreadPool::ThreadPool(int num_threads) {
   const int workers = std::max(0, num_threads - 1);
   workers_.reserve(workers);
-  for (int i = 0; i < workers; ++i) workers_.emplace_back([this, i] { WorkerLoop(i); });
+  for (int i = 0; i < workers; ++i) workers_.emplace_back([this] { WorkerLoop(); });
 }
 
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    stopping_ = true;
+    stopping_.store(true);
   }
   work_ready_.notify_all();
   for (auto& t : workers_) t.join();
@@ -38,36 +50,43 @@ void ThreadPool::ParallelFor(int64_t n, int64_t min_grain,
   }
   // A few chunks per thread balance uneven work without much contention.
   const int64_t chunk = std::max(min_grain, (n + threads * 4 - 1) / (threads * 4));
+  fn_ = &fn;
+  n_ = n;
+  chunk_ = chunk;
+  next_.store(0, std::memory_order_relaxed);
+  pending_workers_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
   {
+    // Publishing under the mutex pairs with the sleepers' predicate check.
     std::lock_guard<std::mutex> lock(mutex_);
-    fn_ = &fn;
-    n_ = n;
-    chunk_ = chunk;
-    next_.store(0, std::memory_order_relaxed);
-    active_workers_ = static_cast<int>(workers_.size());
-    ++generation_;
+    generation_.fetch_add(1, std::memory_order_release);
   }
   work_ready_.notify_all();
   RunChunks();
-  std::unique_lock<std::mutex> lock(mutex_);
-  work_done_.wait(lock, [this] { return active_workers_ == 0; });
+  while (pending_workers_.load(std::memory_order_acquire) != 0) OVSERVE_CPU_RELAX();
   fn_ = nullptr;
 }
 
-void ThreadPool::WorkerLoop(int /*worker_index*/) {
+bool ThreadPool::WaitForWork(uint64_t seen) {
+  const auto spin_until = std::chrono::steady_clock::now() + kSpinBeforeSleep;
+  for (int i = 0;; ++i) {
+    if (generation_.load(std::memory_order_acquire) != seen) return true;
+    if (stopping_.load(std::memory_order_relaxed)) return false;
+    if ((i & 63) == 63 && std::chrono::steady_clock::now() > spin_until) break;
+    OVSERVE_CPU_RELAX();
+  }
+  std::unique_lock<std::mutex> lock(mutex_);
+  work_ready_.wait(lock, [&] {
+    return stopping_.load() || generation_.load(std::memory_order_acquire) != seen;
+  });
+  return !stopping_.load();
+}
+
+void ThreadPool::WorkerLoop() {
   uint64_t seen = 0;
-  for (;;) {
-    {
-      std::unique_lock<std::mutex> lock(mutex_);
-      work_ready_.wait(lock, [&] { return stopping_ || generation_ != seen; });
-      if (stopping_) return;
-      seen = generation_;
-    }
+  while (WaitForWork(seen)) {
+    seen = generation_.load(std::memory_order_acquire);
     RunChunks();
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (--active_workers_ == 0) work_done_.notify_one();
-    }
+    pending_workers_.fetch_sub(1, std::memory_order_acq_rel);
   }
 }
 

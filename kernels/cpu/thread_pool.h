@@ -3,8 +3,10 @@
 //
 // ParallelFor splits [0, n) into contiguous ranges, runs them on the workers
 // and the calling thread, and returns when all are done. One caller at a time
-// (the backend serializes ops on its owner thread); the pool is created once
-// and reused so no op spawns threads.
+// (the backend's owner thread); the pool is created once and reused so no op
+// spawns threads. Between loops workers spin briefly before sleeping: a
+// decode step issues hundreds of small ops, and a futex wake-up per op would
+// cost more than the op.
 
 #include <atomic>
 #include <condition_variable>
@@ -32,16 +34,16 @@ class ThreadPool {
                    const std::function<void(int64_t begin, int64_t end)>& fn);
 
  private:
-  void WorkerLoop(int worker_index);
+  void WorkerLoop();
   void RunChunks();
+  bool WaitForWork(uint64_t seen);  // false when stopping
 
   std::vector<std::thread> workers_;
   std::mutex mutex_;
   std::condition_variable work_ready_;
-  std::condition_variable work_done_;
-  uint64_t generation_ = 0;  // bumped per ParallelFor; guarded by mutex_
-  bool stopping_ = false;    // guarded by mutex_
-  int active_workers_ = 0;   // workers still in the current loop; guarded by mutex_
+  std::atomic<uint64_t> generation_{0};  // bumped per ParallelFor
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> pending_workers_{0};  // workers still in the current loop
 
   // The current loop (written before generation_ is bumped, read by workers).
   const std::function<void(int64_t, int64_t)>* fn_ = nullptr;

@@ -37,9 +37,10 @@ TEST(AnyResGeometryTest, TallImageIsNotShrunk) {
   const AnyResLayout l = Layout(820, 300);
   EXPECT_EQ(l.best_resolution, (Size2d{1152, 384}));
   EXPECT_EQ(ResizeToFit({820, 300}, l.best_resolution), (Size2d{1050, 384}));
-  EXPECT_EQ(l.unpadded, (Size2d{81, 73}));
+  EXPECT_EQ(l.feature_grid, (Size2d{81, 27}));
+  EXPECT_EQ(l.unpadded, (Size2d{73, 27}));
   EXPECT_FALSE(l.shrunk);
-  EXPECT_EQ(l.tokens, 729 + 81 * 73 + 81);
+  EXPECT_EQ(l.tokens, 2773);  // 729 + 73*27 + 73
 }
 
 TEST(AnyResGeometryTest, LargestSingleImageJustUnderTheShrinkThreshold) {

@@ -1,0 +1,212 @@
+#include "engine/model/llava_weights.h"
+
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "engine/util/status_macros.h"
+
+namespace ovserve::engine {
+namespace {
+
+using kernels::DType;
+using kernels::Tensor;
+
+// Where each part of the model lives in the checkpoint's key space.
+struct Layout {
+  std::string vision;          // "...vision_model."
+  std::string projector;       // "...multi_modal_projector."
+  std::string image_newline;   // full name
+  std::string text;            // "...language_model[.model]." (holds embed_tokens, layers, norm)
+  std::string lm_head;         // full name
+};
+
+// llava-hf conversions (transformers < 4.52 save format).
+Layout LegacyLayout() {
+  return {"vision_tower.vision_model.", "multi_modal_projector.", "image_newline",
+          "language_model.model.", "language_model.lm_head.weight"};
+}
+
+// transformers >= 4.52 save format.
+Layout NewLayout() {
+  return {"model.vision_tower.vision_model.", "model.multi_modal_projector.",
+          "model.image_newline", "model.language_model.", "lm_head.weight"};
+}
+
+absl::StatusOr<Layout> DetectLayout(const Checkpoint& checkpoint) {
+  const Layout legacy = LegacyLayout();
+  const Layout current = NewLayout();
+  const std::string legacy_probe = legacy.text + "embed_tokens.weight";
+  const std::string current_probe = current.text + "embed_tokens.weight";
+  if (checkpoint.Has(legacy_probe)) return legacy;
+  if (checkpoint.Has(current_probe)) return current;
+  return absl::NotFoundError(absl::StrCat("checkpoint has neither tensor \"", legacy_probe,
+                                          "\" nor \"", current_probe,
+                                          "\"; not a LLaVA-OneVision checkpoint"));
+}
+
+std::string ShapeString(std::initializer_list<int64_t> shape) {
+  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
+}
+
+bool IsFloating(DType dtype) {
+  return dtype == DType::kBF16 || dtype == DType::kF16 || dtype == DType::kF32;
+}
+
+// Looks up tensors by name and checks their shape and dtype.
+class Binder {
+ public:
+  explicit Binder(const Checkpoint& checkpoint) : checkpoint_(checkpoint) {}
+
+  absl::Status Bind(const std::string& name, std::initializer_list<int64_t> shape,
+                    Tensor* out) const {
+    if (!checkpoint_.Has(name)) {
+      return absl::NotFoundError(absl::StrCat("tensor ", name, ": missing from the checkpoint ",
+                                              "(expected shape ", ShapeString(shape), ")"));
+    }
+    ASSIGN_OR_RETURN(const Tensor tensor, checkpoint_.Get(name));
+    bool same = tensor.rank == static_cast<int>(shape.size());
+    int i = 0;
+    for (int64_t dim : shape) {
+      if (!same) break;
+      same = tensor.shape[i++] == dim;
+    }
+    if (!same) {
+      return absl::InvalidArgumentError(absl::StrCat("tensor ", name, ": expected shape ",
+                                                     ShapeString(shape), ", got ",
+                                                     tensor.ShapeString()));
+    }
+    if (!IsFloating(tensor.dtype)) {
+      const std::string_view dtype = kernels::DTypeName(tensor.dtype);
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tensor ", name, ": dtype ", absl::string_view(dtype.data(), dtype.size()),
+          " is not a floating-point type (expected BF16, F16 or F32)"));
+    }
+    *out = tensor;
+    return absl::OkStatus();
+  }
+
+  bool Has(const std::string& name) const { return checkpoint_.Has(name); }
+
+ private:
+  const Checkpoint& checkpoint_;
+};
+
+absl::Status BindVision(const Binder& b, const Layout& layout, const VisionConfig& config,
+                        SiglipWeights* out) {
+  const int64_t vh = config.hidden_size;
+  const int64_t vi = config.intermediate_size;
+  const int64_t p = config.patch_size;
+  const std::string& root = layout.vision;
+  RETURN_IF_ERROR(b.Bind(root + "embeddings.patch_embedding.weight",
+                         {vh, config.num_channels, p, p}, &out->patch_embedding_w));
+  RETURN_IF_ERROR(b.Bind(root + "embeddings.patch_embedding.bias", {vh}, &out->patch_embedding_b));
+  RETURN_IF_ERROR(b.Bind(root + "embeddings.position_embedding.weight",
+                         {config.num_patches(), vh}, &out->position_embedding));
+
+  out->layers.resize(static_cast<size_t>(config.num_hidden_layers));
+  for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
+    const std::string prefix = absl::StrCat(root, "encoder.layers.", i, ".");
+    SiglipLayerWeights& layer = out->layers[static_cast<size_t>(i)];
+    RETURN_IF_ERROR(b.Bind(prefix + "layer_norm1.weight", {vh}, &layer.layer_norm1_w));
+    RETURN_IF_ERROR(b.Bind(prefix + "layer_norm1.bias", {vh}, &layer.layer_norm1_b));
+    RETURN_IF_ERROR(b.Bind(prefix + "self_attn.q_proj.weight", {vh, vh}, &layer.q_w));
+    RETURN_IF_ERROR(b.Bind(prefix + "self_attn.q_proj.bias", {vh}, &layer.q_b));
+    RETURN_IF_ERROR(b.Bind(prefix + "self_attn.k_proj.weight", {vh, vh}, &layer.k_w));
+    RETURN_IF_ERROR(b.Bind(prefix + "self_attn.k_proj.bias", {vh}, &layer.k_b));
+    RETURN_IF_ERROR(b.Bind(prefix + "self_attn.v_proj.weight", {vh, vh}, &layer.v_w));
+    RETURN_IF_ERROR(b.Bind(prefix + "self_attn.v_proj.bias", {vh}, &layer.v_b));
+    RETURN_IF_ERROR(b.Bind(prefix + "self_attn.out_proj.weight", {vh, vh}, &layer.out_w));
+    RETURN_IF_ERROR(b.Bind(prefix + "self_attn.out_proj.bias", {vh}, &layer.out_b));
+    RETURN_IF_ERROR(b.Bind(prefix + "layer_norm2.weight", {vh}, &layer.layer_norm2_w));
+    RETURN_IF_ERROR(b.Bind(prefix + "layer_norm2.bias", {vh}, &layer.layer_norm2_b));
+    RETURN_IF_ERROR(b.Bind(prefix + "mlp.fc1.weight", {vi, vh}, &layer.fc1_w));
+    RETURN_IF_ERROR(b.Bind(prefix + "mlp.fc1.bias", {vi}, &layer.fc1_b));
+    RETURN_IF_ERROR(b.Bind(prefix + "mlp.fc2.weight", {vh, vi}, &layer.fc2_w));
+    RETURN_IF_ERROR(b.Bind(prefix + "mlp.fc2.bias", {vh}, &layer.fc2_b));
+  }
+  // LLaVA takes features before post_layernorm; checkpoints usually still
+  // carry it, so bind it when present but do not require it.
+  const std::string post = root + "post_layernorm.";
+  if (b.Has(post + "weight")) {
+    RETURN_IF_ERROR(b.Bind(post + "weight", {vh}, &out->post_layernorm_w));
+    RETURN_IF_ERROR(b.Bind(post + "bias", {vh}, &out->post_layernorm_b));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BindProjector(const Binder& b, const Layout& layout,
+                           const LlavaOnevisionConfig& config, ProjectorWeights* out) {
+  const int64_t vh = config.vision.hidden_size;
+  const int64_t th = config.text.hidden_size;
+  const std::string& root = layout.projector;
+  RETURN_IF_ERROR(b.Bind(root + "linear_1.weight", {th, vh}, &out->linear1_w));
+  RETURN_IF_ERROR(b.Bind(root + "linear_2.weight", {th, th}, &out->linear2_w));
+  if (config.projector_bias) {
+    RETURN_IF_ERROR(b.Bind(root + "linear_1.bias", {th}, &out->linear1_b));
+    RETURN_IF_ERROR(b.Bind(root + "linear_2.bias", {th}, &out->linear2_b));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BindText(const Binder& b, const Layout& layout, const LlavaOnevisionConfig& config,
+                      Qwen2Weights* out) {
+  const TextConfig& text = config.text;
+  const int64_t th = text.hidden_size;
+  const int64_t ti = text.intermediate_size;
+  const int64_t q_dim = text.num_attention_heads * text.head_dim;
+  const int64_t kv_dim = text.num_key_value_heads * text.head_dim;
+  const std::string& root = layout.text;
+  RETURN_IF_ERROR(b.Bind(root + "embed_tokens.weight", {text.vocab_size, th}, &out->embed_tokens));
+
+  out->layers.resize(static_cast<size_t>(text.num_hidden_layers));
+  for (int64_t i = 0; i < text.num_hidden_layers; ++i) {
+    const std::string prefix = absl::StrCat(root, "layers.", i, ".");
+    Qwen2LayerWeights& layer = out->layers[static_cast<size_t>(i)];
+    RETURN_IF_ERROR(b.Bind(prefix + "input_layernorm.weight", {th}, &layer.input_layernorm_w));
+    RETURN_IF_ERROR(b.Bind(prefix + "self_attn.q_proj.weight", {q_dim, th}, &layer.q_w));
+    RETURN_IF_ERROR(b.Bind(prefix + "self_attn.q_proj.bias", {q_dim}, &layer.q_b));
+    RETURN_IF_ERROR(b.Bind(prefix + "self_attn.k_proj.weight", {kv_dim, th}, &layer.k_w));
+    RETURN_IF_ERROR(b.Bind(prefix + "self_attn.k_proj.bias", {kv_dim}, &layer.k_b));
+    RETURN_IF_ERROR(b.Bind(prefix + "self_attn.v_proj.weight", {kv_dim, th}, &layer.v_w));
+    RETURN_IF_ERROR(b.Bind(prefix + "self_attn.v_proj.bias", {kv_dim}, &layer.v_b));
+    RETURN_IF_ERROR(b.Bind(prefix + "self_attn.o_proj.weight", {th, q_dim}, &layer.o_w));
+    RETURN_IF_ERROR(b.Bind(prefix + "post_attention_layernorm.weight", {th},
+                           &layer.post_attention_layernorm_w));
+    RETURN_IF_ERROR(b.Bind(prefix + "mlp.gate_proj.weight", {ti, th}, &layer.gate_w));
+    RETURN_IF_ERROR(b.Bind(prefix + "mlp.up_proj.weight", {ti, th}, &layer.up_w));
+    RETURN_IF_ERROR(b.Bind(prefix + "mlp.down_proj.weight", {th, ti}, &layer.down_w));
+  }
+  RETURN_IF_ERROR(b.Bind(root + "norm.weight", {th}, &out->norm_w));
+  // Tied checkpoints may still carry an lm_head copy; transformers ignores it
+  // and so do we (the embedding is the single source of truth).
+  if (config.tie_word_embeddings) {
+    out->lm_head = out->embed_tokens;
+  } else {
+    RETURN_IF_ERROR(b.Bind(layout.lm_head, {text.vocab_size, th}, &out->lm_head));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<LlavaWeights> BindLlavaWeights(const Checkpoint& checkpoint,
+                                              const LlavaOnevisionConfig& config) {
+  ASSIGN_OR_RETURN(const Layout layout, DetectLayout(checkpoint));
+  const Binder binder(checkpoint);
+  LlavaWeights weights;
+  RETURN_IF_ERROR(BindVision(binder, layout, config.vision, &weights.vision));
+  RETURN_IF_ERROR(BindProjector(binder, layout, config, &weights.projector));
+  if (config.use_image_newline_parameter) {
+    RETURN_IF_ERROR(
+        binder.Bind(layout.image_newline, {config.text.hidden_size}, &weights.image_newline));
+  }
+  RETURN_IF_ERROR(BindText(binder, layout, config, &weights.text));
+  return weights;
+}
+
+}  // namespace ovserve::engine

@@ -1,0 +1,68 @@
+#pragma once
+// Test-only helpers that build synthetic safetensors files and model folders
+// in a scratch directory, so loader tests can produce both valid checkpoints
+// and every kind of corruption.
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace ovserve::testing {
+
+// A fresh, uniquely named directory under the system temp dir; removed with
+// everything in it on destruction.
+class ScratchDir {
+ public:
+  ScratchDir();
+  ~ScratchDir();
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Accumulates tensors and writes them as one well-formed safetensors file
+// (header padded to 8 bytes, tensors packed in insertion order).
+class SafetensorsWriter {
+ public:
+  // `dtype` is the safetensors spelling ("BF16", "I64", ...); `bytes` must be
+  // numel * element size long, or empty to fill with a deterministic pattern.
+  void Add(const std::string& name, const std::string& dtype, const std::vector<int64_t>& shape,
+           std::vector<uint8_t> bytes = {});
+  // A BF16 tensor holding `values` (rounded), or a pattern when empty.
+  void AddBf16(const std::string& name, const std::vector<int64_t>& shape,
+               const std::vector<float>& values = {});
+  void SetMetadata(const std::string& key, const std::string& value);
+
+  // The header JSON text and the data buffer, for tests that corrupt them.
+  std::string HeaderJson() const;
+  std::string Data() const;
+  // Writes the file; aborts the test binary on I/O failure (scratch dirs only).
+  void Write(const std::filesystem::path& path) const;
+
+ private:
+  struct Entry {
+    std::string name;
+    std::string dtype;
+    std::vector<int64_t> shape;
+    std::vector<uint8_t> bytes;
+  };
+  std::vector<Entry> entries_;
+  std::vector<std::pair<std::string, std::string>> metadata_;
+};
+
+// Element size of a safetensors dtype name (0 when unknown to the writer).
+size_t SafetensorsDtypeSize(const std::string& dtype);
+
+// Writes `header_json` behind its u64 little-endian length, then `data`.
+void WriteRawSafetensors(const std::filesystem::path& path, const std::string& header_json,
+                         const std::string& data);
+
+// Writes `contents` to `path` verbatim.
+void WriteBytes(const std::filesystem::path& path, const std::string& contents);
+
+}  // namespace ovserve::testing

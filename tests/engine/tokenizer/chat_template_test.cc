@@ -1,0 +1,42 @@
+#include "engine/tokenizer/chat_template.h"
+
+#include "gtest/gtest.h"
+
+namespace ovserve::engine {
+namespace {
+
+ContentPart Text(std::string text) { return {ContentType::kText, std::move(text)}; }
+ContentPart Image() { return {ContentType::kImage, ""}; }
+ContentPart Video() { return {ContentType::kVideo, ""}; }
+
+TEST(ChatTemplateTest, MediaComeBeforeTextInEveryMessage) {
+  const std::vector<ChatMessage> messages = {
+      {"user", {Text("Compare "), Video(), Image(), Text("these."), Image()}},
+  };
+  EXPECT_EQ(ApplyChatTemplate(messages, /*add_generation_prompt=*/false),
+            "<|im_start|>user\n<image>\n<image>\n<video>\nCompare these.<|im_end|>\n");
+}
+
+TEST(ChatTemplateTest, MultiTurnWithGenerationPrompt) {
+  const std::vector<ChatMessage> messages = {
+      {"system", {Text("Be brief.")}},
+      {"user", {Image(), Text("What is it?")}},
+      {"assistant", {Text("A cat.")}},
+      {"user", {Text("Color?")}},
+  };
+  EXPECT_EQ(ApplyChatTemplate(messages, /*add_generation_prompt=*/true),
+            "<|im_start|>system\nBe brief.<|im_end|>\n"
+            "<|im_start|>user\n<image>\nWhat is it?<|im_end|>\n"
+            "<|im_start|>assistant\nA cat.<|im_end|>\n"
+            "<|im_start|>user\nColor?<|im_end|>\n"
+            "<|im_start|>assistant\n");
+}
+
+TEST(ChatTemplateTest, NoDefaultSystemPromptAndEmptyContent) {
+  EXPECT_EQ(ApplyChatTemplate({}, /*add_generation_prompt=*/true), "<|im_start|>assistant\n");
+  EXPECT_EQ(ApplyChatTemplate({{"user", {}}}, /*add_generation_prompt=*/false),
+            "<|im_start|>user\n<|im_end|>\n");
+}
+
+}  // namespace
+}  // namespace ovserve::engine
