@@ -20,6 +20,10 @@ absl::StatusOr<std::unique_ptr<LlavaOnevisionModel>> LlavaOnevisionModel::Load(
   ASSIGN_OR_RETURN(model->config_, LoadModelConfig(model_dir));
   ASSIGN_OR_RETURN(model->checkpoint_, Checkpoint::Open(model_dir));
   ASSIGN_OR_RETURN(model->weights_, BindLlavaWeights(*model->checkpoint_, model->config_));
+  if (model->weights_.image_newline.data == nullptr) {
+    return absl::UnimplementedError(
+        "checkpoint has no image_newline (use_image_newline_parameter=false): not supported");
+  }
   model->vision_tower_ =
       std::make_unique<SiglipVisionTower>(model->config_, model->weights_.vision, backend);
   model->projector_ =

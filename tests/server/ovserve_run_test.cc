@@ -1,0 +1,109 @@
+// ovserve-run end to end: the binary's case mode honours the output contract
+// (result.json + last_logits.f32) and matches the reference; bad invocations
+// fail with a message.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "engine/model/safetensors.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/test_support/fixtures.h"
+
+namespace ovserve {
+namespace {
+
+struct RunOutput {
+  int exit_code;
+  std::string output;  // stdout + stderr
+};
+
+RunOutput RunTool(const std::string& args) {
+  const std::string cmd = std::string(OVSERVE_RUN_BINARY) + " " + args + " 2>&1";
+  RunOutput result{-1, ""};
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (pipe == nullptr) return result;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) result.output.append(buf.data(), n);
+  const int status = pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+std::filesystem::path TempDir(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("ovserve_run_test_" + name + "_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  return dir;
+}
+
+TEST(OvserveRunTest, CaseModeWritesTheContractAndMatchesTheReference) {
+  OVSERVE_REQUIRE_FIXTURE("cases/video_8f/case.json");
+  const auto model = testing::FixturePath("tiny-llava-ov");
+  const auto case_dir = testing::FixturePath("cases/video_8f");
+  const auto out = TempDir("case");
+  const RunOutput run = RunTool("--model " + model.string() + " --case " + case_dir.string() +
+                                " --out " + out.string() + " --threads 2");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+
+  std::ifstream case_in(case_dir / "case.json");
+  const auto reference = nlohmann::json::parse(case_in);
+  std::ifstream result_in(out / "result.json");
+  ASSERT_TRUE(result_in) << "no result.json";
+  const auto result = nlohmann::json::parse(result_in);
+  EXPECT_EQ(result["input_ids"], reference["input_ids"]);
+  EXPECT_EQ(result["visual_tokens"], nlohmann::json::array({1569}));
+  EXPECT_EQ(result["greedy_ids"], reference["generated_ids"]);
+
+  std::ifstream logits_in(out / "last_logits.f32", std::ios::binary);
+  std::vector<float> logits(152000);
+  logits_in.read(reinterpret_cast<char*>(logits.data()), logits.size() * sizeof(float));
+  ASSERT_EQ(logits_in.gcount(), static_cast<std::streamsize>(logits.size() * sizeof(float)));
+  EXPECT_EQ(logits_in.peek(), EOF) << "last_logits.f32 longer than vocab_size floats";
+  auto tensors = engine::SafetensorsFile::Open(case_dir / "tensors.safetensors");
+  ASSERT_TRUE(tensors.ok()) << tensors.status();
+  const kernels::Tensor* ref = (*tensors)->Find("last_logits");
+  ASSERT_NE(ref, nullptr);
+  double worst = 0;
+  for (size_t i = 0; i < logits.size(); ++i) worst = std::max(worst, std::abs(double(logits[i]) - ref->as<const float>()[i]));
+  EXPECT_LE(worst, 1e-3);
+  std::filesystem::remove_all(out);
+}
+
+TEST(OvserveRunTest, PromptModeGeneratesText) {
+  OVSERVE_REQUIRE_FIXTURE("tiny-llava-ov/config.json");
+  const auto out = TempDir("prompt");
+  const RunOutput run = RunTool("--model " + testing::FixturePath("tiny-llava-ov").string() +
+                                " --prompt 'Hello there' --max-tokens 5 --out " + out.string());
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  std::ifstream result_in(out / "result.json");
+  const auto result = nlohmann::json::parse(result_in);
+  EXPECT_EQ(result["greedy_ids"].size(), 5u);
+  EXPECT_TRUE(result["visual_tokens"].empty());
+  std::filesystem::remove_all(out);
+}
+
+TEST(OvserveRunTest, BadInvocationsFailWithAMessage) {
+  RunOutput run = RunTool("--prompt hi");
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_NE(run.output.find("--model is required"), std::string::npos) << run.output;
+
+  run = RunTool("--model /nonexistent/model --prompt hi");
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_NE(run.output.find("/nonexistent/model"), std::string::npos) << run.output;
+
+  run = RunTool("--model /tmp");
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_NE(run.output.find("exactly one of --prompt"), std::string::npos) << run.output;
+}
+
+}  // namespace
+}  // namespace ovserve
