@@ -11,6 +11,21 @@ namespace ovserve::engine {
 using kernels::DType;
 using kernels::Tensor;
 
+namespace {
+
+// Pixels the tower can take: [n, C, S, S], any float dtype.
+absl::Status CheckPixelShape(const VisionConfig& vc, const Tensor& px) {
+  if (px.rank != 4 || px.dim(1) != vc.num_channels || px.dim(2) != vc.image_size ||
+      px.dim(3) != vc.image_size) {
+    return absl::InvalidArgumentError(absl::StrCat("pixel values must be [n, ", vc.num_channels, ", ",
+                                                   vc.image_size, ", ", vc.image_size, "], got ",
+                                                   px.ShapeString()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<LlavaOnevisionModel>> LlavaOnevisionModel::Load(
     const std::filesystem::path& model_dir, kernels::Backend& backend) {
   if (backend.device() != kernels::Device::kCpu) {
@@ -37,12 +52,7 @@ absl::StatusOr<int64_t> LlavaOnevisionModel::VisualTokenCount(const VisualInput&
   const auto& vc = config_.vision;
   const int64_t P = vc.patches_per_side();
   const Tensor& px = item.pixels;
-  if (px.rank != 4 || px.dim(1) != vc.num_channels || px.dim(2) != vc.image_size ||
-      px.dim(3) != vc.image_size) {
-    return absl::InvalidArgumentError(absl::StrCat("pixel values must be [n, ", vc.num_channels, ", ",
-                                                   vc.image_size, ", ", vc.image_size, "], got ",
-                                                   px.ShapeString()));
-  }
+  RETURN_IF_ERROR(CheckPixelShape(vc, px));
   switch (item.kind) {
     case VisualKind::kImageAnyRes: {
       if (item.original_size.height <= 0 || item.original_size.width <= 0) {
@@ -74,12 +84,7 @@ absl::StatusOr<int64_t> LlavaOnevisionModel::VisualTokenCount(const VisualInput&
 
 absl::StatusOr<std::vector<float>> LlavaOnevisionModel::VisionFeatures(const Tensor& pixels) {
   const auto& vc = config_.vision;
-  if (pixels.rank != 4 || pixels.dim(1) != vc.num_channels || pixels.dim(2) != vc.image_size ||
-      pixels.dim(3) != vc.image_size) {
-    return absl::InvalidArgumentError(absl::StrCat("pixel values must be [n, ", vc.num_channels, ", ",
-                                                   vc.image_size, ", ", vc.image_size, "], got ",
-                                                   pixels.ShapeString()));
-  }
+  RETURN_IF_ERROR(CheckPixelShape(vc, pixels));
   const int64_t crops = pixels.dim(0);
   const int64_t tokens = vision_tower_->tokens_per_crop();
   // Pixels may be stored F16 (the reference fixtures); the tower reads F32.
