@@ -1,0 +1,43 @@
+#include "engine/multimodal/visual_budget.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+
+namespace ovserve::engine {
+
+Modality RequestModality(int64_t images, int64_t videos) {
+  if (videos > 0) return images > 0 ? Modality::kImagesAndVideo : Modality::kVideo;
+  if (images == 1) return Modality::kSingleImage;
+  if (images > 1) return Modality::kMultiImage;
+  return Modality::kText;
+}
+
+int64_t NominalVisualBudget(int64_t images, int64_t videos) {
+  const int64_t image_budget =
+      images == 1 ? kNominalSingleImageTokens : (images > 1 ? kNominalMultiImageTokens : 0);
+  return image_budget + (videos > 0 ? kNominalVideoTokens : 0);
+}
+
+absl::Status ValidateVisualCounts(int64_t images, int64_t videos, const VisualLimits& limits) {
+  if (images > limits.max_images) {
+    return absl::InvalidArgumentError(absl::StrCat("too many images: ", images, " given, at most ",
+                                                   limits.max_images, " per request"));
+  }
+  if (videos > limits.max_videos) {
+    return absl::InvalidArgumentError(absl::StrCat("too many videos: ", videos, " given, at most ",
+                                                   limits.max_videos, " per request"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> FramesToSample(int64_t requested, const VisualLimits& limits) {
+  if (requested < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("num_frames must be >= 0 (0 = default of ",
+                                                   limits.max_video_frames, "), got ", requested));
+  }
+  if (requested == 0) return limits.max_video_frames;
+  return std::min(requested, limits.max_video_frames);
+}
+
+}  // namespace ovserve::engine
