@@ -10,7 +10,6 @@
 #include <iostream>
 
 #include "kernels/dtype.h"
-#include "nlohmann/json.hpp"
 
 namespace ovserve::testing {
 
@@ -36,15 +35,32 @@ size_t SafetensorsDtypeSize(const std::string& dtype) {
   return 0;
 }
 
+namespace {
+
+[[noreturn]] void Die(const std::string& message) {
+  std::cerr << "safetensors test writer: " << message << "\n";
+  std::abort();
+}
+
+}  // namespace
+
 void SafetensorsWriter::Add(const std::string& name, const std::string& dtype,
                             const std::vector<int64_t>& shape, std::vector<uint8_t> bytes) {
+  engine::SafetensorsTensorSpec spec{name, kernels::DType::kU8, shape};
+  bool known = false;
+  for (kernels::DType d : {kernels::DType::kF32, kernels::DType::kF16, kernels::DType::kBF16,
+                           kernels::DType::kI64, kernels::DType::kI32, kernels::DType::kU8}) {
+    if (kernels::DTypeName(d) == dtype) {
+      spec.dtype = d;
+      known = true;
+    }
+  }
+  if (!known) Die("dtype " + dtype + " is not a kernels::DType; use WriteRawSafetensors");
   if (bytes.empty()) {
-    size_t numel = 1;
-    for (int64_t d : shape) numel *= static_cast<size_t>(d);
-    bytes.resize(numel * SafetensorsDtypeSize(dtype));
+    bytes.resize(spec.byte_size());
     for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<uint8_t>(i * 7 + 3);
   }
-  entries_.push_back({name, dtype, shape, std::move(bytes)});
+  entries_.push_back({std::move(spec), std::move(bytes)});
 }
 
 void SafetensorsWriter::AddBf16(const std::string& name, const std::vector<int64_t>& shape,
@@ -66,24 +82,16 @@ void SafetensorsWriter::SetMetadata(const std::string& key, const std::string& v
   metadata_.emplace_back(key, value);
 }
 
+std::vector<engine::SafetensorsTensorSpec> SafetensorsWriter::Specs() const {
+  std::vector<engine::SafetensorsTensorSpec> specs;
+  for (const Entry& e : entries_) specs.push_back(e.spec);
+  return specs;
+}
+
 std::string SafetensorsWriter::HeaderJson() const {
-  nlohmann::json header = nlohmann::json::object();
-  if (!metadata_.empty()) {
-    nlohmann::json meta = nlohmann::json::object();
-    for (const auto& [key, value] : metadata_) meta[key] = value;
-    header["__metadata__"] = meta;
-  }
-  size_t offset = 0;
-  for (const Entry& e : entries_) {
-    header[e.name] = {{"dtype", e.dtype},
-                      {"shape", e.shape},
-                      {"data_offsets", {offset, offset + e.bytes.size()}}};
-    offset += e.bytes.size();
-  }
-  std::string text = header.dump();
-  // The reference writer pads with spaces so the data buffer is 8-byte aligned.
-  while (text.size() % 8 != 0) text.push_back(' ');
-  return text;
+  auto header = engine::BuildSafetensorsHeader(Specs(), metadata_);
+  if (!header.ok()) Die(header.status().ToString());
+  return *header;
 }
 
 std::string SafetensorsWriter::Data() const {
@@ -93,7 +101,14 @@ std::string SafetensorsWriter::Data() const {
 }
 
 void SafetensorsWriter::Write(const std::filesystem::path& path) const {
-  WriteRawSafetensors(path, HeaderJson(), Data());
+  auto writer = engine::SafetensorsWriter::Create(path, Specs(), metadata_);
+  if (!writer.ok()) Die(writer.status().ToString());
+  for (const Entry& e : entries_) {
+    // The bytes are already in memory; Append also rejects a length that
+    // disagrees with the declared shape.
+    if (absl::Status s = (*writer)->Append(e.bytes); !s.ok()) Die(s.ToString());
+  }
+  if (absl::Status s = (*writer)->Finish(); !s.ok()) Die(s.ToString());
 }
 
 void WriteRawSafetensors(const std::filesystem::path& path, const std::string& header_json,

@@ -1,12 +1,16 @@
 #pragma once
 // Test-only helpers that build synthetic safetensors files and model folders
 // in a scratch directory, so loader tests can produce both valid checkpoints
-// and every kind of corruption.
+// and every kind of corruption. Valid files go through the production
+// engine::SafetensorsWriter (engine/model/safetensors_writer.h); the raw-byte
+// helpers below exist for corrupt files only.
 
 #include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
+
+#include "engine/model/safetensors_writer.h"
 
 namespace ovserve::testing {
 
@@ -25,12 +29,15 @@ class ScratchDir {
   std::filesystem::path path_;
 };
 
-// Accumulates tensors and writes them as one well-formed safetensors file
-// (header padded to 8 bytes, tensors packed in insertion order).
+// Accumulates small tensors in memory and writes them as one well-formed
+// safetensors file through engine::SafetensorsWriter (header padded to 8
+// bytes, tensors packed in insertion order). Only dtypes kernels::DType knows
+// (F32, F16, BF16, I64, I32, U8); write others with WriteRawSafetensors.
 class SafetensorsWriter {
  public:
   // `dtype` is the safetensors spelling ("BF16", "I64", ...); `bytes` must be
   // numel * element size long, or empty to fill with a deterministic pattern.
+  // Aborts the test binary on a dtype kernels::DType cannot represent.
   void Add(const std::string& name, const std::string& dtype, const std::vector<int64_t>& shape,
            std::vector<uint8_t> bytes = {});
   // A BF16 tensor holding `values` (rounded), or a pattern when empty.
@@ -41,16 +48,16 @@ class SafetensorsWriter {
   // The header JSON text and the data buffer, for tests that corrupt them.
   std::string HeaderJson() const;
   std::string Data() const;
-  // Writes the file; aborts the test binary on I/O failure (scratch dirs only).
+  // Writes the file with engine::SafetensorsWriter; aborts the test binary on
+  // failure (scratch dirs only).
   void Write(const std::filesystem::path& path) const;
 
  private:
   struct Entry {
-    std::string name;
-    std::string dtype;
-    std::vector<int64_t> shape;
+    engine::SafetensorsTensorSpec spec;
     std::vector<uint8_t> bytes;
   };
+  std::vector<engine::SafetensorsTensorSpec> Specs() const;
   std::vector<Entry> entries_;
   std::vector<std::pair<std::string, std::string>> metadata_;
 };
