@@ -1,17 +1,22 @@
 // ovserve-run: offline one-shot generation on a LLaVA-OneVision checkpoint.
 //
-//   ovserve-run --model DIR --prompt TEXT [--max-tokens N] [--out DIR]
+//   ovserve-run --model DIR --prompt TEXT [--image FILE]... [--video FILE
+//               [--num-frames N]] [--max-tokens N] [--out DIR]
 //   ovserve-run --model DIR --case CASE_DIR --out DIR
 //
-// Prompt mode wraps the text in the checkpoint's chat template (one user
-// message, generation prompt) and decodes greedily, streaming the text to
-// stdout. Case mode runs one reference case folder exactly as the golden
+// Prompt mode decodes and preprocesses the media as the reference processor
+// does, wraps everything in the checkpoint's chat template (one user message:
+// images, then the video, then the text; generation prompt) and decodes
+// greedily, printing the text. Case mode runs one reference case folder exactly as the golden
 // tests do. Both write DIR/result.json and DIR/last_logits.f32 with --out
 // (engine/runner/run_output.h has the contract).
 
 #include <cstdio>
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -19,6 +24,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "engine/model/llava_model.h"
+#include "engine/multimodal/media_preprocessor.h"
 #include "engine/runner/fixture_case.h"
 #include "engine/runner/greedy_runner.h"
 #include "engine/runner/run_output.h"
@@ -35,9 +41,64 @@ ABSL_FLAG(std::string, case_dir, "", "reference case folder (case.json + tensors
 ABSL_FLAG(std::string, out, "", "write result.json and last_logits.f32 to this folder");
 ABSL_FLAG(int64_t, max_tokens, 64, "maximum new tokens (prompt mode)");
 ABSL_FLAG(int32_t, threads, 0, "CPU threads (0 = all cores)");
+ABSL_FLAG(int64_t, num_frames, 0, "frames sampled from --video (0 = the maximum, 32; more is capped)");
+ABSL_FLAG(std::vector<std::string>, image, {}, "image file, repeatable (--image a.jpg --image b.png)");
+ABSL_FLAG(std::vector<std::string>, video, {}, "video file");
 
 namespace ovserve {
 namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+engine::VisualKind KindOf(engine::PreprocessMode mode) {
+  switch (mode) {
+    case engine::PreprocessMode::kImageAnyRes: return engine::VisualKind::kImageAnyRes;
+    case engine::PreprocessMode::kImageSingleCrop: return engine::VisualKind::kImageSingleCrop;
+    case engine::PreprocessMode::kVideo: return engine::VisualKind::kVideo;
+  }
+  return engine::VisualKind::kImageAnyRes;
+}
+
+// Decodes and preprocesses the --image / --video files into `request`; the
+// pixels live in `prepared`.
+absl::Status AddMedia(const std::string& model_dir, const engine::LlavaOnevisionConfig& config,
+                      int threads, engine::GreedyRequest& request,
+                      std::vector<engine::PreparedMedia>& prepared) {
+  const auto image_paths = absl::GetFlag(FLAGS_image);
+  const auto video_paths = absl::GetFlag(FLAGS_video);
+  if (image_paths.empty() && video_paths.empty()) return absl::OkStatus();
+  std::vector<std::string> bytes;
+  for (const auto& p : image_paths) {
+    ASSIGN_OR_RETURN(bytes.emplace_back(), ReadFile(p));
+  }
+  for (const auto& p : video_paths) {
+    ASSIGN_OR_RETURN(bytes.emplace_back(), ReadFile(p));
+  }
+  std::vector<engine::MediaItem> images, videos;
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    engine::MediaItem item{std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes[i].data()),
+                                                    bytes[i].size()),
+                           absl::GetFlag(FLAGS_num_frames)};
+    (i < image_paths.size() ? images : videos).push_back(item);
+  }
+  ASSIGN_OR_RETURN(auto pre_config, engine::LoadPreprocessorConfig(model_dir));
+  ASSIGN_OR_RETURN(auto processor, engine::ImageProcessor::Create(std::move(pre_config)));
+  engine::MediaPreprocessorOptions options;
+  options.patches_per_side = config.vision.patches_per_side();
+  options.anyres_max_crops = config.anyres_max_crops;
+  options.threads = threads > 0 ? threads : 2;
+  engine::MediaPreprocessor preprocessor(std::move(processor), options);
+  ASSIGN_OR_RETURN(prepared, preprocessor.Prepare(images, videos));
+  for (const auto& media : prepared) {
+    engine::VisualInput input{KindOf(media.mode), media.pixels.View(), media.original_size};
+    (media.mode == engine::PreprocessMode::kVideo ? request.videos : request.images).push_back(input);
+  }
+  return absl::OkStatus();
+}
 
 absl::Status Run() {
   const std::string model_dir = absl::GetFlag(FLAGS_model);
@@ -57,14 +118,18 @@ absl::Status Run() {
                kernels::cpu::IsaName(kernels::cpu::SelectedIsa()), backend.num_threads());
 
   engine::GreedyRequest request;
-  engine::FixtureCase fixture;  // keeps the case's pixel memory alive
+  engine::FixtureCase fixture;                   // keeps the case's pixel memory alive
+  std::vector<engine::PreparedMedia> prepared;   // keeps the media pixels alive
   if (!case_dir.empty()) {
     ASSIGN_OR_RETURN(fixture, engine::LoadFixtureCase(case_dir));
     ASSIGN_OR_RETURN(request, engine::BuildCaseRequest(fixture, *tokenizer, *model));
   } else {
-    const std::string text = engine::ApplyChatTemplate(
-        {engine::ChatMessage{"user", {engine::ContentPart{engine::ContentType::kText, prompt}}}},
-        /*add_generation_prompt=*/true);
+    RETURN_IF_ERROR(AddMedia(model_dir, model->config(), absl::GetFlag(FLAGS_threads), request, prepared));
+    engine::ChatMessage message{"user", {}};
+    for (size_t i = 0; i < request.images.size(); ++i) message.content.push_back({engine::ContentType::kImage, ""});
+    for (size_t i = 0; i < request.videos.size(); ++i) message.content.push_back({engine::ContentType::kVideo, ""});
+    message.content.push_back({engine::ContentType::kText, prompt});
+    const std::string text = engine::ApplyChatTemplate({message}, /*add_generation_prompt=*/true);
     ASSIGN_OR_RETURN(auto ids, tokenizer->Encode(text));
     request.prompt_ids.assign(ids.begin(), ids.end());
     request.max_new_tokens = absl::GetFlag(FLAGS_max_tokens);
@@ -99,18 +164,34 @@ int main(int argc, char** argv) {
       "offline generation on a LLaVA-OneVision checkpoint\n"
       "  ovserve-run --model DIR --prompt TEXT [--max-tokens N] [--out DIR]\n"
       "  ovserve-run --model DIR --case CASE_DIR --out DIR");
-  // `--case` reads better than `--case_dir` but `case` is a C++ keyword.
-  std::vector<char*> args(argv, argv + argc);
+  // Spellings absl flags cannot take: `--case` (a C++ keyword), dashed
+  // names, and repeated --image / --video (collected here, in order).
   std::vector<std::string> storage;
-  storage.reserve(args.size());
-  for (auto& a : args) {
-    std::string s(a);
-    if (s == "--case" || s.rfind("--case=", 0) == 0) s = "--case_dir" + s.substr(6);
-    if (s == "--max-tokens" || s.rfind("--max-tokens=", 0) == 0) s = "--max_tokens" + s.substr(12);
-    storage.push_back(s);
-    a = storage.back().data();
+  std::vector<std::string> images, videos;
+  for (int i = 0; i < argc; ++i) {
+    std::string a(argv[i]);
+    for (const char* repeated : {"--image", "--video"}) {
+      const std::string flag(repeated);
+      auto& list = flag == "--image" ? images : videos;
+      if (a == flag && i + 1 < argc) {
+        list.push_back(argv[++i]);
+        a.clear();
+      } else if (a.rfind(flag + "=", 0) == 0) {
+        list.push_back(a.substr(flag.size() + 1));
+        a.clear();
+      }
+    }
+    if (a.empty()) continue;
+    if (a == "--case" || a.rfind("--case=", 0) == 0) a = "--case_dir" + a.substr(6);
+    if (a == "--max-tokens" || a.rfind("--max-tokens=", 0) == 0) a = "--max_tokens" + a.substr(12);
+    if (a == "--num-frames" || a.rfind("--num-frames=", 0) == 0) a = "--num_frames" + a.substr(12);
+    storage.push_back(a);
   }
+  std::vector<char*> args;
+  for (auto& a : storage) args.push_back(a.data());
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
+  absl::SetFlag(&FLAGS_image, images);
+  absl::SetFlag(&FLAGS_video, videos);
   const absl::Status status = ovserve::Run();
   if (!status.ok()) {
     std::fprintf(stderr, "ovserve-run: %s\n", status.ToString().c_str());

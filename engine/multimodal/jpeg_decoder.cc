@@ -1,0 +1,158 @@
+#include "engine/multimodal/jpeg_decoder.h"
+
+#include <csetjmp>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "engine/multimodal/frame_converter.h"
+
+extern "C" {
+#include <jpeglib.h>
+#include <jerror.h>
+}
+
+namespace ovserve::engine {
+namespace {
+
+// libjpeg reports fatal errors through error_exit, which must not return:
+// jump back to DecodeJpegLikePillow with the message.
+struct ErrorManager {
+  jpeg_error_mgr base;
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+  bool truncated;
+};
+
+void OnError(j_common_ptr cinfo) {
+  auto* err = reinterpret_cast<ErrorManager*>(cinfo->err);
+  (*cinfo->err->format_message)(cinfo, err->message);
+  std::longjmp(err->jump, 1);
+}
+
+void OnMessage(j_common_ptr cinfo, int level) {
+  // Warnings (level -1) are tolerated as Pillow does, except running out of
+  // data: Pillow refuses truncated images unless told otherwise.
+  if (level == -1 && cinfo->err->msg_code == JWRN_JPEG_EOF) {
+    reinterpret_cast<ErrorManager*>(cinfo->err)->truncated = true;
+  }
+}
+
+// The Orientation tag (0x0112) of an APP1 "Exif" payload: 1..8, or 1 when
+// absent or malformed.
+int ExifOrientation(const uint8_t* data, size_t size) {
+  if (size < 14 || std::memcmp(data, "Exif\0\0", 6) != 0) return 1;
+  const uint8_t* tiff = data + 6;
+  const size_t len = size - 6;
+  const bool little = tiff[0] == 'I' && tiff[1] == 'I';
+  if (!little && !(tiff[0] == 'M' && tiff[1] == 'M')) return 1;
+  auto u16 = [&](size_t at) -> uint32_t {
+    return little ? tiff[at] | (tiff[at + 1] << 8) : (tiff[at] << 8) | tiff[at + 1];
+  };
+  auto u32 = [&](size_t at) -> uint32_t { return little ? u16(at) | (u16(at + 2) << 16) : (u16(at) << 16) | u16(at + 2); };
+  const size_t ifd = u32(4);
+  if (ifd + 2 > len) return 1;
+  const uint32_t entries = u16(ifd);
+  for (uint32_t i = 0; i < entries; ++i) {
+    const size_t at = ifd + 2 + 12 * static_cast<size_t>(i);
+    if (at + 12 > len) return 1;
+    if (u16(at) == 0x0112) {
+      const uint32_t value = u16(at + 8);
+      return value >= 1 && value <= 8 ? static_cast<int>(value) : 1;
+    }
+  }
+  return 1;
+}
+
+int SavedExifOrientation(const jpeg_decompress_struct& cinfo) {
+  for (jpeg_saved_marker_ptr m = cinfo.marker_list; m != nullptr; m = m->next) {
+    if (m->marker == JPEG_APP0 + 1) {
+      const int orientation = ExifOrientation(m->data, m->data_length);
+      if (orientation != 1) return orientation;
+    }
+  }
+  return 1;
+}
+
+}  // namespace
+
+bool LooksLikeJpeg(std::span<const uint8_t> bytes) {
+  return bytes.size() >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF;
+}
+
+namespace {
+
+// The libjpeg calls, in a frame that holds no state of its own: libjpeg's
+// errors longjmp back here, and everything it touches lives in the caller.
+// Returns false with `status` set when the image is refused or corrupt.
+bool Decompress(jpeg_decompress_struct& cinfo, ErrorManager& err, std::span<const uint8_t> bytes,
+                int64_t max_pixels, RgbImage& image, absl::Status& status) {
+  if (setjmp(err.jump) != 0) {
+    status = absl::InvalidArgumentError(absl::StrCat("corrupt JPEG: ", err.message));
+    return false;
+  }
+  jpeg_create_decompress(&cinfo);
+  jpeg_mem_src(&cinfo, bytes.data(), static_cast<unsigned long>(bytes.size()));
+  jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xFFFF);  // EXIF, for the orientation
+  jpeg_read_header(&cinfo, TRUE);
+  // Saved markers live until jpeg_finish_decompress: read the orientation now.
+  const int orientation = SavedExifOrientation(cinfo);
+  if (cinfo.image_width == 0 || cinfo.image_height == 0) {
+    status = absl::InvalidArgumentError("JPEG has a zero width or height");
+    return false;
+  }
+  if (static_cast<int64_t>(cinfo.image_width) * cinfo.image_height > max_pixels) {
+    status = absl::InvalidArgumentError(
+        absl::StrCat("image is ", cinfo.image_width, "x", cinfo.image_height, " = ",
+                     static_cast<int64_t>(cinfo.image_width) * cinfo.image_height,
+                     " pixels, over the limit of ", max_pixels));
+    return false;
+  }
+  switch (cinfo.jpeg_color_space) {
+    case JCS_YCbCr:
+    case JCS_RGB:
+    case JCS_GRAYSCALE:
+      // Grayscale -> RGB replicates the channel, as Pillow's convert("RGB") from "L".
+      cinfo.out_color_space = JCS_RGB;
+      break;
+    default:
+      status = absl::UnimplementedError("JPEG colour space is not YCbCr, RGB or grayscale");
+      return false;
+  }
+  // Pillow keeps libjpeg's defaults: JDCT_ISLOW and fancy upsampling.
+  cinfo.dct_method = JDCT_ISLOW;
+  cinfo.do_fancy_upsampling = TRUE;
+  jpeg_start_decompress(&cinfo);
+  image = RgbImage(cinfo.output_width, cinfo.output_height);
+  while (cinfo.output_scanline < cinfo.output_height) {
+    JSAMPROW row = image.Row(cinfo.output_scanline);
+    jpeg_read_scanlines(&cinfo, &row, 1);
+  }
+  jpeg_finish_decompress(&cinfo);
+  if (err.truncated) {
+    status = absl::InvalidArgumentError("JPEG data is truncated");
+    return false;
+  }
+  image = ApplyExifOrientation(std::move(image), orientation);
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<RgbImage> DecodeJpegLikePillow(std::span<const uint8_t> bytes, int64_t max_pixels) {
+  jpeg_decompress_struct cinfo{};  // zeroed: destroy is a no-op if create never ran
+  ErrorManager err{};
+  cinfo.err = jpeg_std_error(&err.base);
+  err.base.error_exit = OnError;
+  err.base.emit_message = OnMessage;
+  RgbImage image;
+  absl::Status status;
+  const bool ok = Decompress(cinfo, err, bytes, max_pixels, image, status);
+  jpeg_destroy_decompress(&cinfo);
+  if (!ok) return status;
+  return image;
+}
+
+}  // namespace ovserve::engine
