@@ -143,6 +143,14 @@ absl::Status Run() {
     std::cout << piece;
   }
   std::cout << decoder.Flush() << std::endl;
+  if (!result.visual_tokens.empty()) {
+    int64_t exact = 0;
+    for (int64_t t : result.visual_tokens) exact += t;
+    std::fprintf(stderr, "ovserve-run: %zu images, %zu videos: %lld visual tokens (nominal budget %lld)\n",
+                 request.images.size(), request.videos.size(), static_cast<long long>(exact),
+                 static_cast<long long>(engine::NominalVisualBudget(
+                     static_cast<int64_t>(request.images.size()), static_cast<int64_t>(request.videos.size()))));
+  }
   const double n = static_cast<double>(result.generated_ids.size());
   std::fprintf(stderr,
                "ovserve-run: %zu prompt tokens, %zu new; encode %.3f s, prefill %.3f s (%.1f tok/s), "

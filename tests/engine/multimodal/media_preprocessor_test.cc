@@ -1,0 +1,97 @@
+#include "engine/multimodal/media_preprocessor.h"
+
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tests/test_support/fixtures.h"
+
+namespace ovserve::engine {
+namespace {
+
+std::vector<uint8_t> ReadMedia(const std::string& name) {
+  std::ifstream in(ovserve::testing::FixturePath("media/" + name), std::ios::binary);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+MediaPreprocessor MakePreprocessor(MediaPreprocessorOptions options = {}) {
+  auto processor = ImageProcessor::Create(DefaultPreprocessorConfig());
+  EXPECT_TRUE(processor.ok()) << processor.status();
+  return MediaPreprocessor(std::move(*processor), options);
+}
+
+TEST(MediaPreprocessorTest, OneImageIsAnyResSeveralAreSingleCrops) {
+  OVSERVE_REQUIRE_FIXTURE("media/tall_300x820.jpg");
+  const auto tall = ReadMedia("tall_300x820.jpg");
+  const auto small = ReadMedia("small_500x333.png");
+  MediaPreprocessor pre = MakePreprocessor();
+
+  const MediaItem one[] = {{tall}};
+  auto single = pre.Prepare(one, {});
+  ASSERT_TRUE(single.ok()) << single.status();
+  ASSERT_EQ(single->size(), 1u);
+  EXPECT_EQ((*single)[0].mode, PreprocessMode::kImageAnyRes);
+  EXPECT_EQ((*single)[0].original_size, (Size2d{820, 300}));
+  EXPECT_EQ((*single)[0].visual_tokens, 2773);  // the fixture's per_image_layout
+  EXPECT_EQ((*single)[0].pixels.count, 4);
+
+  const MediaItem two[] = {{tall}, {small}};
+  auto multi = pre.Prepare(two, {});
+  ASSERT_TRUE(multi.ok()) << multi.status();
+  for (const auto& m : *multi) {
+    EXPECT_EQ(m.mode, PreprocessMode::kImageSingleCrop);
+    EXPECT_EQ(m.visual_tokens, 730);
+    EXPECT_EQ(m.pixels.count, 1);
+  }
+  // The same bytes preprocessed another way must not share a cache key.
+  EXPECT_FALSE((*single)[0].hash == (*multi)[0].hash);
+  EXPECT_FALSE((*multi)[0].hash == (*multi)[1].hash);
+}
+
+TEST(MediaPreprocessorTest, VideoFramesAreSampledAndCapped) {
+  OVSERVE_REQUIRE_FIXTURE("media/testsrc2_320x240_48f.mp4");
+  const auto video = ReadMedia("testsrc2_320x240_48f.mp4");
+  MediaPreprocessor pre = MakePreprocessor();
+  const MediaItem eight[] = {{video, 8}};
+  auto prepared = pre.Prepare({}, eight);
+  ASSERT_TRUE(prepared.ok()) << prepared.status();
+  EXPECT_EQ((*prepared)[0].frame_indices, (std::vector<int64_t>{0, 6, 13, 20, 26, 33, 40, 47}));
+  EXPECT_EQ((*prepared)[0].visual_tokens, 1569);
+  EXPECT_EQ((*prepared)[0].decoded_frames, 48);
+
+  const MediaItem too_many[] = {{video, 33}};  // sampled down to 32, not refused
+  prepared = pre.Prepare({}, too_many);
+  ASSERT_TRUE(prepared.ok()) << prepared.status();
+  EXPECT_EQ((*prepared)[0].pixels.count, 32);
+  EXPECT_EQ((*prepared)[0].visual_tokens, 6273);
+}
+
+TEST(MediaPreprocessorTest, LimitsAreNamedInTheError) {
+  OVSERVE_REQUIRE_FIXTURE("media/small_500x333.png");
+  const auto small = ReadMedia("small_500x333.png");
+  MediaPreprocessor pre = MakePreprocessor();
+  const std::vector<MediaItem> thirteen(13, MediaItem{small});
+  auto result = pre.Prepare(thirteen, {});
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(result.status().message().find("13 given, at most 12"), std::string::npos) << result.status();
+  const std::vector<MediaItem> twelve(12, MediaItem{small});
+  EXPECT_TRUE(pre.Prepare(twelve, {}).ok());
+
+  MediaPreprocessorOptions tight;
+  tight.max_request_bytes = static_cast<int64_t>(small.size()) * 2 - 1;
+  MediaPreprocessor small_budget = MakePreprocessor(tight);
+  const MediaItem pair[] = {{small}, {small}};
+  result = small_budget.Prepare(pair, {});
+  EXPECT_NE(result.status().message().find("over the limit of"), std::string::npos) << result.status();
+
+  const std::vector<uint8_t> garbage = {'n', 'o', 't', ' ', 'a', 'n', ' ', 'i', 'm', 'a', 'g', 'e'};
+  const MediaItem mixed[] = {{small}, {garbage}};
+  result = pre.Prepare(mixed, {});
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(result.status().message().rfind("image 1: ", 0), 0u) << result.status();
+}
+
+}  // namespace
+}  // namespace ovserve::engine
