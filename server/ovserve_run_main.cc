@@ -27,6 +27,7 @@
 #include "engine/multimodal/media_preprocessor.h"
 #include "engine/runner/fixture_case.h"
 #include "engine/runner/greedy_runner.h"
+#include "engine/runner/media_inputs.h"
 #include "engine/runner/run_output.h"
 #include "engine/tokenizer/chat_template.h"
 #include "engine/tokenizer/incremental_decoder.h"
@@ -52,15 +53,6 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-engine::VisualKind KindOf(engine::PreprocessMode mode) {
-  switch (mode) {
-    case engine::PreprocessMode::kImageAnyRes: return engine::VisualKind::kImageAnyRes;
-    case engine::PreprocessMode::kImageSingleCrop: return engine::VisualKind::kImageSingleCrop;
-    case engine::PreprocessMode::kVideo: return engine::VisualKind::kVideo;
-  }
-  return engine::VisualKind::kImageAnyRes;
 }
 
 // Decodes and preprocesses the --image / --video files into `request`; the
@@ -93,10 +85,7 @@ absl::Status AddMedia(const std::string& model_dir, const engine::LlavaOnevision
   options.threads = threads > 0 ? threads : 2;
   engine::MediaPreprocessor preprocessor(std::move(processor), options);
   ASSIGN_OR_RETURN(prepared, preprocessor.Prepare(images, videos));
-  for (const auto& media : prepared) {
-    engine::VisualInput input{KindOf(media.mode), media.pixels.View(), media.original_size};
-    (media.mode == engine::PreprocessMode::kVideo ? request.videos : request.images).push_back(input);
-  }
+  engine::AddPreparedMedia(prepared, request);
   return absl::OkStatus();
 }
 

@@ -19,6 +19,7 @@
 #include "engine/model/safetensors.h"
 #include "engine/multimodal/media_preprocessor.h"
 #include "engine/runner/greedy_runner.h"
+#include "engine/runner/media_inputs.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "gtest/gtest.h"
 #include "kernels/cpu/cpu_backend.h"
@@ -39,15 +40,6 @@ std::string ReadBytes(const std::filesystem::path& path) {
 // live in the fixtures' media/ folder.
 std::filesystem::path MediaPath(const std::string& file) {
   return ovserve::testing::FixturePath("media/" + std::filesystem::path(file).filename().string());
-}
-
-VisualKind KindOf(PreprocessMode mode) {
-  switch (mode) {
-    case PreprocessMode::kImageAnyRes: return VisualKind::kImageAnyRes;
-    case PreprocessMode::kImageSingleCrop: return VisualKind::kImageSingleCrop;
-    case PreprocessMode::kVideo: return VisualKind::kVideo;
-  }
-  return VisualKind::kImageAnyRes;
 }
 
 class RawMediaGoldenTest : public ::testing::TestWithParam<std::string> {};
@@ -105,8 +97,6 @@ TEST_P(RawMediaGoldenTest, FromFilesToLogitsAndTokens) {
   for (size_t i = 0; i < prepared->size(); ++i) {
     const PreparedMedia& media = (*prepared)[i];
     const bool is_video = media.mode == PreprocessMode::kVideo;
-    (is_video ? request.videos : request.images)
-        .push_back(VisualInput{KindOf(media.mode), media.pixels.View(), media.original_size});
     // The reference's pixels of this item: its first `count` crops.
     const Tensor* ref = tensors.value()->Find(is_video ? "pixel_values_videos" : "pixel_values");
     ASSERT_NE(ref, nullptr);
@@ -122,6 +112,7 @@ TEST_P(RawMediaGoldenTest, FromFilesToLogitsAndTokens) {
     }
   }
   EXPECT_LE(worst_pixel, 2.5e-4);
+  AddPreparedMedia(*prepared, request);
 
   auto result = RunGreedy(**model, request);
   ASSERT_TRUE(result.ok()) << result.status();
