@@ -93,6 +93,7 @@ int DenyNestedOpen(AVFormatContext*, AVIOContext**, const char* url, int, AVDict
 absl::Status ValidateLimits(const MediaLimits& limits) {
   if (limits.max_encoded_bytes <= 0 || limits.max_pixels <= 0 ||
       limits.max_video_frames_scanned <= 0 || limits.max_video_seconds <= 0 ||
+      limits.max_video_kept_pixels <= 0 ||
       !(limits.max_decode_seconds > 0)) {
     return absl::InvalidArgumentError("media limits must all be positive");
   }
@@ -402,6 +403,14 @@ absl::StatusOr<VideoPass> RunVideoPass(std::span<const uint8_t> bytes, int64_t n
       [&](const AVFrame& frame) -> absl::StatusOr<bool> {
         if (pass.decoded == 0) {
           RETURN_IF_ERROR(CheckPictureSize("video frame", frame.width, frame.height, limits));
+          // The kept frames are held together: bound their memory up front.
+          const int64_t kept = num_frames * static_cast<int64_t>(frame.width) * frame.height;
+          if (kept > limits.max_video_kept_pixels) {
+            return absl::InvalidArgumentError(absl::StrCat(
+                num_frames, " frames of ", frame.width, "x", frame.height, " = ", kept,
+                " pixels to keep, over the limit of ", limits.max_video_kept_pixels,
+                " (max_video_kept_pixels)"));
+          }
           pass.width = frame.width;
           pass.height = frame.height;
         }

@@ -95,3 +95,25 @@ TEST(MediaPreprocessorTest, LimitsAreNamedInTheError) {
 
 }  // namespace
 }  // namespace ovserve::engine
+
+namespace ovserve::engine {
+namespace {
+
+TEST(MediaPreprocessorTest, KeptVideoFramesAreBoundedInMemory) {
+  OVSERVE_REQUIRE_FIXTURE("media/testsrc2_320x240_48f.mp4");
+  const auto video = ReadMedia("testsrc2_320x240_48f.mp4");
+  MediaPreprocessorOptions options;
+  options.media.max_video_kept_pixels = 8 * 320 * 240;  // exactly 8 frames
+  MediaPreprocessor pre = MakePreprocessor(options);
+  const MediaItem eight[] = {{video, 8}};
+  EXPECT_TRUE(pre.Prepare({}, eight).ok());
+  const MediaItem nine[] = {{video, 9}};
+  auto result = pre.Prepare({}, nine);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(result.status().message().find("over the limit of 614400 (max_video_kept_pixels)"),
+            std::string::npos)
+      << result.status();
+}
+
+}  // namespace
+}  // namespace ovserve::engine
