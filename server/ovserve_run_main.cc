@@ -98,6 +98,9 @@ absl::Status Run() {
     return absl::InvalidArgumentError("give exactly one of --prompt TEXT or --case CASE_DIR");
   }
   if (absl::GetFlag(FLAGS_max_tokens) < 1) return absl::InvalidArgumentError("--max-tokens must be >= 1");
+  if (!case_dir.empty() && !(absl::GetFlag(FLAGS_image).empty() && absl::GetFlag(FLAGS_video).empty())) {
+    return absl::InvalidArgumentError("--case takes its media from the case folder: drop --image/--video");
+  }
 
   kernels::CpuBackend backend(kernels::CpuBackendOptions{.num_threads = absl::GetFlag(FLAGS_threads)});
   ASSIGN_OR_RETURN(auto model, engine::LlavaOnevisionModel::Load(model_dir, backend));

@@ -103,6 +103,31 @@ TEST(OvserveRunTest, BadInvocationsFailWithAMessage) {
   run = RunTool("--model /tmp");
   EXPECT_EQ(run.exit_code, 1);
   EXPECT_NE(run.output.find("exactly one of --prompt"), std::string::npos) << run.output;
+
+  run = RunTool("--model /tmp --case /tmp --image a.png");
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_NE(run.output.find("drop --image/--video"), std::string::npos) << run.output;
+}
+
+TEST(OvserveRunTest, MediaModeRefusesTooManyImagesAndReportsBudgets) {
+  OVSERVE_REQUIRE_FIXTURE("media/small_500x333.png");
+  const std::string model = "--model " + testing::FixturePath("tiny-llava-ov").string();
+  const std::string image = " --image " + testing::FixturePath("media/small_500x333.png").string();
+  std::string thirteen;
+  for (int i = 0; i < 13; ++i) thirteen += image;
+  RunOutput run = RunTool(model + thirteen + " --prompt hi --max-tokens 2");
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_NE(run.output.find("13 given, at most 12"), std::string::npos) << run.output;
+
+  const auto out = TempDir("media");
+  run = RunTool(model + " --video " + testing::FixturePath("media/testsrc2_320x240_48f.mp4").string() +
+                " --num-frames 40 --prompt 'What happens?' --max-tokens 2 --out " + out.string());
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_NE(run.output.find("6273 visual tokens (nominal budget 6272)"), std::string::npos) << run.output;
+  std::ifstream result_in(out / "result.json");
+  const auto result = nlohmann::json::parse(result_in);
+  EXPECT_EQ(result["visual_tokens"], nlohmann::json::array({6273}));  // 40 frames sampled down to 32
+  std::filesystem::remove_all(out);
 }
 
 }  // namespace
