@@ -1,0 +1,112 @@
+#include "engine/kv_cache/block_hash.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+
+#include "absl/strings/str_format.h"
+
+#define XXH_STATIC_LINKING_ONLY
+#include "xxhash.h"
+
+namespace ovserve::engine {
+namespace {
+
+// Bumped whenever the hashed layout changes, so stale hashes never match.
+constexpr uint64_t kBlockHashVersion = 1;
+// Tags keep the token section and each visual span unambiguous.
+constexpr uint64_t kTokensTag = 0x746f6b656e73ULL;  // "tokens"
+constexpr uint64_t kVisualTag = 0x76697375616cULL;  // "visual"
+
+[[noreturn]] void Fatal(const std::string& message) {
+  std::fprintf(stderr, "ovserve kv_cache: broken invariant: %s\n", message.c_str());
+  std::abort();
+}
+
+void Update(XXH3_state_t& state, uint64_t value) {
+  XXH3_128bits_update(&state, &value, sizeof(value));
+}
+
+}  // namespace
+
+std::string BlockHashToString(BlockHash hash) {
+  return absl::StrFormat("%016x:%016x", hash.high, hash.low);
+}
+
+BlockHash HashBlock(BlockHash parent, std::span<const int32_t> token_ids,
+                    std::span<const VisualSpan> visual) {
+  const auto block_tokens = static_cast<int64_t>(token_ids.size());
+  XXH3_state_t state;
+  XXH3_INITSTATE(&state);
+  XXH3_128bits_reset(&state);
+  Update(state, kBlockHashVersion);
+  Update(state, parent.high);
+  Update(state, parent.low);
+  Update(state, kTokensTag);
+  Update(state, static_cast<uint64_t>(block_tokens));
+  XXH3_128bits_update(&state, token_ids.data(), token_ids.size_bytes());
+  Update(state, static_cast<uint64_t>(visual.size()));
+  int64_t previous_end = 0;
+  for (const VisualSpan& span : visual) {
+    if (span.length <= 0 || span.start_in_block < previous_end ||
+        span.start_in_block + span.length > block_tokens || span.offset_in_item < 0) {
+      Fatal(absl::StrFormat(
+          "visual span [%d, +%d) offset %d is empty, unsorted, overlapping or outside a "
+          "block of %d tokens",
+          span.start_in_block, span.length, span.offset_in_item, block_tokens));
+    }
+    previous_end = span.start_in_block + span.length;
+    Update(state, kVisualTag);
+    Update(state, span.content_hash_high);
+    Update(state, span.content_hash_low);
+    Update(state, static_cast<uint64_t>(span.start_in_block));
+    Update(state, static_cast<uint64_t>(span.length));
+    Update(state, static_cast<uint64_t>(span.offset_in_item));
+  }
+  const XXH128_hash_t digest = XXH3_128bits_digest(&state);
+  return BlockHash{digest.high64, digest.low64};
+}
+
+std::vector<BlockHash> HashPrompt(std::span<const int32_t> ids,
+                                  std::span<const VisualItemSpan> items, int block_size) {
+  if (block_size <= 0) Fatal(absl::StrFormat("block_size %d <= 0", block_size));
+  const auto num_tokens = static_cast<int64_t>(ids.size());
+  int64_t previous_end = 0;
+  for (const VisualItemSpan& item : items) {
+    if (item.length <= 0 || item.start < previous_end || item.start + item.length > num_tokens) {
+      Fatal(absl::StrFormat(
+          "visual item [%d, +%d) is empty, unsorted, overlapping or outside a prompt of %d "
+          "tokens",
+          item.start, item.length, num_tokens));
+    }
+    previous_end = item.start + item.length;
+  }
+
+  const int64_t num_blocks = num_tokens / block_size;
+  std::vector<BlockHash> hashes;
+  hashes.reserve(static_cast<size_t>(num_blocks));
+  BlockHash parent = kRootBlockHash;
+  size_t first_item = 0;  // first item that may still overlap the current block
+  std::vector<VisualSpan> spans;
+  for (int64_t block = 0; block < num_blocks; ++block) {
+    const int64_t block_start = block * block_size;
+    const int64_t block_end = block_start + block_size;
+    while (first_item < items.size() &&
+           items[first_item].start + items[first_item].length <= block_start) {
+      ++first_item;
+    }
+    spans.clear();
+    for (size_t i = first_item; i < items.size() && items[i].start < block_end; ++i) {
+      const VisualItemSpan& item = items[i];
+      const int64_t begin = std::max(item.start, block_start);
+      const int64_t end = std::min(item.start + item.length, block_end);
+      spans.push_back(VisualSpan{item.content_hash_high, item.content_hash_low,
+                                 begin - block_start, end - begin, begin - item.start});
+    }
+    parent = HashBlock(parent, ids.subspan(static_cast<size_t>(block_start), block_size), spans);
+    hashes.push_back(parent);
+  }
+  return hashes;
+}
+
+}  // namespace ovserve::engine
