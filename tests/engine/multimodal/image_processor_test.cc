@@ -8,22 +8,30 @@
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
 #include "engine/model/safetensors.h"
 #include "engine/multimodal/anyres_geometry.h"
+#include "engine/multimodal/media_decoder.h"
 #include "engine/multimodal/pil_resize.h"
 #include "engine/multimodal/torchvision_resize.h"
 #include "gtest/gtest.h"
 #include "kernels/dtype.h"
-#include "tests/engine/multimodal/png_for_tests.h"
 #include "tests/test_support/fixtures.h"
 
 namespace ovserve::engine {
 namespace {
 
 using ::ovserve::testing::FixturePath;
+
+// A fixture image decoded as the engine decodes it (libjpeg-turbo / FFmpeg).
+absl::StatusOr<RgbImage> DecodeFixtureImage(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  const std::vector<uint8_t> bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  return DecodeImage(bytes);
+}
 
 // The fixtures' mean = std = 0.5 make every value (k/255 - 0.5)/0.5: k is the byte.
 int Level(float normalized) { return static_cast<int>(std::lround((normalized + 1.0f) * 127.5f)); }
@@ -70,7 +78,7 @@ ImageProcessor FixtureProcessor() {
 
 TEST(ImageProcessorGoldenTest, SingleImageWideAnyRes) {
   OVSERVE_REQUIRE_FIXTURE("cases/single_image_wide/tensors.safetensors");
-  auto image = ::ovserve::testing::ReadRgbPngForTests(FixturePath("media/wide_1536x1100.png"));
+  auto image = DecodeFixtureImage(FixturePath("media/wide_1536x1100.png"));
   ASSERT_TRUE(image.ok()) << image.status();
   auto tensors = SafetensorsFile::Open(FixturePath("cases/single_image_wide/tensors.safetensors"));
   ASSERT_TRUE(tensors.ok()) << tensors.status();
@@ -88,7 +96,7 @@ TEST(ImageProcessorGoldenTest, SingleImageWideAnyRes) {
   EXPECT_LE(c.max_abs_diff, kF16Rounding);
 }
 
-TEST(ImageProcessorGoldenTest, MultiImageSquareAndSmall) {
+TEST(ImageProcessorGoldenTest, MultiImageAllThree) {
   OVSERVE_REQUIRE_FIXTURE("cases/multi_image/tensors.safetensors");
   auto tensors = SafetensorsFile::Open(FixturePath("cases/multi_image/tensors.safetensors"));
   ASSERT_TRUE(tensors.ok()) << tensors.status();
@@ -98,10 +106,10 @@ TEST(ImageProcessorGoldenTest, MultiImageSquareAndSmall) {
   const int64_t per_image = 3 * 384 * 384;
 
   const ImageProcessor processor = FixtureProcessor();
-  // Image 1 is the JPEG: covered once the FFmpeg decoder can feed this test.
   for (const auto& [index, file] : {std::pair<int64_t, const char*>{0, "media/square_384x384.png"},
+                                    std::pair<int64_t, const char*>{1, "media/tall_300x820.jpg"},
                                     std::pair<int64_t, const char*>{2, "media/small_500x333.png"}}) {
-    auto image = ::ovserve::testing::ReadRgbPngForTests(FixturePath(file));
+    auto image = DecodeFixtureImage(FixturePath(file));
     ASSERT_TRUE(image.ok()) << image.status();
     auto pixels = processor.PreprocessSingleCrop(*image);
     ASSERT_TRUE(pixels.ok()) << pixels.status();
