@@ -60,7 +60,7 @@ absl::StatusOr<std::vector<PreparedMedia>> MediaPreprocessor::Prepare(std::span<
 
   const int64_t n = n_images + n_videos;
   std::vector<absl::StatusOr<PreparedMedia>> results(n, absl::UnknownError("not run"));
-  const bool single_image = n_images == 1;
+  const bool single_image = ImagesUseAnyRes(n_images);
   {
     std::lock_guard<std::mutex> lock(mutex_);
     pool_.ParallelFor(n, 1, [&](int64_t begin, int64_t end) {

@@ -6,16 +6,18 @@
 
 namespace ovserve::engine {
 
+bool ImagesUseAnyRes(int64_t images_in_prompt) { return images_in_prompt == 1; }
+
 Modality RequestModality(int64_t images, int64_t videos) {
   if (videos > 0) return images > 0 ? Modality::kImagesAndVideo : Modality::kVideo;
-  if (images == 1) return Modality::kSingleImage;
+  if (ImagesUseAnyRes(images)) return Modality::kSingleImage;
   if (images > 1) return Modality::kMultiImage;
   return Modality::kText;
 }
 
 int64_t NominalVisualBudget(int64_t images, int64_t videos) {
   const int64_t image_budget =
-      images == 1 ? kNominalSingleImageTokens : (images > 1 ? kNominalMultiImageTokens : 0);
+      ImagesUseAnyRes(images) ? kNominalSingleImageTokens : (images > 1 ? kNominalMultiImageTokens : 0);
   return image_budget + (videos > 0 ? kNominalVideoTokens : 0);
 }
 

@@ -27,6 +27,11 @@ inline constexpr int64_t kMaxSingleImageTokens = 8765;      // e.g. 947 wide x 1
 inline constexpr int64_t kMaxMultiImageTokens = 8760;       // 12 x (729 + 1)
 inline constexpr int64_t kMaxVideoTokens = 6273;            // 32 x 196 + 1
 
+// Whether a prompt's images take the AnyRes path: the reference gives the only
+// image of a prompt AnyRes crops and each of several images one crop
+// (transformers 4.53+, images nested per sample). Videos do not change it.
+bool ImagesUseAnyRes(int64_t images_in_prompt);
+
 // The modality of a request with these item counts (images take the single
 // or multi-image path by count, as the chat template's prompt does).
 Modality RequestModality(int64_t images, int64_t videos);

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "engine/multimodal/visual_budget.h"
 #include "engine/util/status_macros.h"
 #include "nlohmann/json.hpp"
 
@@ -64,7 +65,7 @@ absl::StatusOr<GreedyRequest> BuildCaseRequest(const FixtureCase& fixture, const
       VisualInput item;
       item.original_size = fixture.image_sizes[i];
       int64_t crops = 1;
-      if (images == 1) {
+      if (ImagesUseAnyRes(images)) {
         item.kind = VisualKind::kImageAnyRes;
         crops = ComputeAnyResLayout(item.original_size, config.image_grid_pinpoints, vc.image_size,
                                     vc.patches_per_side(), config.anyres_max_crops)

@@ -31,6 +31,13 @@ TEST(VisualBudgetTest, FramesAreSampledDownNotRefused) {
   EXPECT_EQ(FramesToSample(-1, limits).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST(VisualBudgetTest, OnlyALoneImageTakesTheAnyResPath) {
+  EXPECT_TRUE(ImagesUseAnyRes(1));
+  EXPECT_FALSE(ImagesUseAnyRes(0));
+  EXPECT_FALSE(ImagesUseAnyRes(2));
+  EXPECT_FALSE(ImagesUseAnyRes(12));
+}
+
 TEST(VisualBudgetTest, ExactMaximaFollowFromTheGeometry) {
   EXPECT_EQ(kMaxMultiImageTokens, 12 * MultiImageTokens(27));
   EXPECT_EQ(kMaxVideoTokens, VideoTokens(32, 27));
