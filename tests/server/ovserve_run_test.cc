@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/test_support/fixtures.h"
+#include "tests/test_support/max_abs_diff.h"
 
 namespace ovserve {
 namespace {
@@ -72,8 +73,7 @@ TEST(OvserveRunTest, CaseModeWritesTheContractAndMatchesTheReference) {
   ASSERT_TRUE(tensors.ok()) << tensors.status();
   const kernels::Tensor* ref = (*tensors)->Find("last_logits");
   ASSERT_NE(ref, nullptr);
-  double worst = 0;
-  for (size_t i = 0; i < logits.size(); ++i) worst = std::max(worst, std::abs(double(logits[i]) - ref->as<const float>()[i]));
+  const double worst = testing::MaxAbsDiff(logits.data(), *ref);
   EXPECT_LE(worst, 1e-3);
   std::filesystem::remove_all(out);
 }

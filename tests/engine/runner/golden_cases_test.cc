@@ -22,6 +22,7 @@
 #include "kernels/cpu/cpu_backend.h"
 #include "nlohmann/json.hpp"
 #include "tests/test_support/fixtures.h"
+#include "tests/test_support/max_abs_diff.h"
 
 namespace ovserve::engine {
 namespace {
@@ -32,12 +33,7 @@ using kernels::Tensor;
 constexpr double kFeatureTolerance = 1e-3;
 constexpr double kLogitTolerance = 1e-3;
 
-double MaxAbsDiff(const float* a, const Tensor& reference) {
-  double worst = 0;
-  const float* b = reference.as<const float>();
-  for (int64_t i = 0; i < reference.numel(); ++i) worst = std::max(worst, std::abs(double(a[i]) - b[i]));
-  return worst;
-}
+using ::ovserve::testing::MaxAbsDiff;
 
 class GoldenCaseTest : public ::testing::TestWithParam<std::string> {
  protected:

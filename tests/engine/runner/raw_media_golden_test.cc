@@ -25,6 +25,7 @@
 #include "kernels/cpu/cpu_backend.h"
 #include "nlohmann/json.hpp"
 #include "tests/test_support/fixtures.h"
+#include "tests/test_support/max_abs_diff.h"
 
 namespace ovserve::engine {
 namespace {
@@ -102,11 +103,10 @@ TEST_P(RawMediaGoldenTest, FromFilesToLogitsAndTokens) {
     ASSERT_NE(ref, nullptr);
     const int64_t item = is_video ? 0 : static_cast<int64_t>(i);
     const int64_t per_item = ref->numel() / ref->dim(0);
-    const uint16_t* ref_px = ref->as<const uint16_t>() + item * per_item;
-    ASSERT_LE(static_cast<int64_t>(media.pixels.data.size()), per_item);
-    for (size_t k = 0; k < media.pixels.data.size(); ++k) {
-      worst_pixel = std::max(worst_pixel, std::abs(double(media.pixels.data[k]) - kernels::F16ToF32(ref_px[k])));
-    }
+    const auto count = static_cast<int64_t>(media.pixels.data.size());
+    ASSERT_LE(count, per_item);
+    const Tensor item_ref(ref->as<uint16_t>() + item * per_item, kernels::DType::kF16, {count});
+    worst_pixel = std::max(worst_pixel, ovserve::testing::MaxAbsDiff(media.pixels.data.data(), item_ref));
     if (is_video) {
       EXPECT_EQ(media.frame_indices, reference["video"]["frame_indices"].get<std::vector<int64_t>>());
     }
@@ -119,10 +119,8 @@ TEST_P(RawMediaGoldenTest, FromFilesToLogitsAndTokens) {
   EXPECT_EQ(result->input_ids, reference["input_ids"].get<std::vector<int32_t>>());
   const Tensor* ref_logits = tensors.value()->Find("last_logits");
   ASSERT_NE(ref_logits, nullptr);
-  double worst_logit = 0;
-  for (int64_t i = 0; i < ref_logits->numel(); ++i) {
-    worst_logit = std::max(worst_logit, std::abs(double(result->last_logits[i]) - ref_logits->as<const float>()[i]));
-  }
+  const double worst_logit = ovserve::testing::MaxAbsDiff(result->last_logits.data(), *ref_logits);
+
   std::printf("[ case %s from files ] max|diff| pixels %.3g, last logits %.3g\n", GetParam().c_str(),
               worst_pixel, worst_logit);
   EXPECT_LE(worst_logit, 1e-3);
