@@ -9,11 +9,13 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <numeric>
 #include <random>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "engine/kv_cache/block_table.h"
 #include "engine/model/llava_weights.h"
 #include "engine/model/model_config.h"
 #include "engine/model/qwen2_model.h"
@@ -145,17 +147,27 @@ int Main() {
   const Tensor last(hidden.data(), DType::kF32, {1, H});
   const Tensor logits_t(logits.data(), DType::kF32, {1, config.vocab_size});
 
+  // One sequence in a paged cache of its own (blocks 0..n-1).
+  const engine::KvCacheShape shape = model.CacheShape(16);
+  const auto num_blocks =
+      static_cast<int32_t>(engine::BlocksNeeded(prefill_tokens + decode_tokens + 1, 16));
+  std::vector<int32_t> block_ids(static_cast<size_t>(num_blocks));
+  std::iota(block_ids.begin(), block_ids.end(), 0);
+  engine::KvCacheStorage cache(backend, shape, num_blocks);
+  auto forward = [&](const float* embeddings, int64_t start, int64_t n) {
+    engine::ForwardBatch batch(shape.block_size);
+    batch.AddSequence(block_ids, start, n, /*want_output=*/true);
+    model.Forward(Tensor(const_cast<float*>(embeddings), DType::kF32, {n, H}), batch, cache, last);
+  };
+
   // Warm-up (page in the weights, size the arenas), then measure.
-  {
-    auto cache = model.NewCache(prefill_tokens + decode_tokens + 1);
-    model.Embed(Tensor(ids.data(), DType::kI32, {8}), Tensor(emb.data(), DType::kF32, {8, H}));
-    model.Forward(Tensor(emb.data(), DType::kF32, {8, H}), cache, last);
-    model.Logits(last, logits_t);
-  }
-  auto cache = model.NewCache(prefill_tokens + decode_tokens + 1);
+  model.Embed(Tensor(ids.data(), DType::kI32, {8}), Tensor(emb.data(), DType::kF32, {8, H}));
+  forward(emb.data(), 0, 8);
+  model.Logits(last, logits_t);
+
   model.Embed(Tensor(ids.data(), DType::kI32, {prefill_tokens}), Tensor(emb.data(), DType::kF32, {prefill_tokens, H}));
   double t0 = Now();
-  model.Forward(Tensor(emb.data(), DType::kF32, {prefill_tokens, H}), cache, last);
+  forward(emb.data(), 0, prefill_tokens);
   model.Logits(last, logits_t);
   const double prefill_s = Now() - t0;
 
@@ -164,7 +176,7 @@ int Main() {
   for (int64_t i = 0; i < decode_tokens; ++i) {
     int32_t id = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
     model.Embed(Tensor(&id, DType::kI32, {1}), Tensor(step.data(), DType::kF32, {1, H}));
-    model.Forward(Tensor(step.data(), DType::kF32, {1, H}), cache, last);
+    forward(step.data(), prefill_tokens + i, 1);
     model.Logits(last, logits_t);
   }
   const double decode_s = Now() - t0;

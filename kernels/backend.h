@@ -38,6 +38,19 @@ struct AttentionParams {
   int64_t q_offset = 0;
 };
 
+// A batch of sequences whose K/V live in a paged cache (vLLM's varlen layout).
+// The cache of one layer is [num_blocks * block_size, Hkv, D]; position p of
+// sequence b lives in slot block_tables[b][p / block_size] * block_size +
+// p % block_size. All index tensors are I32 on this backend's device.
+struct PagedBatch {
+  Tensor query_start;   // [B + 1]: sequence b's query rows are [query_start[b], query_start[b+1])
+  Tensor seq_lens;      // [B]: tokens of sequence b in the cache, this step's included; its
+                        // query rows are the LAST positions, so row i of a chunk of n sits at
+                        // position seq_lens[b] - n + i and sees keys [0, that position]
+  Tensor block_tables;  // [B, max_blocks_per_seq]
+  int block_size = 16;
+};
+
 enum class GeluApproximation { kNone, kTanh };
 
 class Backend {
@@ -74,6 +87,18 @@ class Backend {
   // (grouped-query: q head h reads kv head h / (Hq / Hkv)), out[T, Hq, D].
   virtual void Attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
                          const AttentionParams& params) = 0;
+
+  // Writes k[N, Hkv, D] and v[N, Hkv, D] into slots[N] (I32) of one layer's
+  // paged cache k_cache / v_cache [slots, Hkv, D] (same dtype as k, v).
+  virtual void StoreKv(const Tensor& k, const Tensor& v, const Tensor& slots,
+                       const Tensor& k_cache, const Tensor& v_cache) = 0;
+
+  // Causal softmax attention of q[N, Hq, D] (the rows of every sequence of
+  // `batch`, concatenated) over each sequence's own keys in the paged cache;
+  // grouped-query as Attention. out[N, Hq, D]. Each row's result depends only
+  // on its own sequence, never on what else is in the batch.
+  virtual void PagedAttention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                              const PagedBatch& batch, float scale, const Tensor& out) = 0;
 
   // out = silu(gate) * up, elementwise. out may alias gate or up.
   virtual void SiluMul(const Tensor& gate, const Tensor& up, const Tensor& out) = 0;

@@ -67,6 +67,24 @@ BlockHash HashBlock(BlockHash parent, std::span<const int32_t> token_ids,
   return BlockHash{digest.high64, digest.low64};
 }
 
+std::vector<VisualSpan> VisualSpansInBlock(std::span<const VisualItemSpan> items,
+                                           int64_t block_start, int block_size) {
+  if (block_size <= 0) Fatal(absl::StrFormat("block_size %d <= 0", block_size));
+  const int64_t block_end = block_start + block_size;
+  // Sorted, non-overlapping items have sorted ends too: skip those ending before the block.
+  auto it = std::partition_point(items.begin(), items.end(), [&](const VisualItemSpan& item) {
+    return item.start + item.length <= block_start;
+  });
+  std::vector<VisualSpan> spans;
+  for (; it != items.end() && it->start < block_end; ++it) {
+    const int64_t begin = std::max(it->start, block_start);
+    const int64_t end = std::min(it->start + it->length, block_end);
+    spans.push_back(VisualSpan{it->content_hash_high, it->content_hash_low, begin - block_start,
+                               end - begin, begin - it->start});
+  }
+  return spans;
+}
+
 std::vector<BlockHash> HashPrompt(std::span<const int32_t> ids,
                                   std::span<const VisualItemSpan> items, int block_size) {
   if (block_size <= 0) Fatal(absl::StrFormat("block_size %d <= 0", block_size));
@@ -86,24 +104,10 @@ std::vector<BlockHash> HashPrompt(std::span<const int32_t> ids,
   std::vector<BlockHash> hashes;
   hashes.reserve(static_cast<size_t>(num_blocks));
   BlockHash parent = kRootBlockHash;
-  size_t first_item = 0;  // first item that may still overlap the current block
-  std::vector<VisualSpan> spans;
   for (int64_t block = 0; block < num_blocks; ++block) {
     const int64_t block_start = block * block_size;
-    const int64_t block_end = block_start + block_size;
-    while (first_item < items.size() &&
-           items[first_item].start + items[first_item].length <= block_start) {
-      ++first_item;
-    }
-    spans.clear();
-    for (size_t i = first_item; i < items.size() && items[i].start < block_end; ++i) {
-      const VisualItemSpan& item = items[i];
-      const int64_t begin = std::max(item.start, block_start);
-      const int64_t end = std::min(item.start + item.length, block_end);
-      spans.push_back(VisualSpan{item.content_hash_high, item.content_hash_low,
-                                 begin - block_start, end - begin, begin - item.start});
-    }
-    parent = HashBlock(parent, ids.subspan(static_cast<size_t>(block_start), block_size), spans);
+    parent = HashBlock(parent, ids.subspan(static_cast<size_t>(block_start), block_size),
+                       VisualSpansInBlock(items, block_start, block_size));
     hashes.push_back(parent);
   }
   return hashes;

@@ -57,6 +57,15 @@ struct VisualItemSpan {
   int64_t length = 0;  // feature rows == positions covered (> 0)
 };
 
+// The parts of `items` that overlap the block [block_start, block_start +
+// block_size), as spans relative to the block (what HashBlock takes). `items`
+// are sorted by start and non-overlapping (as HashPrompt requires), so the
+// first overlapping item is found by binary search; block_size > 0. Used by
+// HashPrompt and by the scheduler, which hashes blocks one at a time as they
+// fill: both must build the same spans for a prefix hit to be found.
+std::vector<VisualSpan> VisualSpansInBlock(std::span<const VisualItemSpan> items,
+                                           int64_t block_start, int block_size);
+
 // Hash of one full block: `parent` (kRootBlockHash for the first block),
 // the block's token ids, and the visual spans inside it (sorted by
 // start_in_block, non-overlapping, inside the block). Broken preconditions

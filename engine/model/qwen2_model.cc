@@ -1,6 +1,7 @@
 #include "engine/model/qwen2_model.h"
 
 #include <cmath>
+#include <initializer_list>
 #include <vector>
 
 #include "kernels/check.h"
@@ -13,58 +14,73 @@ Qwen2Model::Qwen2Model(const TextConfig& config, const Qwen2Weights& weights,
                        kernels::Backend& backend)
     : config_(config), weights_(weights), backend_(backend), arena_(backend) {}
 
-SequenceKvCache Qwen2Model::NewCache(int64_t capacity) const {
-  return SequenceKvCache(backend_, config_.num_hidden_layers, capacity, config_.num_key_value_heads,
-                         config_.head_dim);
+KvCacheShape Qwen2Model::CacheShape(int block_size) const {
+  return KvCacheShape{.layers = config_.num_hidden_layers,
+                      .kv_heads = config_.num_key_value_heads,
+                      .head_dim = config_.head_dim,
+                      .block_size = block_size};
 }
 
 void Qwen2Model::Embed(const Tensor& ids, const Tensor& embeddings) {
   backend_.EmbeddingGather(ids, weights_.embed_tokens, embeddings);
 }
 
-void Qwen2Model::Forward(const Tensor& embeddings, SequenceKvCache& cache, const Tensor& out) {
+Tensor Qwen2Model::Upload(const std::vector<int32_t>& host, std::initializer_list<int64_t> dims) {
+  Tensor t = arena_.Take(kernels::DType::kI32, dims);
+  backend_.CopyFromHost(t.data, host.data(), host.size() * sizeof(int32_t));
+  return t;
+}
+
+void Qwen2Model::Forward(const Tensor& embeddings, const ForwardBatch& batch,
+                         const KvCacheStorage& cache, const Tensor& out) {
   const int64_t T = embeddings.rows();
   const int64_t H = config_.hidden_size;
   const int64_t heads = config_.num_attention_heads, kv_heads = config_.num_key_value_heads;
   const int64_t hd = config_.head_dim;
-  const int64_t start = cache.length();
-  OVSERVE_CHECK(start + T <= cache.capacity(), "KV cache overflow: %lld + %lld > %lld",
-                static_cast<long long>(start), static_cast<long long>(T),
-                static_cast<long long>(cache.capacity()));
+  const int64_t R = out.rows();
+  OVSERVE_CHECK(T == batch.num_rows() && R == static_cast<int64_t>(batch.output_rows().size()) &&
+                    batch.block_size() == cache.block_size(),
+                "Forward: %lld embedding rows, batch of %lld rows / %zu outputs, out %lld rows",
+                static_cast<long long>(T), static_cast<long long>(batch.num_rows()),
+                batch.output_rows().size(), static_cast<long long>(R));
   arena_.Reset();
 
-  Tensor positions = arena_.Take(kernels::DType::kI32, {T});
-  std::vector<int32_t> host_pos(T);
-  for (int64_t t = 0; t < T; ++t) host_pos[t] = static_cast<int32_t>(start + t);
-  backend_.CopyFromHost(positions.data, host_pos.data(), host_pos.size() * sizeof(int32_t));
+  const int64_t B = batch.num_sequences();
+  const Tensor positions = Upload(batch.positions(), {T});
+  const Tensor slots = Upload(batch.slots(), {T});
+  const kernels::PagedBatch paged{
+      .query_start = Upload(batch.query_start(), {B + 1}),
+      .seq_lens = Upload(batch.seq_lens(), {B}),
+      .block_tables = Upload(batch.FlatBlockTables(), {B, batch.max_blocks()}),
+      .block_size = batch.block_size()};
 
   Tensor x = arena_.F32({T, H});
   backend_.Convert(embeddings, x);
   Tensor normed = arena_.F32({T, H});
   Tensor q = arena_.F32({T, heads * hd});
+  Tensor k = arena_.F32({T, kv_heads * hd});
+  Tensor v = arena_.F32({T, kv_heads * hd});
   Tensor attn = arena_.F32({T, heads * hd});
   Tensor proj = arena_.F32({T, H});
   Tensor gate = arena_.F32({T, config_.intermediate_size});
   Tensor up = arena_.F32({T, config_.intermediate_size});
   const float eps = static_cast<float>(config_.rms_norm_eps);
   const float theta = static_cast<float>(config_.rope_theta);
-  const kernels::AttentionParams params{.scale = 1.0f / std::sqrt(static_cast<float>(hd)),
-                                        .causal = true, .q_offset = start};
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
 
   for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
     const Qwen2LayerWeights& w = weights_.layers[l];
     backend_.RmsNorm(x, w.input_layernorm_w, eps, normed);
     backend_.Linear(normed, w.q_w, &w.q_b, q);
-    // K and V are written straight into the cache rows of this chunk.
-    const Tensor k = cache.Keys(l, start + T).Slice(start, T);
-    const Tensor v = cache.Values(l, start + T).Slice(start, T);
-    backend_.Linear(normed, w.k_w, &w.k_b, k.Reshaped({T, kv_heads * hd}));
-    backend_.Linear(normed, w.v_w, &w.v_b, v.Reshaped({T, kv_heads * hd}));
+    backend_.Linear(normed, w.k_w, &w.k_b, k);
+    backend_.Linear(normed, w.v_w, &w.v_b, v);
     const Tensor q3 = q.Reshaped({T, heads, hd});
+    const Tensor k3 = k.Reshaped({T, kv_heads, hd});
     backend_.RopeInPlace(q3, positions, theta);
-    backend_.RopeInPlace(k, positions, theta);
-    backend_.Attention(q3, cache.Keys(l, start + T), cache.Values(l, start + T),
-                       attn.Reshaped({T, heads, hd}), params);
+    backend_.RopeInPlace(k3, positions, theta);
+    backend_.StoreKv(k3, v.Reshaped({T, kv_heads, hd}), slots, cache.Keys(l), cache.Values(l));
+    backend_.PagedAttention(q3, cache.Keys(l), cache.Values(l), paged, scale,
+                            attn.Reshaped({T, heads, hd}));
     backend_.Linear(attn, w.o_w, nullptr, proj);
     backend_.Add(x, proj, x);
 
@@ -75,9 +91,10 @@ void Qwen2Model::Forward(const Tensor& embeddings, SequenceKvCache& cache, const
     backend_.Linear(gate, w.down_w, nullptr, proj);
     backend_.Add(x, proj, x);
   }
-  cache.set_length(start + T);
-  const int64_t R = out.rows();
-  backend_.RmsNorm(x.Slice(T - R, R), weights_.norm_w, eps, out);
+  // Only the rows that sample need the final norm (one per sequence at most).
+  for (int64_t r = 0; r < R; ++r) {
+    backend_.RmsNorm(x.Slice(batch.output_rows()[r], 1), weights_.norm_w, eps, out.Slice(r, 1));
+  }
 }
 
 void Qwen2Model::Logits(const Tensor& hidden, const Tensor& logits) {

@@ -6,10 +6,14 @@
 // without bias, SwiGLU MLP, final norm, tied or untied LM head. Computes in
 // F32 from the stored (bf16) weights. Owner thread only.
 
+#include <initializer_list>
+#include <vector>
+
+#include "engine/kv_cache/kv_cache_storage.h"
 #include "engine/model/activation_arena.h"
+#include "engine/model/forward_batch.h"
 #include "engine/model/llava_weights.h"
 #include "engine/model/model_config.h"
-#include "engine/model/sequence_kv_cache.h"
 #include "kernels/backend.h"
 
 namespace ovserve::engine {
@@ -20,22 +24,27 @@ class Qwen2Model {
 
   const TextConfig& config() const { return config_; }
 
-  // A KV cache sized for `capacity` tokens of this model.
-  SequenceKvCache NewCache(int64_t capacity) const;
+  // The paged KV cache geometry of this model with `block_size`-token blocks.
+  KvCacheShape CacheShape(int block_size) const;
 
   // ids[T] (I32) -> embeddings[T, hidden] (F32).
   void Embed(const kernels::Tensor& ids, const kernels::Tensor& embeddings);
 
-  // Runs the decoder over embeddings[T, hidden] at positions
-  // [cache.length(), cache.length() + T), appends their K/V to the cache and
-  // writes the final-normed hidden states of the last `out.rows()` positions
-  // to out[R, hidden]. Requires cache.length() + T <= cache.capacity().
-  void Forward(const kernels::Tensor& embeddings, SequenceKvCache& cache, const kernels::Tensor& out);
+  // One decoder step over the rows of every sequence in `batch`:
+  // embeddings[N, hidden] (N = batch.num_rows()), writes their K/V into
+  // their slots of `cache` and the final-normed hidden states of
+  // batch.output_rows() to out[R, hidden]. Linear layers see all N rows at
+  // once (the batching win); attention is per sequence.
+  void Forward(const kernels::Tensor& embeddings, const ForwardBatch& batch,
+               const KvCacheStorage& cache, const kernels::Tensor& out);
 
   // logits[R, vocab] = lm_head(hidden[R, hidden]).
   void Logits(const kernels::Tensor& hidden, const kernels::Tensor& logits);
 
  private:
+  // An I32 device tensor of the arena holding `host`.
+  kernels::Tensor Upload(const std::vector<int32_t>& host, std::initializer_list<int64_t> dims);
+
   const TextConfig& config_;
   const Qwen2Weights& weights_;
   kernels::Backend& backend_;

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <numeric>
 
 #include "absl/strings/str_cat.h"
+#include "engine/kv_cache/block_table.h"
 #include "engine/multimodal/prompt_expansion.h"
 #include "engine/util/status_macros.h"
 
@@ -70,7 +72,11 @@ absl::StatusOr<GreedyResult> RunGreedy(LlavaOnevisionModel& model, const GreedyR
                                                    request.max_new_tokens, ") exceeds the context length ",
                                                    config.text.max_position_embeddings));
   }
-  SequenceKvCache cache = lm.NewCache(capacity);
+  const KvCacheShape shape = lm.CacheShape(request.kv_block_size);
+  const auto num_blocks = static_cast<int32_t>(BlocksNeeded(capacity, shape.block_size));
+  const KvCacheStorage cache(model.backend(), shape, num_blocks);
+  std::vector<int32_t> block_ids(static_cast<size_t>(num_blocks));
+  std::iota(block_ids.begin(), block_ids.end(), 0);
 
   const auto prefill_start = std::chrono::steady_clock::now();
   std::vector<float> embeddings(L * H);
@@ -80,7 +86,13 @@ absl::StatusOr<GreedyResult> RunGreedy(LlavaOnevisionModel& model, const GreedyR
   const Tensor last(hidden.data(), DType::kF32, {1, H});
   result.last_logits.resize(vocab);
   const Tensor logits(result.last_logits.data(), DType::kF32, {1, vocab});
-  lm.Forward(emb, cache, last);
+  const int64_t chunk = request.prefill_chunk > 0 ? request.prefill_chunk : L;
+  for (int64_t start = 0; start < L; start += chunk) {
+    const int64_t n = std::min(chunk, L - start);
+    ForwardBatch batch(shape.block_size);
+    batch.AddSequence(block_ids, start, n, /*want_output=*/start + n == L);
+    lm.Forward(emb.Slice(start, n), batch, cache, start + n == L ? last : last.Slice(0, 0));
+  }
   lm.Logits(last, logits);
   result.prefill_seconds = SecondsSince(prefill_start);
 
@@ -98,7 +110,9 @@ absl::StatusOr<GreedyResult> RunGreedy(LlavaOnevisionModel& model, const GreedyR
     if (i + 1 == request.max_new_tokens) break;
     int32_t id = next;
     lm.Embed(Tensor(&id, DType::kI32, {1}), Tensor(step_emb.data(), DType::kF32, {1, H}));
-    lm.Forward(Tensor(step_emb.data(), DType::kF32, {1, H}), cache, last);
+    ForwardBatch batch(shape.block_size);
+    batch.AddSequence(block_ids, L + i, 1, /*want_output=*/true);
+    lm.Forward(Tensor(step_emb.data(), DType::kF32, {1, H}), batch, cache, last);
     lm.Logits(last, step_logits_t);
   }
   result.decode_seconds = SecondsSince(decode_start);

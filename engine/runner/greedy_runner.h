@@ -1,7 +1,9 @@
 #pragma once
 // Offline, single-request greedy generation on a LlavaOnevisionModel: expand
 // the placeholders, encode every visual item, prefill, then decode token by
-// token. The path `ovserve-run` and the golden tests share.
+// token. The path `ovserve-run` and the golden tests share. The sequence's KV
+// lives in the same paged cache the serving engine uses (blocks 0..n-1 of a
+// cache of its own).
 
 #include <cstdint>
 #include <vector>
@@ -17,6 +19,8 @@ struct GreedyRequest {
   std::vector<VisualInput> videos;  // in placeholder order
   int64_t max_new_tokens = 16;
   std::vector<int32_t> stop_token_ids;  // generation ends after emitting one
+  int64_t prefill_chunk = 0;  // prompt tokens per forward (chunked prefill); 0 = all at once
+  int kv_block_size = 16;     // paged KV cache block size
 };
 
 struct GreedyResult {

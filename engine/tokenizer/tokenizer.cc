@@ -50,6 +50,9 @@ class Tokenizer::Impl {
   bool IsSpecial(TokenId id) const {
     return id >= 0 && id < vocab_size_ && id_kind_[id] == IdKind::kAddedSpecial;
   }
+  bool HasToken(TokenId id) const {
+    return id >= 0 && id < vocab_size_ && id_kind_[id] != IdKind::kUnused;
+  }
   int64_t vocab_size() const { return vocab_size_; }
 
  private:
@@ -231,6 +234,7 @@ absl::StatusOr<std::string> Tokenizer::Decode(const std::vector<TokenId>& ids, b
 
 TokenId Tokenizer::TokenToId(std::string_view token) const { return impl_->TokenToId(token); }
 bool Tokenizer::IsSpecial(TokenId id) const { return impl_->IsSpecial(id); }
+bool Tokenizer::HasToken(TokenId id) const { return impl_->HasToken(id); }
 int64_t Tokenizer::vocab_size() const { return impl_->vocab_size(); }
 
 }  // namespace ovserve::engine

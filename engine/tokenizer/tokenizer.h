@@ -44,6 +44,10 @@ class Tokenizer {
   // Token id of an exact vocabulary or added-token string, or -1.
   TokenId TokenToId(std::string_view token) const;
   bool IsSpecial(TokenId id) const;
+  // Whether `id` has a vocabulary or added-token entry. A model's embedding
+  // rows are often padded past the tokenizer (Qwen2: 151936 rows, 151646
+  // tokens), so a sampled id may have none.
+  bool HasToken(TokenId id) const;
   int64_t vocab_size() const;  // largest id + 1 (vocab + added tokens)
 
  private:

@@ -105,6 +105,66 @@ void CpuBackend::Attention(const Tensor& q, const Tensor& k, const Tensor& v, co
   cpu::Attention(pool_, q, k, v, out, params);
 }
 
+void CpuBackend::StoreKv(const Tensor& k, const Tensor& v, const Tensor& slots,
+                         const Tensor& k_cache, const Tensor& v_cache) {
+  OVSERVE_CHECK(slots.dtype == DType::kI32, "StoreKv slots must be I32");
+  OVSERVE_CHECK(k.dtype == k_cache.dtype && v.dtype == v_cache.dtype && k.dtype == v.dtype,
+                "StoreKv dtypes");
+  OVSERVE_CHECK(k.numel() == v.numel() && k_cache.numel() == v_cache.numel() &&
+                    k.dim(0) == slots.numel(),
+                "StoreKv: k %s v %s slots %s", k.ShapeString().c_str(), v.ShapeString().c_str(),
+                slots.ShapeString().c_str());
+  OVSERVE_CHECK(slots.numel() == 0 || k.numel() / slots.numel() == k_cache.numel() / k_cache.dim(0),
+                "StoreKv: row of k %s does not match a cache slot %s", k.ShapeString().c_str(),
+                k_cache.ShapeString().c_str());
+  const int32_t* slot = slots.as<const int32_t>();
+  for (int64_t n = 0; n < slots.numel(); ++n) {
+    OVSERVE_CHECK(slot[n] >= 0 && slot[n] < k_cache.dim(0), "StoreKv slot %d outside [0, %lld)",
+                  slot[n], static_cast<long long>(k_cache.dim(0)));
+  }
+  cpu::StoreKv(pool_, k, v, slots, k_cache, v_cache);
+}
+
+void CpuBackend::PagedAttention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                                const PagedBatch& batch, float scale, const Tensor& out) {
+  CheckF32(q, "PagedAttention q");
+  CheckF32(k_cache, "PagedAttention k_cache");
+  CheckF32(v_cache, "PagedAttention v_cache");
+  OVSERVE_CHECK(q.rank == 3 && k_cache.rank == 3 && v_cache.rank == 3 && out.numel() == q.numel(),
+                "PagedAttention: q %s k_cache %s", q.ShapeString().c_str(),
+                k_cache.ShapeString().c_str());
+  OVSERVE_CHECK(q.dim(2) == k_cache.dim(2) && q.dim(1) % k_cache.dim(1) == 0 &&
+                    k_cache.numel() == v_cache.numel() && k_cache.dim(0) % batch.block_size == 0,
+                "PagedAttention: q %s k_cache %s block_size %d", q.ShapeString().c_str(),
+                k_cache.ShapeString().c_str(), batch.block_size);
+  const int64_t B = batch.seq_lens.numel();
+  OVSERVE_CHECK(batch.query_start.numel() == B + 1 && batch.block_tables.rank == 2 &&
+                    batch.block_tables.dim(0) == B,
+                "PagedAttention: batch index shapes");
+  const int32_t* query_start = batch.query_start.as<const int32_t>();
+  const int32_t* seq_lens = batch.seq_lens.as<const int32_t>();
+  const int32_t* tables = batch.block_tables.as<const int32_t>();
+  const int64_t max_blocks = batch.block_tables.dim(1);
+  const int64_t cache_blocks = k_cache.dim(0) / batch.block_size;
+  OVSERVE_CHECK(query_start[0] == 0 && query_start[B] == q.dim(0),
+                "PagedAttention: query_start must cover the %lld rows of q",
+                static_cast<long long>(q.dim(0)));
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t rows = query_start[b + 1] - query_start[b];
+    const int64_t blocks = (seq_lens[b] + batch.block_size - 1) / batch.block_size;
+    OVSERVE_CHECK(rows >= 0 && rows <= seq_lens[b] && blocks <= max_blocks,
+                  "PagedAttention: sequence %lld has %lld rows, %d tokens, %lld table columns",
+                  static_cast<long long>(b), static_cast<long long>(rows), seq_lens[b],
+                  static_cast<long long>(max_blocks));
+    for (int64_t i = 0; i < blocks; ++i) {
+      const int32_t id = tables[b * max_blocks + i];
+      OVSERVE_CHECK(id >= 0 && id < cache_blocks, "PagedAttention: block id %d outside [0, %lld)",
+                    id, static_cast<long long>(cache_blocks));
+    }
+  }
+  cpu::PagedAttention(pool_, q, k_cache, v_cache, batch, scale, out);
+}
+
 void CpuBackend::SiluMul(const Tensor& gate, const Tensor& up, const Tensor& out) {
   OVSERVE_CHECK(gate.numel() == up.numel() && out.numel() == gate.numel(), "SiluMul shapes");
   cpu::SiluMul(pool_, gate, up, out);

@@ -34,6 +34,10 @@ class CpuBackend final : public Backend {
   void RopeInPlace(const Tensor& x, const Tensor& positions, float theta) override;
   void Attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
                  const AttentionParams& params) override;
+  void StoreKv(const Tensor& k, const Tensor& v, const Tensor& slots, const Tensor& k_cache,
+               const Tensor& v_cache) override;
+  void PagedAttention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                      const PagedBatch& batch, float scale, const Tensor& out) override;
   void SiluMul(const Tensor& gate, const Tensor& up, const Tensor& out) override;
   void Gelu(const Tensor& x, GeluApproximation approximation, const Tensor& out) override;
   void Add(const Tensor& a, const Tensor& b, const Tensor& out) override;

@@ -16,6 +16,10 @@ void LayerNorm(ThreadPool& pool, const Tensor& x, const Tensor& weight, const Te
 void RopeInPlace(ThreadPool& pool, const Tensor& x, const Tensor& positions, float theta);
 void Attention(ThreadPool& pool, const Tensor& q, const Tensor& k, const Tensor& v,
                const Tensor& out, const AttentionParams& params);
+void StoreKv(ThreadPool& pool, const Tensor& k, const Tensor& v, const Tensor& slots,
+             const Tensor& k_cache, const Tensor& v_cache);
+void PagedAttention(ThreadPool& pool, const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                    const PagedBatch& batch, float scale, const Tensor& out);
 void SiluMul(ThreadPool& pool, const Tensor& gate, const Tensor& up, const Tensor& out);
 void Gelu(ThreadPool& pool, const Tensor& x, GeluApproximation approximation, const Tensor& out);
 void Add(ThreadPool& pool, const Tensor& a, const Tensor& b, const Tensor& out);

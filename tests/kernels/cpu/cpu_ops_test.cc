@@ -131,6 +131,64 @@ TEST_P(CpuOpsTest, AttentionCausalGqaMatchesReference) {
   }
 }
 
+// Three sequences (a prefill chunk after a cached prefix, a whole prompt, a
+// decode row) scattered over shuffled blocks of one paged cache: every row
+// must equal the contiguous op run on that sequence alone, bit for bit (the
+// same arithmetic in the same order, whatever else is in the batch).
+TEST_P(CpuOpsTest, PagedAttentionEqualsContiguousAttentionPerSequence) {
+  const int64_t Hq = 4, Hkv = 2, D = 16, block_size = 4, num_blocks = 12;
+  struct Seq { int64_t len, rows; std::vector<int32_t> blocks; };
+  const std::vector<Seq> seqs = {{10, 3, {7, 2, 9}}, {5, 5, {0, 11}}, {13, 1, {4, 1, 10, 3}}};
+  const int64_t max_blocks = 4;
+  const int64_t slots = num_blocks * block_size, row = Hkv * D;
+  std::vector<float> k_cache(slots * row, 0.0f), v_cache(slots * row, 0.0f);
+  std::vector<int32_t> query_start{0}, seq_lens, tables(seqs.size() * max_blocks, 0);
+  std::vector<std::vector<float>> keys, values;
+  int64_t N = 0;
+  for (size_t b = 0; b < seqs.size(); ++b) {
+    keys.push_back(RandomVector(seqs[b].len * row, 20 + b));
+    values.push_back(RandomVector(seqs[b].len * row, 30 + b));
+    // Write every position through StoreKv, into its slot.
+    std::vector<int32_t> slot_ids;
+    for (int64_t p = 0; p < seqs[b].len; ++p) {
+      slot_ids.push_back(seqs[b].blocks[p / block_size] * block_size + p % block_size);
+    }
+    backend_.StoreKv(Tensor(keys[b].data(), DType::kF32, {seqs[b].len, Hkv, D}),
+                     Tensor(values[b].data(), DType::kF32, {seqs[b].len, Hkv, D}),
+                     Tensor(slot_ids.data(), DType::kI32, {seqs[b].len}),
+                     Tensor(k_cache.data(), DType::kF32, {slots, Hkv, D}),
+                     Tensor(v_cache.data(), DType::kF32, {slots, Hkv, D}));
+    for (size_t i = 0; i < seqs[b].blocks.size(); ++i) tables[b * max_blocks + i] = seqs[b].blocks[i];
+    N += seqs[b].rows;
+    query_start.push_back(static_cast<int32_t>(N));
+    seq_lens.push_back(static_cast<int32_t>(seqs[b].len));
+  }
+  const auto q = RandomVector(N * Hq * D, 40);
+  std::vector<float> out(N * Hq * D, -1.0f);
+  const PagedBatch batch{
+      .query_start = Tensor(query_start.data(), DType::kI32, {static_cast<int64_t>(seqs.size()) + 1}),
+      .seq_lens = Tensor(seq_lens.data(), DType::kI32, {static_cast<int64_t>(seqs.size())}),
+      .block_tables = Tensor(tables.data(), DType::kI32, {static_cast<int64_t>(seqs.size()), max_blocks}),
+      .block_size = static_cast<int>(block_size)};
+  backend_.PagedAttention(Tensor(const_cast<float*>(q.data()), DType::kF32, {N, Hq, D}),
+                          Tensor(k_cache.data(), DType::kF32, {slots, Hkv, D}),
+                          Tensor(v_cache.data(), DType::kF32, {slots, Hkv, D}), batch, 0.25f,
+                          Tensor(out.data(), DType::kF32, {N, Hq, D}));
+  for (size_t b = 0; b < seqs.size(); ++b) {
+    const int64_t T = seqs[b].rows, S = seqs[b].len;
+    std::vector<float> expected(T * Hq * D);
+    backend_.Attention(
+        Tensor(const_cast<float*>(q.data()) + query_start[b] * Hq * D, DType::kF32, {T, Hq, D}),
+        Tensor(keys[b].data(), DType::kF32, {S, Hkv, D}),
+        Tensor(values[b].data(), DType::kF32, {S, Hkv, D}),
+        Tensor(expected.data(), DType::kF32, {T, Hq, D}),
+        AttentionParams{.scale = 0.25f, .causal = true, .q_offset = S - T});
+    for (int64_t i = 0; i < T * Hq * D; ++i) {
+      ASSERT_EQ(out[query_start[b] * Hq * D + i], expected[i]) << "sequence " << b << " element " << i;
+    }
+  }
+}
+
 TEST_P(CpuOpsTest, NormsMatchReference) {
   const int64_t rows = 3, H = 70;
   const auto x = RandomVector(rows * H, 8, 3.0f), w = RandomVector(H, 9), b = RandomVector(H, 10);

@@ -1,0 +1,602 @@
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <deque>
+#include <limits>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "engine/kv_cache/block_table.h"
+#include "engine/model/llava_model.h"
+#include "engine/multimodal/prompt_expansion.h"
+#include "engine/request_stream.h"
+#include "engine/runner/media_inputs.h"
+#include "engine/sampling/sampler.h"
+#include "engine/sampling/sequence_rng.h"
+#include "engine/scheduler/scheduler.h"
+#include "engine/util/status_macros.h"
+#include "engine/worker/model_runner.h"
+#include "kernels/cpu/cpu_backend.h"
+
+namespace ovserve::engine {
+
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double SecondsBetween(Clock::time_point from, Clock::time_point to) {
+  return std::chrono::duration<double>(to - from).count();
+}
+
+}  // namespace
+
+// Everything the engine keeps for one admitted request. Created by Submit on
+// the caller's thread, then owned by the engine thread.
+struct RequestState {
+  int64_t seq_id = 0;
+  std::shared_ptr<RequestStream> stream;
+  GenerateRequest request;             // params (media bytes dropped after preprocessing)
+  std::vector<int32_t> prompt_ids;     // expanded
+  std::vector<PreparedMedia> media;    // preprocessed, in prompt order; pixels dropped once encoded
+  std::vector<VisualItemSpan> spans;   // where each item's rows sit in the prompt
+  std::vector<PlacedVisualRows> visual;  // encoded rows (kept for recompute after preemption)
+  std::optional<SequenceRng> rng;
+  std::unique_ptr<StopChecker> stop;
+  Usage usage;
+  Timings timings;
+  Clock::time_point submitted;
+  bool return_logprobs = false;
+};
+
+class Engine::Impl {
+ public:
+  explicit Impl(const EngineConfig& config) : config_(config) {}
+  ~Impl() { Shutdown(); }
+
+  absl::Status Init();
+  absl::StatusOr<std::unique_ptr<RequestHandle>> Submit(GenerateRequest request);
+  bool Cancel(std::string_view id);
+  EngineStats Stats() const {
+    std::lock_guard<std::mutex> lock(stats_mutex_);
+    return stats_;
+  }
+  void Shutdown();
+
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  const LlavaOnevisionConfig& model_config() const { return model_->config(); }
+  const std::vector<int32_t>& eos_token_ids() const { return eos_ids_; }
+  int64_t max_model_len() const { return max_model_len_; }
+  int64_t kv_capacity_tokens() const { return static_cast<int64_t>(num_blocks_) * config_.block_size; }
+
+ private:
+  void Loop();
+  bool HasWork() const { return scheduler_->num_running() + scheduler_->num_waiting() > 0; }
+  void Intake(std::unique_ptr<RequestState> state);
+  void HandleCancels();
+  void Step();
+  void SampleAndEmit(RequestState& state, std::span<float> logits);
+  void FinishRequest(RequestState& state, RequestOutput final_output, FinishReason reason);
+  void EndWith(std::unique_ptr<RequestState> state, FinishReason reason, absl::Status error);
+  void UpdateStats(int64_t prompt_tokens, int64_t generated_tokens);
+  void DeliverOutputs();
+
+  const EngineConfig config_;
+  std::unique_ptr<kernels::CpuBackend> backend_;
+  std::unique_ptr<LlavaOnevisionModel> model_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  std::unique_ptr<MediaPreprocessor> preprocessor_;
+  std::vector<int32_t> eos_ids_;
+  int64_t max_model_len_ = 0;
+  int32_t num_blocks_ = 0;
+
+  // Engine thread only.
+  std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<ModelRunner> runner_;
+  Sampler sampler_;
+  absl::flat_hash_map<int64_t, std::unique_ptr<RequestState>> active_;
+  std::vector<ChunkInput> chunk_inputs_;
+  std::vector<float> logits_row_;
+  // Outputs of this loop turn, delivered after the stats are refreshed, so a
+  // client that sees a request finish and then reads Stats() sees it gone.
+  std::vector<std::pair<std::shared_ptr<RequestStream>, RequestOutput>> outbox_;
+  std::deque<std::tuple<Clock::time_point, int64_t, int64_t>> rate_window_;
+
+  // Shared with submitting threads.
+  std::shared_ptr<EngineWakeup> wakeup_ = std::make_shared<EngineWakeup>();
+  mutable std::mutex mutex_;
+  std::vector<std::unique_ptr<RequestState>> inbox_;
+  absl::flat_hash_map<std::string, std::shared_ptr<RequestStream>> live_;  // by request id
+  bool stopping_ = false;
+  int64_t next_seq_id_ = 1;
+  std::thread thread_;
+
+  mutable std::mutex stats_mutex_;
+  EngineStats stats_;
+};
+
+absl::Status Engine::Impl::Init() {
+  if (config_.block_size <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat("block_size ", config_.block_size, " must be > 0"));
+  }
+  backend_ = std::make_unique<kernels::CpuBackend>(
+      kernels::CpuBackendOptions{.num_threads = config_.threads});
+  ASSIGN_OR_RETURN(model_, LlavaOnevisionModel::Load(config_.model_dir, *backend_));
+  ASSIGN_OR_RETURN(tokenizer_, Tokenizer::Load(config_.model_dir));
+  ASSIGN_OR_RETURN(auto pre_config, LoadPreprocessorConfig(config_.model_dir));
+  ASSIGN_OR_RETURN(auto processor, ImageProcessor::Create(std::move(pre_config)));
+  MediaPreprocessorOptions media = config_.media;
+  media.patches_per_side = model_->config().vision.patches_per_side();
+  media.anyres_max_crops = model_->config().anyres_max_crops;
+  media.threads = backend_->num_threads();
+  preprocessor_ = std::make_unique<MediaPreprocessor>(std::move(processor), media);
+
+  const TextConfig& text = model_->config().text;
+  if (text.eos_token_id >= 0) eos_ids_.push_back(static_cast<int32_t>(text.eos_token_id));
+  // Qwen2's chat models end a turn with <|im_end|> and a document with
+  // <|endoftext|> (generation_config.json lists both).
+  for (const char* token : {"<|im_end|>", "<|endoftext|>"}) {
+    const TokenId id = tokenizer_->TokenToId(token);
+    if (id >= 0 && std::find(eos_ids_.begin(), eos_ids_.end(), id) == eos_ids_.end()) {
+      eos_ids_.push_back(id);
+    }
+  }
+  max_model_len_ = config_.max_model_len > 0
+                       ? std::min(config_.max_model_len, text.max_position_embeddings)
+                       : text.max_position_embeddings;
+
+  const KvCacheShape shape = model_->language_model().CacheShape(config_.block_size);
+  const int64_t blocks = shape.BlocksForBytes(config_.kv_cache_bytes);
+  if (blocks < 2 || blocks > std::numeric_limits<int32_t>::max()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "kv_cache_bytes ", config_.kv_cache_bytes, " gives ", blocks, " KV blocks of ",
+        shape.BytesPerBlock(), " bytes; need at least 2 (and fewer than 2^31)"));
+  }
+  num_blocks_ = static_cast<int32_t>(blocks);
+  const SchedulerConfig scheduler_config{.block_size = config_.block_size,
+                                         .num_blocks = num_blocks_,
+                                         .max_batched_tokens = config_.max_batched_tokens,
+                                         .max_running_requests = config_.max_running_requests,
+                                         .watermark_blocks = 0,
+                                         .enable_prefix_caching = config_.enable_prefix_caching};
+  RETURN_IF_ERROR(Scheduler::ValidateConfig(scheduler_config));
+  scheduler_ = std::make_unique<Scheduler>(scheduler_config);
+  runner_ = std::make_unique<ModelRunner>(*model_, num_blocks_, config_.block_size);
+  stats_.kv_blocks_total = num_blocks_;
+  thread_ = std::thread([this] { Loop(); });
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<RequestHandle>> Engine::Impl::Submit(GenerateRequest request) {
+  const Clock::time_point submitted = Clock::now();
+  const LlavaOnevisionConfig& mc = model_->config();
+  const int64_t vocab = mc.text.vocab_size;
+  RETURN_IF_ERROR(ValidateSamplingParams(request.sampling, vocab));
+  RETURN_IF_ERROR(ValidateStopParams(request.stop, vocab));
+
+  // The prompt, as ids with one placeholder per item.
+  std::vector<int32_t> ids;
+  if (request.prompt.empty() == request.prompt_token_ids.empty()) {
+    return absl::InvalidArgumentError("give exactly one of prompt (text) and prompt_token_ids");
+  }
+  if (!request.prompt.empty()) {
+    auto encoded = tokenizer_->Encode(request.prompt);
+    if (!encoded.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("prompt: ", encoded.status().message()));
+    }
+    ids.assign(encoded->begin(), encoded->end());
+  } else {
+    ids = std::move(request.prompt_token_ids);
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (ids[i] < 0 || ids[i] >= vocab) {
+        return absl::InvalidArgumentError(absl::StrCat("prompt_token_ids[", i, "] = ", ids[i],
+                                                       " is outside the vocabulary [0, ", vocab, ")"));
+      }
+    }
+  }
+  const PlaceholderIds placeholders{static_cast<int32_t>(mc.image_token_id),
+                                    static_cast<int32_t>(mc.video_token_id)};
+  const auto image_slots = std::count(ids.begin(), ids.end(), placeholders.image);
+  const auto video_slots = std::count(ids.begin(), ids.end(), placeholders.video);
+  if (image_slots != static_cast<int64_t>(request.images.size()) ||
+      video_slots != static_cast<int64_t>(request.videos.size())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the prompt has ", image_slots, " <image> and ", video_slots,
+        " <video> placeholders but the request carries ", request.images.size(), " images and ",
+        request.videos.size(), " videos; give one placeholder per item"));
+  }
+
+  // Media: decode + preprocess here, so errors reach the caller at once.
+  auto state = std::make_unique<RequestState>();
+  state->submitted = submitted;
+  std::vector<int64_t> image_tokens, video_tokens;
+  if (!request.images.empty() || !request.videos.empty()) {
+    std::vector<MediaItem> images, videos;
+    for (const MediaInput& m : request.images) {
+      images.push_back({std::span(reinterpret_cast<const uint8_t*>(m.bytes.data()), m.bytes.size()),
+                        m.num_frames});
+    }
+    for (const MediaInput& m : request.videos) {
+      videos.push_back({std::span(reinterpret_cast<const uint8_t*>(m.bytes.data()), m.bytes.size()),
+                        m.num_frames});
+    }
+    ASSIGN_OR_RETURN(std::vector<PreparedMedia> prepared, preprocessor_->Prepare(images, videos));
+    for (const PreparedMedia& p : prepared) {
+      (p.mode == PreprocessMode::kVideo ? video_tokens : image_tokens).push_back(p.visual_tokens);
+    }
+    // Prompt order: walk the placeholders, taking images and videos in turn.
+    size_t next_image = 0, next_video = request.images.size();
+    for (int32_t id : ids) {
+      if (id == placeholders.image) state->media.push_back(std::move(prepared[next_image++]));
+      if (id == placeholders.video) state->media.push_back(std::move(prepared[next_video++]));
+    }
+    request.images.clear();
+    request.videos.clear();
+  }
+  state->timings.preprocess = SecondsBetween(submitted, Clock::now());
+  ASSIGN_OR_RETURN(state->prompt_ids,
+                   ExpandVisualPlaceholders(ids, placeholders, image_tokens, video_tokens));
+
+  // Where each item's rows sit, for the prefix-cache hashes and the runner.
+  int64_t position = 0;
+  size_t item = 0;
+  for (int32_t id : ids) {
+    if (id == placeholders.image || id == placeholders.video) {
+      const PreparedMedia& m = state->media[item++];
+      state->spans.push_back({m.hash.high, m.hash.low, position, m.visual_tokens});
+      state->usage.visual_tokens += m.visual_tokens;
+      position += m.visual_tokens;
+    } else {
+      ++position;
+    }
+  }
+  const auto prompt_len = static_cast<int64_t>(state->prompt_ids.size());
+  state->usage.prompt_tokens = prompt_len;
+  state->usage.prompt_text_tokens = prompt_len - state->usage.visual_tokens;
+  state->usage.nominal_visual_budget = NominalVisualBudget(image_slots, video_slots);
+  if (prompt_len == 0) return absl::InvalidArgumentError("the prompt is empty");
+  const int64_t total = prompt_len + request.stop.max_tokens;
+  if (total > max_model_len_) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the prompt has ", prompt_len, " tokens (", state->usage.prompt_text_tokens, " text + ",
+        state->usage.visual_tokens, " visual) and max_tokens is ", request.stop.max_tokens,
+        ": ", total, " exceeds max_model_len ", max_model_len_));
+  }
+  if (BlocksNeeded(total, config_.block_size) > num_blocks_) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the request needs KV for ", total, " tokens (prompt ", prompt_len, " + max_tokens ",
+        request.stop.max_tokens, ") but the whole KV cache holds ", kv_capacity_tokens(),
+        " tokens; raise the KV cache size or shorten the request"));
+  }
+
+  state->rng = SequenceRng::FromParams(request.sampling);
+  state->stop = std::make_unique<StopChecker>(request.stop, eos_ids_, *tokenizer_);
+  state->return_logprobs = request.sampling.logprobs > 0 || request.return_logprobs;
+  state->request = std::move(request);
+
+  std::shared_ptr<RequestStream> stream;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_) return absl::UnavailableError("the engine is shutting down");
+    state->seq_id = next_seq_id_++;
+    std::string& id = state->request.request_id;
+    if (id.empty()) id = absl::StrCat("req-", state->seq_id);
+    if (live_.contains(id)) {
+      return absl::AlreadyExistsError(absl::StrCat("request id '", id, "' is already in flight"));
+    }
+    stream = std::make_shared<RequestStream>(id, wakeup_);
+    state->stream = stream;
+    live_.emplace(id, stream);
+    inbox_.push_back(std::move(state));
+  }
+  wakeup_->Notify();
+  return std::make_unique<RequestHandle>(std::move(stream));
+}
+
+bool Engine::Impl::Cancel(std::string_view id) {
+  std::shared_ptr<RequestStream> stream;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = live_.find(std::string(id));
+    if (it == live_.end()) return false;
+    stream = it->second;
+  }
+  stream->RequestCancel();
+  return true;
+}
+
+void Engine::Impl::Shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  wakeup_->Notify();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Engine::Impl::Loop() {
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(wakeup_->mutex);
+      if (!HasWork()) wakeup_->cv.wait(lock, [this] { return wakeup_->pending; });
+      wakeup_->pending = false;
+    }
+    std::vector<std::unique_ptr<RequestState>> arrived;
+    bool stopping;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      arrived.swap(inbox_);
+      stopping = stopping_;
+    }
+    if (stopping) {
+      for (auto& state : arrived) EndWith(std::move(state), FinishReason::kCancelled, absl::OkStatus());
+      std::vector<int64_t> ids;
+      for (auto& [id, state] : active_) ids.push_back(id);
+      for (int64_t id : ids) {
+        scheduler_->Finish(id);
+        auto node = active_.extract(id);
+        EndWith(std::move(node.mapped()), FinishReason::kCancelled, absl::OkStatus());
+      }
+      DeliverOutputs();
+      return;
+    }
+    for (auto& state : arrived) Intake(std::move(state));
+    HandleCancels();
+    if (HasWork()) {
+      Step();
+    } else {
+      UpdateStats(0, 0);  // what intake and cancels changed
+    }
+    DeliverOutputs();
+  }
+}
+
+// Encodes the request's media (on this thread until the vision worker of the
+// token-queue issue takes it over) and queues its sequence.
+void Engine::Impl::Intake(std::unique_ptr<RequestState> state) {
+  if (state->stream->cancel_requested()) {
+    EndWith(std::move(state), FinishReason::kCancelled, absl::OkStatus());
+    return;
+  }
+  const Clock::time_point start = Clock::now();
+  for (size_t i = 0; i < state->media.size(); ++i) {
+    PreparedMedia& m = state->media[i];
+    const VisualInput input{VisualKindOf(m.mode), m.pixels.View(), m.original_size};
+    auto rows = model_->EncodeVisual(input);
+    if (!rows.ok()) {
+      EndWith(std::move(state), FinishReason::kError, rows.status());
+      return;
+    }
+    state->visual.push_back({state->spans[i].start, state->spans[i].length, std::move(*rows)});
+    m.pixels = PixelTensor{};  // the rows are what the prefill needs now
+  }
+  state->timings.encode = SecondsBetween(start, Clock::now());
+
+  auto seq = std::make_unique<Sequence>();
+  seq->id = state->seq_id;
+  seq->priority = state->request.priority;
+  seq->tokens = state->prompt_ids;
+  seq->prompt_len = static_cast<int64_t>(state->prompt_ids.size());
+  seq->visual_items = state->spans;
+  scheduler_->Add(std::move(seq));
+  active_.emplace(state->seq_id, std::move(state));
+}
+
+void Engine::Impl::HandleCancels() {
+  std::vector<int64_t> cancelled;
+  for (const auto& [id, state] : active_) {
+    if (state->stream->cancel_requested()) cancelled.push_back(id);
+  }
+  for (int64_t id : cancelled) {
+    scheduler_->Finish(id);
+    auto node = active_.extract(id);
+    EndWith(std::move(node.mapped()), FinishReason::kCancelled, absl::OkStatus());
+  }
+}
+
+void Engine::Impl::Step() {
+  const StepPlan plan = scheduler_->Schedule();
+  if (plan.empty()) {
+    UpdateStats(0, 0);
+    return;
+  }
+  const Clock::time_point now = Clock::now();
+  chunk_inputs_.clear();
+  int64_t prompt_tokens = 0;
+  for (const ScheduledChunk& chunk : plan.chunks) {
+    RequestState& state = *active_.at(chunk.seq_id);
+    const Sequence& seq = *scheduler_->Find(chunk.seq_id);
+    if (state.timings.first_scheduled < 0) {
+      state.timings.first_scheduled = SecondsBetween(state.submitted, now);
+    }
+    chunk_inputs_.push_back(ChunkInput{.tokens = seq.tokens,
+                                       .block_ids = seq.blocks.block_ids,
+                                       .visual = state.visual,
+                                       .start = chunk.start,
+                                       .num_tokens = chunk.num_tokens,
+                                       .samples = chunk.samples});
+    prompt_tokens += std::max<int64_t>(
+        0, std::min(chunk.start + chunk.num_tokens, seq.prompt_len) - chunk.start);
+  }
+  const std::span<const float> logits = runner_->Execute(chunk_inputs_);
+  scheduler_->CompleteStep(plan);
+
+  int64_t generated = 0;
+  size_t row = 0;
+  const int64_t vocab = runner_->vocab_size();
+  for (const ScheduledChunk& chunk : plan.chunks) {
+    if (!chunk.samples) continue;
+    logits_row_.assign(logits.begin() + static_cast<int64_t>(row) * vocab,
+                       logits.begin() + static_cast<int64_t>(row + 1) * vocab);
+    ++row;
+    SampleAndEmit(*active_.at(chunk.seq_id), logits_row_);
+    ++generated;
+  }
+  {
+    std::lock_guard<std::mutex> lock(stats_mutex_);
+    stats_.preemptions_total += static_cast<int64_t>(plan.preempted.size());
+    ++stats_.steps_total;
+  }
+  UpdateStats(prompt_tokens, generated);
+}
+
+void Engine::Impl::SampleAndEmit(RequestState& state, std::span<float> logits) {
+  const int64_t seq_id = state.seq_id;
+  const Sequence& seq = *scheduler_->Find(seq_id);
+  for (int32_t banned : state.stop->BannedTokens()) {
+    logits[banned] = -std::numeric_limits<float>::infinity();
+  }
+  const std::span<const int32_t> tokens(seq.tokens);
+  const TokenHistory history{tokens.first(seq.prompt_len), tokens.subspan(seq.prompt_len)};
+  const SampleResult sample = sampler_.Sample(logits, state.request.sampling, history, *state.rng);
+  scheduler_->AppendToken(seq_id, sample.token);
+
+  const double now = SecondsBetween(state.submitted, Clock::now());
+  if (state.timings.first_token < 0) state.timings.first_token = now;
+  RequestOutput out;
+  out.token_ids.push_back(sample.token);
+  if (state.return_logprobs) {
+    out.logprobs.push_back({sample.token, sample.logprob, sample.top_logprobs});
+  }
+  auto update = state.stop->Push(sample.token);
+  if (!update.ok()) {
+    auto node = active_.extract(seq_id);
+    scheduler_->Finish(seq_id);
+    EndWith(std::move(node.mapped()), FinishReason::kError, update.status());
+    return;
+  }
+  out.text = std::move(update->text);
+  if (update->finish == FinishReason::kNone) {
+    outbox_.emplace_back(state.stream, std::move(out));
+    return;
+  }
+  out.stop_string = update->stop_string;
+  out.stop_token = update->stop_token;
+  FinishRequest(state, std::move(out), update->finish);
+}
+
+void Engine::Impl::FinishRequest(RequestState& state, RequestOutput out, FinishReason reason) {
+  const int64_t seq_id = state.seq_id;
+  std::unique_ptr<Sequence> seq = scheduler_->Finish(seq_id);
+  state.usage.cached_tokens = seq->num_cached_prompt_tokens;
+  state.usage.completion_tokens = seq->num_outputs();
+  auto node = active_.extract(seq_id);
+  std::unique_ptr<RequestState> owned = std::move(node.mapped());
+  out.finished = true;
+  out.finish_reason = reason;
+  out.usage = owned->usage;
+  owned->timings.finished = SecondsBetween(owned->submitted, Clock::now());
+  out.timings = owned->timings;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    live_.erase(owned->stream->id());
+  }
+  {
+    std::lock_guard<std::mutex> lock(stats_mutex_);
+    ++stats_.requests_finished_total;
+    stats_.cached_prompt_tokens_total += owned->usage.cached_tokens;
+  }
+  outbox_.emplace_back(owned->stream, std::move(out));
+}
+
+// Ends a request that is not (or no longer) in the scheduler.
+void Engine::Impl::EndWith(std::unique_ptr<RequestState> state, FinishReason reason,
+                           absl::Status error) {
+  RequestOutput out;
+  out.finished = true;
+  out.finish_reason = reason;
+  out.error = std::move(error);
+  out.usage = state->usage;
+  state->timings.finished = SecondsBetween(state->submitted, Clock::now());
+  out.timings = state->timings;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    live_.erase(state->stream->id());
+  }
+  {
+    std::lock_guard<std::mutex> lock(stats_mutex_);
+    ++stats_.requests_finished_total;
+  }
+  outbox_.emplace_back(state->stream, std::move(out));
+}
+
+void Engine::Impl::DeliverOutputs() {
+  for (auto& [stream, out] : outbox_) stream->Push(std::move(out));
+  outbox_.clear();
+}
+
+void Engine::Impl::UpdateStats(int64_t prompt_tokens, int64_t generated_tokens) {
+  const Clock::time_point now = Clock::now();
+  rate_window_.emplace_back(now, prompt_tokens, generated_tokens);
+  while (rate_window_.size() > 1 &&
+         SecondsBetween(std::get<0>(rate_window_.front()), now) > 5.0) {
+    rate_window_.pop_front();
+  }
+  int64_t window_prompt = 0, window_generated = 0;
+  for (const auto& [t, p, g] : rate_window_) {
+    window_prompt += p;
+    window_generated += g;
+  }
+  const double span = std::max(1e-3, SecondsBetween(std::get<0>(rate_window_.front()), now));
+  const BlockAllocator& allocator = scheduler_->allocator();
+  std::lock_guard<std::mutex> lock(stats_mutex_);
+  stats_.running = scheduler_->num_running();
+  stats_.waiting = scheduler_->num_waiting();
+  stats_.kv_blocks_used = allocator.num_blocks() - allocator.num_free();
+  stats_.kv_blocks_cached = allocator.num_cached();
+  stats_.kv_usage = static_cast<double>(stats_.kv_blocks_used) / allocator.num_blocks();
+  const SchedulerStats& sched = scheduler_->stats();
+  stats_.prefix_cache_queried_tokens = sched.prefix_cache_queried_tokens;
+  stats_.prefix_cache_hit_tokens = sched.prefix_cache_hit_tokens;
+  stats_.prefix_cache_hit_rate =
+      sched.prefix_cache_queried_tokens > 0
+          ? static_cast<double>(sched.prefix_cache_hit_tokens) / sched.prefix_cache_queried_tokens
+          : 0.0;
+  stats_.prompt_tokens_total += prompt_tokens;
+  stats_.generated_tokens_total += generated_tokens;
+  if (rate_window_.size() > 1) {
+    stats_.generation_tokens_per_second = window_generated / span;
+    stats_.prompt_tokens_per_second = window_prompt / span;
+  }
+}
+
+// ---- RequestHandle ----
+
+RequestHandle::RequestHandle(std::shared_ptr<RequestStream> stream) : stream_(std::move(stream)) {}
+RequestHandle::~RequestHandle() = default;
+const std::string& RequestHandle::id() const { return stream_->id(); }
+bool RequestHandle::Next(RequestOutput* out) { return stream_->Next(out, std::nullopt, nullptr); }
+bool RequestHandle::NextFor(RequestOutput* out, std::chrono::milliseconds timeout,
+                            bool* timed_out) {
+  return stream_->Next(out, Clock::now() + timeout, timed_out);
+}
+void RequestHandle::Cancel() { stream_->RequestCancel(); }
+
+// ---- Engine ----
+
+Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Engine::~Engine() = default;
+
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineConfig& config) {
+  auto impl = std::make_unique<Impl>(config);
+  RETURN_IF_ERROR(impl->Init());
+  return std::unique_ptr<Engine>(new Engine(std::move(impl)));
+}
+
+absl::StatusOr<std::unique_ptr<RequestHandle>> Engine::Submit(GenerateRequest request) {
+  return impl_->Submit(std::move(request));
+}
+bool Engine::Cancel(std::string_view request_id) { return impl_->Cancel(request_id); }
+EngineStats Engine::Stats() const { return impl_->Stats(); }
+const Tokenizer& Engine::tokenizer() const { return impl_->tokenizer(); }
+const LlavaOnevisionConfig& Engine::model_config() const { return impl_->model_config(); }
+const std::vector<int32_t>& Engine::eos_token_ids() const { return impl_->eos_token_ids(); }
+int64_t Engine::max_model_len() const { return impl_->max_model_len(); }
+int64_t Engine::kv_capacity_tokens() const { return impl_->kv_capacity_tokens(); }
+
+}  // namespace ovserve::engine

@@ -1,0 +1,180 @@
+#pragma once
+// Engine: the serving engine's facade — the only engine header the server
+// includes. Many concurrent generation requests on one LLaVA-OneVision model:
+// Submit validates, tokenizes and preprocesses a request on the caller's
+// thread (errors come back at once as a Status); one engine thread then runs
+// iteration-level (continuous) batching over a paged KV cache with chunked
+// prefill and prefix caching, and streams each request's outputs to its
+// RequestHandle.
+//
+// Thread-safety: every method may be called from any thread. No user code
+// ever runs on the engine thread: outputs are pulled from the handle
+// (RequestHandle::Next) by the consumer's own thread.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "engine/model/model_config.h"
+#include "engine/multimodal/media_preprocessor.h"
+#include "engine/sampling/sampling_params.h"
+#include "engine/sampling/stop_checker.h"
+#include "engine/tokenizer/tokenizer.h"
+
+namespace ovserve::engine {
+
+struct EngineConfig {
+  std::filesystem::path model_dir;  // a Hugging Face LLaVA-OneVision folder
+  int threads = 0;                  // CPU backend threads; 0 = every core
+  int block_size = 16;              // tokens per KV block
+  int64_t kv_cache_bytes = int64_t{2} << 30;  // K + V memory of the paged cache
+  int64_t max_batched_tokens = 8192;  // tokens per step, decodes + prefill chunks
+  int64_t max_running_requests = 256;
+  int64_t max_model_len = 0;  // prompt + generated tokens; 0 = the model's context length
+  bool enable_prefix_caching = true;
+  MediaPreprocessorOptions media;  // limits for untrusted media (threads set from `threads`)
+};
+
+// One image or video of a request, encoded (JPEG, PNG, MP4, ...).
+struct MediaInput {
+  std::string bytes;
+  int64_t num_frames = 0;  // videos: frames to sample, 0 = the model's maximum (32)
+};
+
+struct GenerateRequest {
+  std::string request_id;  // unique among live requests; generated when empty
+  // The prompt, already in the model's chat format, with one <image> /
+  // <video> placeholder per item. Exactly one of `prompt` and
+  // `prompt_token_ids` (ids with one placeholder id per item) is given.
+  std::string prompt;
+  std::vector<int32_t> prompt_token_ids;
+  std::vector<MediaInput> images;  // in placeholder order
+  std::vector<MediaInput> videos;
+  SamplingParams sampling;  // sampling.logprobs: top alternatives per token
+  bool return_logprobs = false;  // the chosen token's logprob (implied by sampling.logprobs > 0)
+  StopParams stop;
+  int32_t priority = 0;  // lower runs first; FCFS within a priority
+};
+
+struct TokenLogprob {
+  int32_t token = -1;
+  float logprob = 0.0f;
+  std::vector<std::pair<int32_t, float>> top;  // sampling.logprobs best alternatives
+};
+
+struct Usage {
+  int64_t prompt_tokens = 0;      // expanded prompt: text + visual
+  int64_t prompt_text_tokens = 0;
+  int64_t visual_tokens = 0;      // exact, as placed in the prompt
+  int64_t nominal_visual_budget = 0;  // the paper's budget for this modality mix
+  int64_t cached_tokens = 0;      // prompt tokens served from the prefix cache
+  int64_t completion_tokens = 0;
+};
+
+// Seconds since the request was submitted (negative: did not happen).
+struct Timings {
+  double preprocess = 0;         // media decode + resize, on the submitting thread
+  double encode = 0;             // vision encoder + projector
+  double first_scheduled = -1;   // queue time
+  double first_token = -1;       // time to first token
+  double finished = -1;          // end-to-end
+};
+
+// One delta of a request's stream; the last one has `finished` set.
+struct RequestOutput {
+  std::vector<int32_t> token_ids;     // new tokens since the previous output
+  std::string text;                   // new text (whole UTF-8 characters)
+  std::vector<TokenLogprob> logprobs; // one per token, when logprobs were requested
+  bool finished = false;
+  FinishReason finish_reason = FinishReason::kNone;
+  std::string stop_string;   // kStopString: which one
+  int32_t stop_token = -1;   // kStop: the EOS / stop token id
+  absl::Status error;        // kError: what went wrong
+  Usage usage;               // final output only
+  Timings timings;           // final output only
+};
+
+class RequestStream;
+
+// The consumer side of one request. Thread-safe; may outlive the Engine.
+class RequestHandle {
+ public:
+  explicit RequestHandle(std::shared_ptr<RequestStream> stream);
+  ~RequestHandle();
+
+  const std::string& id() const;
+  // Blocks for the next output. False once the final output was returned.
+  bool Next(RequestOutput* out);
+  // As Next, giving up after `timeout` (returns false with *timed_out set).
+  bool NextFor(RequestOutput* out, std::chrono::milliseconds timeout, bool* timed_out);
+  // Asks the engine to stop the request; it ends with kCancelled within one
+  // step (or at once if still queued), freeing everything it holds.
+  void Cancel();
+
+ private:
+  std::shared_ptr<RequestStream> stream_;
+};
+
+struct EngineStats {
+  int64_t running = 0;
+  int64_t waiting = 0;
+  int64_t kv_blocks_total = 0;
+  int64_t kv_blocks_used = 0;     // referenced by a live request
+  int64_t kv_blocks_cached = 0;   // hold a reusable prefix
+  double kv_usage = 0;            // used / total
+  // Prefix cache in prompt tokens, counted once per admission (as vLLM does).
+  int64_t prefix_cache_queried_tokens = 0;
+  int64_t prefix_cache_hit_tokens = 0;
+  double prefix_cache_hit_rate = 0;  // hit / queried tokens
+  int64_t prompt_tokens_total = 0;      // prompt tokens computed (prefill)
+  int64_t cached_prompt_tokens_total = 0;
+  int64_t generated_tokens_total = 0;
+  int64_t preemptions_total = 0;
+  int64_t requests_finished_total = 0;
+  int64_t steps_total = 0;
+  double generation_tokens_per_second = 0;  // over the last few seconds
+  double prompt_tokens_per_second = 0;
+};
+
+class Engine {
+ public:
+  static absl::StatusOr<std::unique_ptr<Engine>> Create(const EngineConfig& config);
+  // Ends every live request with kCancelled, then stops the engine thread.
+  ~Engine();
+
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Validates and admits a request. INVALID_ARGUMENT (bad params, prompt,
+  // media, or too long for max_model_len), RESOURCE_EXHAUSTED (can never fit
+  // the KV cache), ALREADY_EXISTS (duplicate live id), UNAVAILABLE (shutting
+  // down). Messages say what was wrong and the limit.
+  absl::StatusOr<std::unique_ptr<RequestHandle>> Submit(GenerateRequest request);
+
+  // Cancels a live request by id; false if there is none.
+  bool Cancel(std::string_view request_id);
+
+  EngineStats Stats() const;
+  const Tokenizer& tokenizer() const;
+  const LlavaOnevisionConfig& model_config() const;
+  // The chat template's end-of-turn / EOS ids the engine stops on.
+  const std::vector<int32_t>& eos_token_ids() const;
+  int64_t max_model_len() const;
+  int64_t kv_capacity_tokens() const;
+
+  class Impl;
+
+ private:
+  explicit Engine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ovserve::engine

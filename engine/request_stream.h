@@ -1,0 +1,72 @@
+#pragma once
+// RequestStream: the hand-off between the engine thread (producer) and one
+// request's consumer (a gRPC handler thread, a test). The engine pushes
+// deltas without ever blocking on the consumer; the consumer pulls them, and
+// everything queued since its last pull comes back merged into one output,
+// so a slow reader costs memory for text, never engine time.
+//
+// Cancellation is a flag the engine polls at the top of every step; setting
+// it wakes the engine through the shared EngineWakeup.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "engine/engine.h"
+
+namespace ovserve::engine {
+
+// Wakes the engine thread; shared so a handle outliving the engine stays safe.
+struct EngineWakeup {
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool pending = false;
+
+  void Notify() {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      pending = true;
+    }
+    cv.notify_one();
+  }
+};
+
+class RequestStream {
+ public:
+  RequestStream(std::string id, std::shared_ptr<EngineWakeup> wakeup)
+      : id_(std::move(id)), wakeup_(std::move(wakeup)) {}
+
+  const std::string& id() const { return id_; }
+
+  // Producer: queues one delta. Pushing after the final output is a bug.
+  void Push(RequestOutput output);
+
+  // Consumer: waits (until `deadline`, if given) for queued outputs and
+  // returns them merged. False when the final output was already returned,
+  // or on timeout (then *timed_out is true).
+  bool Next(RequestOutput* out,
+            std::optional<std::chrono::steady_clock::time_point> deadline, bool* timed_out);
+
+  void RequestCancel() {
+    cancel_requested_.store(true, std::memory_order_release);
+    wakeup_->Notify();
+  }
+  bool cancel_requested() const { return cancel_requested_.load(std::memory_order_acquire); }
+
+ private:
+  const std::string id_;
+  std::shared_ptr<EngineWakeup> wakeup_;
+  std::atomic<bool> cancel_requested_{false};
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<RequestOutput> queue_;
+  bool final_pushed_ = false;
+  bool final_returned_ = false;
+};
+
+}  // namespace ovserve::engine

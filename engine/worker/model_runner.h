@@ -1,0 +1,60 @@
+#pragma once
+// ModelRunner: the decode worker's compute for one scheduler step. Given the
+// chunks a StepPlan scheduled (a decode token or a slice of a prompt, per
+// sequence), it builds the step's input embeddings — token embeddings, with
+// the encoded visual rows placed over the image / video placeholder positions
+// — runs the Qwen2 decoder over all of them at once against the paged KV
+// cache it owns, and returns the logits of the rows that sample.
+//
+// Knows nothing of scheduling or sampling. Owned and called by the engine
+// thread only (it drives the model's backend).
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "engine/kv_cache/kv_cache_storage.h"
+#include "engine/model/activation_arena.h"
+#include "engine/model/llava_model.h"
+
+namespace ovserve::engine {
+
+// The encoded rows [rows, hidden] (F32, host) of one visual item, placed at
+// sequence positions [start, start + rows).
+struct PlacedVisualRows {
+  int64_t start = 0;
+  int64_t rows = 0;
+  std::vector<float> data;
+};
+
+// One sequence's share of a step: tokens [start, start + num_tokens).
+struct ChunkInput {
+  std::span<const int32_t> tokens;     // every token of the sequence so far
+  std::span<const int32_t> block_ids;  // its block table (covers start + num_tokens)
+  std::span<const PlacedVisualRows> visual;
+  int64_t start = 0;
+  int64_t num_tokens = 0;
+  bool samples = false;  // its last row's logits are wanted
+};
+
+class ModelRunner {
+ public:
+  ModelRunner(LlavaOnevisionModel& model, int32_t num_blocks, int block_size);
+
+  // Runs the step; returns logits [sampling chunks, vocab] in chunk order,
+  // valid until the next call.
+  std::span<const float> Execute(std::span<const ChunkInput> chunks);
+
+  const KvCacheStorage& cache() const { return cache_; }
+  int64_t vocab_size() const { return vocab_; }
+
+ private:
+  LlavaOnevisionModel& model_;
+  KvCacheStorage cache_;
+  ActivationArena arena_;
+  int64_t hidden_, vocab_;
+  std::vector<int32_t> ids_;
+  std::vector<float> logits_;
+};
+
+}  // namespace ovserve::engine

@@ -1,0 +1,397 @@
+// The serving engine end to end on the fixture model (tiny LLaVA-OneVision):
+// continuous batching must not change what a request generates, the prefix
+// cache must hit exactly when the KV is the same, preemption and
+// cancellation must lose nothing and leak no KV block, and bad requests are
+// refused at Submit with a message.
+#include <chrono>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/engine.h"
+#include "engine/kv_cache/kv_cache_storage.h"
+#include "engine/tokenizer/chat_template.h"
+#include "gtest/gtest.h"
+#include "tests/test_support/fixtures.h"
+
+namespace ovserve::engine {
+namespace {
+
+std::string ReadMedia(const std::string& name) {
+  std::ifstream in(ovserve::testing::FixturePath("media/" + name), std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// A user turn with `images` images and `videos` videos, then the text.
+std::string ChatPrompt(const std::string& text, int images = 0, int videos = 0) {
+  ChatMessage message{"user", {}};
+  for (int i = 0; i < images; ++i) message.content.push_back({ContentType::kImage, ""});
+  for (int i = 0; i < videos; ++i) message.content.push_back({ContentType::kVideo, ""});
+  message.content.push_back({ContentType::kText, text});
+  return ApplyChatTemplate({message}, /*add_generation_prompt=*/true);
+}
+
+struct Finished {
+  std::vector<int32_t> tokens;
+  std::string text;
+  std::vector<TokenLogprob> logprobs;
+  RequestOutput final_output;
+  int deltas = 0;
+};
+
+Finished Drain(RequestHandle& handle) {
+  Finished result;
+  RequestOutput out;
+  while (handle.Next(&out)) {
+    ++result.deltas;
+    result.tokens.insert(result.tokens.end(), out.token_ids.begin(), out.token_ids.end());
+    result.text += out.text;
+    result.logprobs.insert(result.logprobs.end(), out.logprobs.begin(), out.logprobs.end());
+    if (out.finished) result.final_output = out;
+  }
+  return result;
+}
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override { OVSERVE_REQUIRE_FIXTURE("tiny-llava-ov/config.json"); }
+
+  static EngineConfig Config() {
+    EngineConfig config;
+    config.model_dir = ovserve::testing::FixturePath("tiny-llava-ov");
+    config.threads = 2;
+    config.kv_cache_bytes = int64_t{64} << 20;
+    return config;
+  }
+
+  static std::unique_ptr<Engine> MakeEngine(const EngineConfig& config) {
+    auto engine = Engine::Create(config);
+    EXPECT_TRUE(engine.ok()) << engine.status();
+    return engine.ok() ? std::move(*engine) : nullptr;
+  }
+
+  // 16 mixed requests: text of different lengths, a single image (AnyRes),
+  // two images, a video; different max_tokens.
+  static std::vector<GenerateRequest> MixedRequests(bool seeded) {
+    const std::string square = ReadMedia("square_384x384.png");
+    const std::string small = ReadMedia("small_500x333.png");
+    const std::string tall = ReadMedia("tall_300x820.jpg");
+    const std::string video = ReadMedia("testsrc2_320x240_48f.mp4");
+    std::vector<GenerateRequest> requests;
+    for (int i = 0; i < 16; ++i) {
+      GenerateRequest r;
+      r.request_id = "mixed-" + std::to_string(i);
+      std::string text = "Tell me about item " + std::to_string(i) + ".";
+      for (int k = 0; k < i % 5; ++k) text += " Please add some more detail, number " + std::to_string(k) + ".";
+      switch (i % 4) {
+        case 0: r.prompt = ChatPrompt(text); break;
+        case 1: r.prompt = ChatPrompt(text, 1); r.images.push_back({i % 8 == 1 ? tall : small}); break;
+        case 2: r.prompt = ChatPrompt(text, 2); r.images = {{square}, {small}}; break;
+        case 3: r.prompt = ChatPrompt(text, 0, 1); r.videos.push_back({video, 4 + i % 3}); break;
+      }
+      r.stop.max_tokens = 3 + (i * 5) % 11;
+      r.stop.ignore_eos = true;
+      if (seeded) {
+        r.sampling.temperature = 0.9f;
+        r.sampling.top_p = 0.95f;
+        r.sampling.seed = 1000 + i;
+      } else {
+        r.sampling.temperature = 0.0f;
+      }
+      requests.push_back(std::move(r));
+    }
+    return requests;
+  }
+
+  // Each request alone, then all of them submitted together; same tokens.
+  void ExpectBatchEquivalence(bool seeded) {
+    EngineConfig config = Config();
+    config.enable_prefix_caching = false;  // every request computes its own KV
+    auto engine = MakeEngine(config);
+    ASSERT_NE(engine, nullptr);
+    const auto requests = MixedRequests(seeded);
+    std::vector<std::vector<int32_t>> alone;
+    for (const auto& r : requests) {
+      auto handle = engine->Submit(r);
+      ASSERT_TRUE(handle.ok()) << handle.status();
+      alone.push_back(Drain(**handle).tokens);
+      ASSERT_EQ(static_cast<int64_t>(alone.back().size()), r.stop.max_tokens) << r.request_id;
+    }
+    std::vector<std::unique_ptr<RequestHandle>> handles;
+    for (const auto& r : requests) {
+      auto handle = engine->Submit(r);
+      ASSERT_TRUE(handle.ok()) << handle.status();
+      handles.push_back(std::move(*handle));
+    }
+    for (size_t i = 0; i < handles.size(); ++i) {
+      const Finished batched = Drain(*handles[i]);
+      EXPECT_EQ(batched.tokens, alone[i]) << requests[i].request_id;
+      EXPECT_EQ(batched.final_output.finish_reason, FinishReason::kLength);
+    }
+    const EngineStats stats = engine->Stats();
+    EXPECT_EQ(stats.kv_blocks_used, 0);
+    EXPECT_EQ(stats.running + stats.waiting, 0);
+  }
+};
+
+TEST_F(EngineTest, BatchedGreedyRequestsGenerateWhatEachGeneratesAlone) {
+  ExpectBatchEquivalence(/*seeded=*/false);
+}
+
+TEST_F(EngineTest, BatchedSeededSamplingIsReproducibleWhateverShareTheBatch) {
+  ExpectBatchEquivalence(/*seeded=*/true);
+}
+
+TEST_F(EngineTest, RepeatedPromptHitsThePrefixCacheAndGeneratesTheSame) {
+  auto engine = MakeEngine(Config());
+  ASSERT_NE(engine, nullptr);
+  GenerateRequest r;
+  r.prompt = ChatPrompt("Describe this picture in detail.", 1);
+  r.images.push_back({ReadMedia("small_500x333.png")});
+  r.sampling.temperature = 0.0f;
+  r.stop.max_tokens = 6;
+  auto first = engine->Submit(r);
+  ASSERT_TRUE(first.ok()) << first.status();
+  const Finished a = Drain(**first);
+  const int64_t hits_before = engine->Stats().prefix_cache_hit_tokens;
+  auto second = engine->Submit(r);
+  ASSERT_TRUE(second.ok()) << second.status();
+  const Finished b = Drain(**second);
+  EXPECT_EQ(a.tokens, b.tokens);
+  EXPECT_EQ(a.final_output.usage.cached_tokens, 0);
+  // Every full block of the prompt but the one holding the last token.
+  const int64_t prompt = b.final_output.usage.prompt_tokens;
+  EXPECT_EQ(b.final_output.usage.cached_tokens, (prompt - 1) / 16 * 16);
+  EXPECT_EQ(engine->Stats().prefix_cache_hit_tokens - hits_before,
+            b.final_output.usage.cached_tokens);
+}
+
+TEST_F(EngineTest, SecondTurnReusesTheFirstTurnsImageButADifferentImageDoesNot) {
+  auto engine = MakeEngine(Config());
+  ASSERT_NE(engine, nullptr);
+  const std::string square = ReadMedia("square_384x384.png");
+  const std::string small = ReadMedia("small_500x333.png");
+  const std::string tall = ReadMedia("tall_300x820.jpg");
+  // Two images of one prompt are one 384x384 crop each: identical token ids
+  // whatever the pictures, so only the content hashes tell them apart.
+  GenerateRequest turn1;
+  turn1.prompt = ChatPrompt("Compare the two pictures.", 2);
+  turn1.images = {{square}, {small}};
+  turn1.sampling.temperature = 0.0f;
+  turn1.stop.max_tokens = 4;
+  auto h1 = engine->Submit(turn1);
+  ASSERT_TRUE(h1.ok()) << h1.status();
+  const Finished f1 = Drain(**h1);
+  const int64_t prompt1 = f1.final_output.usage.prompt_tokens;
+
+  // A second turn: the first turn's prompt and answer, then a new question.
+  GenerateRequest turn2;
+  turn2.prompt = turn1.prompt + f1.text + "<|im_end|>\n" +
+                 ChatPrompt("Which one is brighter?");
+  turn2.images = turn1.images;
+  turn2.sampling.temperature = 0.0f;
+  turn2.stop.max_tokens = 4;
+  auto h2 = engine->Submit(turn2);
+  ASSERT_TRUE(h2.ok()) << h2.status();
+  const Finished f2 = Drain(**h2);
+  EXPECT_GE(f2.final_output.usage.cached_tokens, (prompt1 - 1) / 16 * 16);
+
+  // Same ids, a different second image: the cache may serve only the blocks
+  // before the second image starts.
+  GenerateRequest other = turn1;
+  other.images = {{square}, {tall}};
+  auto h3 = engine->Submit(other);
+  ASSERT_TRUE(h3.ok()) << h3.status();
+  const Finished f3 = Drain(**h3);
+  const int64_t second_image_start = prompt1 - 730 - 10;  // generous: the prompt ends with text
+  EXPECT_GT(f3.final_output.usage.cached_tokens, 0);  // the shared first image
+  EXPECT_LT(f3.final_output.usage.cached_tokens, second_image_start + 730 / 2);
+  // And what it generates is what a cold engine generates for it.
+  auto cold = MakeEngine(Config());
+  auto h4 = cold->Submit(other);
+  ASSERT_TRUE(h4.ok()) << h4.status();
+  EXPECT_EQ(Drain(**h4).tokens, f3.tokens);
+}
+
+TEST_F(EngineTest, PreemptionUnderATinyKvBudgetLosesNothingAndLeaksNoBlock) {
+  std::vector<GenerateRequest> requests;
+  for (int i = 0; i < 12; ++i) {
+    GenerateRequest r;
+    r.request_id = "p" + std::to_string(i);
+    r.prompt = ChatPrompt("Count to " + std::to_string(10 + i) + ", slowly.");
+    r.sampling.temperature = 0.0f;
+    r.stop.max_tokens = 24;
+    r.stop.ignore_eos = true;
+    requests.push_back(r);
+  }
+  std::vector<std::vector<int32_t>> expected;
+  {
+    auto roomy = MakeEngine(Config());
+    ASSERT_NE(roomy, nullptr);
+    for (const auto& r : requests) {
+      auto h = roomy->Submit(r);
+      ASSERT_TRUE(h.ok()) << h.status();
+      expected.push_back(Drain(**h).tokens);
+    }
+  }
+  EngineConfig config = Config();
+  // Room for about three requests at full length (16-token blocks).
+  auto probe = MakeEngine(config);
+  ASSERT_NE(probe, nullptr);
+  const auto& text = probe->model_config().text;
+  const KvCacheShape shape{text.num_hidden_layers, text.num_key_value_heads, text.head_dim, 16};
+  probe.reset();
+  config.kv_cache_bytes = 12 * shape.BytesPerBlock();
+  auto engine = MakeEngine(config);
+  ASSERT_NE(engine, nullptr);
+  std::vector<std::unique_ptr<RequestHandle>> handles;
+  for (const auto& r : requests) {
+    auto h = engine->Submit(r);
+    ASSERT_TRUE(h.ok()) << h.status();
+    handles.push_back(std::move(*h));
+  }
+  for (size_t i = 0; i < handles.size(); ++i) {
+    const Finished f = Drain(*handles[i]);
+    EXPECT_EQ(f.tokens, expected[i]) << requests[i].request_id;
+    EXPECT_EQ(f.final_output.finish_reason, FinishReason::kLength) << f.final_output.error;
+  }
+  const EngineStats stats = engine->Stats();
+  EXPECT_GT(stats.preemptions_total, 0);
+  EXPECT_EQ(stats.kv_blocks_used, 0);
+  EXPECT_EQ(stats.running + stats.waiting, 0);
+}
+
+TEST_F(EngineTest, CancelEndsARunningRequestAndFreesItsBlocks) {
+  auto engine = MakeEngine(Config());
+  ASSERT_NE(engine, nullptr);
+  GenerateRequest r;
+  r.request_id = "to-cancel";
+  r.prompt = ChatPrompt("Write a long story.");
+  r.stop.max_tokens = 5000;
+  r.stop.ignore_eos = true;
+  auto handle = engine->Submit(r);
+  ASSERT_TRUE(handle.ok()) << handle.status();
+  RequestOutput out;
+  ASSERT_TRUE((*handle)->Next(&out));  // it is running
+  EXPECT_TRUE(engine->Cancel("to-cancel"));
+  const Finished rest = Drain(**handle);
+  EXPECT_EQ(rest.final_output.finish_reason, FinishReason::kCancelled);
+  EXPECT_LT(rest.final_output.usage.completion_tokens, 5000);
+  EXPECT_FALSE(engine->Cancel("to-cancel"));  // no longer live
+  for (int i = 0; i < 100 && engine->Stats().kv_blocks_used != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(engine->Stats().kv_blocks_used, 0);
+
+  // A handle cancelled before its request ever ran ends too.
+  auto queued = engine->Submit(r);
+  ASSERT_TRUE(queued.ok());
+  (*queued)->Cancel();
+  EXPECT_EQ(Drain(**queued).final_output.finish_reason, FinishReason::kCancelled);
+}
+
+TEST_F(EngineTest, StreamsTextDeltasStopStringsAndLogprobs) {
+  auto engine = MakeEngine(Config());
+  ASSERT_NE(engine, nullptr);
+  GenerateRequest r;
+  r.prompt = ChatPrompt("Say something.");
+  r.sampling.temperature = 0.0f;
+  r.sampling.logprobs = 3;
+  r.stop.max_tokens = 12;
+  r.stop.ignore_eos = true;
+  auto h = engine->Submit(r);
+  ASSERT_TRUE(h.ok()) << h.status();
+  const Finished full = Drain(**h);
+  ASSERT_EQ(full.tokens.size(), 12u);
+  auto decoded = engine->tokenizer().Decode(full.tokens, /*skip_special=*/true);
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(full.text, *decoded);
+  ASSERT_EQ(full.logprobs.size(), 12u);
+  for (const TokenLogprob& lp : full.logprobs) {
+    ASSERT_EQ(lp.top.size(), 3u);
+    EXPECT_LE(lp.logprob, 0.0f);
+    EXPECT_EQ(lp.top[0].first, lp.token);  // greedy picks the most likely
+    EXPECT_GE(lp.top[0].second, lp.top[1].second);
+    EXPECT_GE(lp.top[1].second, lp.top[2].second);
+  }
+  // Stop on a piece of what it generated: the text ends right before it.
+  if (full.text.size() >= 4) {
+    const std::string stop = full.text.substr(full.text.size() / 2, 2);
+    r.stop.stop = {stop};
+    auto hs = engine->Submit(r);
+    ASSERT_TRUE(hs.ok()) << hs.status();
+    const Finished stopped = Drain(**hs);
+    EXPECT_EQ(stopped.final_output.finish_reason, FinishReason::kStopString);
+    EXPECT_EQ(stopped.final_output.stop_string, stop);
+    EXPECT_EQ(stopped.text, full.text.substr(0, full.text.find(stop)));
+  }
+}
+
+TEST_F(EngineTest, RefusesBadRequestsAtSubmitWithTheLimit) {
+  EngineConfig config = Config();
+  config.max_model_len = 512;
+  auto engine = MakeEngine(config);
+  ASSERT_NE(engine, nullptr);
+  GenerateRequest base;
+  base.prompt = ChatPrompt("Hello");
+  base.stop.max_tokens = 8;
+
+  GenerateRequest too_long = base;
+  too_long.stop.max_tokens = 600;
+  auto s = engine->Submit(too_long);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.status().message().find("max_model_len 512"), std::string::npos) << s.status();
+
+  GenerateRequest no_image = base;
+  no_image.prompt = ChatPrompt("What is this?", 1);
+  s = engine->Submit(no_image);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.status().message().find("placeholder"), std::string::npos) << s.status();
+
+  GenerateRequest bad_sampling = base;
+  bad_sampling.sampling.top_p = 1.5f;
+  s = engine->Submit(bad_sampling);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.status().message().find("top_p"), std::string::npos) << s.status();
+
+  GenerateRequest garbage = base;
+  garbage.prompt = ChatPrompt("What is this?", 1);
+  garbage.images.push_back({"definitely not an image"});
+  s = engine->Submit(garbage);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument) << s.status();
+
+  GenerateRequest both = base;
+  both.prompt_token_ids = {1, 2, 3};
+  EXPECT_EQ(engine->Submit(both).status().code(), absl::StatusCode::kInvalidArgument);
+
+  // A KV cache smaller than one request: refused at once, not queued forever.
+  EngineConfig tiny = Config();
+  const auto& text = engine->model_config().text;
+  const KvCacheShape shape{text.num_hidden_layers, text.num_key_value_heads, text.head_dim, 16};
+  tiny.kv_cache_bytes = 4 * shape.BytesPerBlock();
+  auto small_engine = MakeEngine(tiny);
+  ASSERT_NE(small_engine, nullptr);
+  GenerateRequest big = base;
+  big.stop.max_tokens = 100;
+  s = small_engine->Submit(big);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(s.status().message().find("holds 64 tokens"), std::string::npos) << s.status();
+
+  // Duplicate live ids.
+  GenerateRequest a = base;
+  a.request_id = "same";
+  a.stop.max_tokens = 400;
+  a.stop.ignore_eos = true;
+  auto first = engine->Submit(a);
+  ASSERT_TRUE(first.ok());
+  s = engine->Submit(a);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kAlreadyExists);
+  (*first)->Cancel();
+  Drain(**first);
+}
+
+}  // namespace
+}  // namespace ovserve::engine
