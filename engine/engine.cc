@@ -249,6 +249,8 @@ absl::StatusOr<std::unique_ptr<RequestHandle>> Engine::Impl::Submit(GenerateRequ
       const PreparedMedia& m = state->media[item++];
       state->spans.push_back({m.hash.high, m.hash.low, position, m.visual_tokens});
       state->usage.visual_tokens += m.visual_tokens;
+      (m.mode == PreprocessMode::kVideo ? state->usage.video_tokens : state->usage.image_tokens) +=
+          m.visual_tokens;
       position += m.visual_tokens;
     } else {
       ++position;

@@ -73,7 +73,9 @@ struct TokenLogprob {
 struct Usage {
   int64_t prompt_tokens = 0;      // expanded prompt: text + visual
   int64_t prompt_text_tokens = 0;
-  int64_t visual_tokens = 0;      // exact, as placed in the prompt
+  int64_t visual_tokens = 0;      // exact, as placed in the prompt: image + video
+  int64_t image_tokens = 0;
+  int64_t video_tokens = 0;
   int64_t nominal_visual_budget = 0;  // the paper's budget for this modality mix
   int64_t cached_tokens = 0;      // prompt tokens served from the prefix cache
   int64_t completion_tokens = 0;

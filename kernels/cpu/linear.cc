@@ -27,9 +27,9 @@ void GenericRange(const float* x, int64_t M, int64_t K, const Tensor& w, int64_t
   }
 }
 
-// Decode-sized batches stream the weights once per row; below this the
-// packed GEMM's panel conversion is not amortized.
-constexpr int64_t kGemmMinRows = 4;
+// Below this many activation rows (batched decode), converting each weight
+// row once and taking dot products beats packing panels for the GEMM.
+constexpr int64_t kGemmMinRows = 48;
 
 }  // namespace
 
@@ -51,8 +51,10 @@ void Linear(ThreadPool& pool, const Tensor& x, const Tensor& w, const Tensor* bi
     if (isa == Isa::kAvx2) {
       if (M >= kGemmMinRows) {
         avx2::GemmRange(xp, M, K, w.data, w.dtype, n0, n1, yp, N);
+      } else if (M > 1) {
+        avx2::SmallBatchRange(xp, M, K, w.data, w.dtype, n0, n1, yp, N);
       } else {
-        for (int64_t m = 0; m < M; ++m) avx2::GemvRange(xp + m * K, K, w.data, w.dtype, n0, n1, yp + m * N);
+        avx2::GemvRange(xp, K, w.data, w.dtype, n0, n1, yp);
       }
     } else {
       GenericRange(xp, M, K, w, n0, n1, yp, N);

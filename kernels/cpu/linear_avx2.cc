@@ -109,7 +109,63 @@ inline void MicroKernel(const float* const* a_rows, const float* panel, int64_t 
   }
 }
 
+// Dot products of MR activation rows with weight rows n..n+NR, read in their
+// stored dtype and accumulated exactly as GemvRange does (two 8-lane sums over
+// 16-element steps, then the scalar tail), so every output equals the M = 1
+// result bit for bit: a request's decode does not change with what shares its
+// batch.
+template <int MR, int NR>
+inline void DotTile(const float* x, int64_t K, const void* w, DType w_dtype, int64_t n, float* y,
+                    int64_t ldy) {
+  const int64_t k_vec = K - K % 16;
+  __m256 acc[MR][NR][2];
+  for (int m = 0; m < MR; ++m) {
+    for (int r = 0; r < NR; ++r) acc[m][r][0] = acc[m][r][1] = _mm256_setzero_ps();
+  }
+  for (int64_t k = 0; k < k_vec; k += 16) {
+    for (int h = 0; h < 2; ++h) {
+      __m256 wv[NR];
+      for (int r = 0; r < NR; ++r) wv[r] = LoadW8(w, w_dtype, (n + r) * K + k + 8 * h);
+      for (int m = 0; m < MR; ++m) {
+        const __m256 xv = _mm256_loadu_ps(x + m * K + k + 8 * h);
+        for (int r = 0; r < NR; ++r) acc[m][r][h] = _mm256_fmadd_ps(wv[r], xv, acc[m][r][h]);
+      }
+    }
+  }
+  for (int m = 0; m < MR; ++m) {
+    for (int r = 0; r < NR; ++r) {
+      float sum = HorizontalSum(_mm256_add_ps(acc[m][r][0], acc[m][r][1]));
+      for (int64_t k = k_vec; k < K; ++k) sum += LoadOne(w, w_dtype, (n + r) * K + k) * x[m * K + k];
+      y[m * ldy + r] = sum;
+    }
+  }
+}
+
+// Every activation row against weight rows n..n+NR, in tiles of 3 rows (3 x
+// NR(2) x 2 accumulators and the operands fit 16 ymm); a remainder of 1
+// takes a row from the last tile (2 + 2).
+template <int NR>
+void DotRows(const float* x, int64_t M, int64_t K, const void* w, DType w_dtype, int64_t n,
+             float* y, int64_t ldy) {
+  constexpr int64_t kTileRows = 3;
+  const int64_t full = M % kTileRows == 1 && M > kTileRows ? M / kTileRows - 1 : M / kTileRows;
+  int64_t m = 0;
+  for (int64_t t = 0; t < full; ++t, m += kTileRows) {
+    DotTile<kTileRows, NR>(x + m * K, K, w, w_dtype, n, y + m * ldy, ldy);
+  }
+  for (; M - m >= 2; m += 2) DotTile<2, NR>(x + m * K, K, w, w_dtype, n, y + m * ldy, ldy);
+  if (M - m == 1) DotTile<1, NR>(x + m * K, K, w, w_dtype, n, y + m * ldy, ldy);
+}
+
 }  // namespace
+
+void SmallBatchRange(const float* x, int64_t M, int64_t K, const void* w, DType w_dtype,
+                     int64_t n0, int64_t n1, float* y, int64_t ldy) {
+  constexpr int kRows = 2;  // weight rows per tile
+  int64_t n = n0;
+  for (; n + kRows <= n1; n += kRows) DotRows<kRows>(x, M, K, w, w_dtype, n, y + n, ldy);
+  if (n < n1) DotRows<1>(x, M, K, w, w_dtype, n, y + n, ldy);
+}
 
 void GemmRange(const float* x, int64_t M, int64_t K, const void* w, DType w_dtype, int64_t n0,
                int64_t n1, float* y, int64_t ldy) {
@@ -180,14 +236,9 @@ void GemvRange(const float* x, int64_t K, const void* w, DType w_dtype, int64_t 
       y[n + r] = sum;
     }
   }
-  for (; n < n1; ++n) {
-    __m256 acc = _mm256_setzero_ps();
-    int64_t k = 0;
-    for (; k + 8 <= K; k += 8) acc = _mm256_fmadd_ps(LoadW8(w, w_dtype, n * K + k), _mm256_loadu_ps(x + k), acc);
-    float sum = HorizontalSum(acc);
-    for (; k < K; ++k) sum += LoadOne(w, w_dtype, n * K + k) * x[k];
-    y[n] = sum;
-  }
+  // The last rows in the same summation order, so each output is the same
+  // whichever kernel computes it.
+  for (; n < n1; ++n) DotTile<1, 1>(x, K, w, w_dtype, n, y + n, 1);
 }
 
 }  // namespace ovserve::kernels::cpu::avx2

@@ -14,6 +14,12 @@ namespace ovserve::kernels::cpu::avx2 {
 void GemmRange(const float* x, int64_t M, int64_t K, const void* w, DType w_dtype,
                int64_t n0, int64_t n1, float* y, int64_t ldy);
 
+// As GemmRange for a few activation rows (batched decode): each weight row is
+// converted once and dotted with every row, in GemvRange's summation order,
+// so results are bit-identical to GemvRange row by row.
+void SmallBatchRange(const float* x, int64_t M, int64_t K, const void* w, DType w_dtype,
+                     int64_t n0, int64_t n1, float* y, int64_t ldy);
+
 // y[n0:n1] = w[n0:n1, :] . x for one activation row (decode).
 void GemvRange(const float* x, int64_t K, const void* w, DType w_dtype, int64_t n0, int64_t n1,
                float* y);

@@ -130,6 +130,10 @@ class EngineTest : public ::testing::Test {
       const Finished batched = Drain(*handles[i]);
       EXPECT_EQ(batched.tokens, alone[i]) << requests[i].request_id;
       EXPECT_EQ(batched.final_output.finish_reason, FinishReason::kLength);
+      const Usage& usage = batched.final_output.usage;
+      EXPECT_EQ(usage.image_tokens + usage.video_tokens, usage.visual_tokens);
+      EXPECT_EQ(usage.image_tokens > 0, !requests[i].images.empty()) << requests[i].request_id;
+      EXPECT_EQ(usage.video_tokens > 0, !requests[i].videos.empty()) << requests[i].request_id;
     }
     const EngineStats stats = engine->Stats();
     EXPECT_EQ(stats.kv_blocks_used, 0);

@@ -74,6 +74,29 @@ TEST_P(CpuOpsTest, LinearMatchesReferenceForAllWeightDtypesAndShapes) {
   }
 }
 
+// Batched decode relies on this: a row's result must not depend on which other
+// rows share the call (below the GEMM threshold), so continuous batching
+// leaves each request's tokens unchanged.
+TEST_P(CpuOpsTest, SmallBatchLinearRowsEqualSingleRowBitForBit) {
+  const int64_t k = 301, n = 37;
+  const auto wb = ToBf16(RandomVector(n * k, 5, 0.1f));
+  Tensor wt(const_cast<uint16_t*>(wb.data()), DType::kBF16, {n, k});
+  for (int64_t m : {2, 3, 4, 5, 8, 16, 31}) {
+    const auto x = RandomVector(m * k, 6 + m);
+    std::vector<float> batched(m * n);
+    backend_.Linear(Tensor(const_cast<float*>(x.data()), DType::kF32, {m, k}), wt, nullptr,
+                    Tensor(batched.data(), DType::kF32, {m, n}));
+    for (int64_t row = 0; row < m; ++row) {
+      std::vector<float> single(n);
+      backend_.Linear(Tensor(const_cast<float*>(x.data() + row * k), DType::kF32, {1, k}), wt,
+                      nullptr, Tensor(single.data(), DType::kF32, {1, n}));
+      for (int64_t j = 0; j < n; ++j) {
+        ASSERT_EQ(batched[row * n + j], single[j]) << "m=" << m << " row=" << row << " col=" << j;
+      }
+    }
+  }
+}
+
 TEST_P(CpuOpsTest, LinearReadsF16Weights) {
   const int64_t m = 5, k = 40, n = 17;
   const auto x = RandomVector(m * k, 4);
