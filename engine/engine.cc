@@ -290,7 +290,8 @@ absl::StatusOr<std::unique_ptr<RequestHandle>> Engine::Impl::Submit(GenerateRequ
     if (live_.contains(id)) {
       return absl::AlreadyExistsError(absl::StrCat("request id '", id, "' is already in flight"));
     }
-    stream = std::make_shared<RequestStream>(id, wakeup_);
+    stream = std::make_shared<RequestStream>(id, wakeup_, state->request.waker,
+                                             state->request.waker_token);
     state->stream = stream;
     live_.emplace(id, stream);
     inbox_.push_back(std::move(state));
@@ -577,6 +578,11 @@ bool RequestHandle::NextFor(RequestOutput* out, std::chrono::milliseconds timeou
                             bool* timed_out) {
   return stream_->Next(out, Clock::now() + timeout, timed_out);
 }
+bool RequestHandle::TryNext(RequestOutput* out) {
+  bool timed_out = false;
+  return stream_->Next(out, Clock::now(), &timed_out);
+}
+bool RequestHandle::finished() const { return stream_->final_returned(); }
 void RequestHandle::Cancel() { stream_->RequestCancel(); }
 
 // ---- Engine ----

@@ -12,6 +12,8 @@
 // (RequestHandle::Next) by the consumer's own thread.
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -49,6 +51,26 @@ struct MediaInput {
   int64_t num_frames = 0;  // videos: frames to sample, 0 = the model's maximum (32)
 };
 
+// Lets one consumer thread serve many requests (a server's output pump)
+// instead of one blocked thread per stream: each output pushed to a stream
+// that names this waker records the stream's token and wakes the waiter.
+// Waking only records and notifies; no consumer code runs on the engine thread.
+class OutputWaker {
+ public:
+  void Wake(uint64_t token);
+  // Blocks until some token was woken, `deadline` passes or Shutdown() was
+  // called; returns (and forgets) the tokens woken since the last call.
+  std::vector<uint64_t> Wait(std::chrono::steady_clock::time_point deadline);
+  void Shutdown();
+  bool shut_down() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  std::vector<uint64_t> woken_;
+  bool shutdown_ = false;
+};
+
 struct GenerateRequest {
   std::string request_id;  // unique among live requests; generated when empty
   // The prompt, already in the model's chat format, with one <image> /
@@ -62,6 +84,9 @@ struct GenerateRequest {
   bool return_logprobs = false;  // the chosen token's logprob (implied by sampling.logprobs > 0)
   StopParams stop;
   int32_t priority = 0;  // lower runs first; FCFS within a priority
+  // Optional: woken with `waker_token` whenever this request has output.
+  std::shared_ptr<OutputWaker> waker;
+  uint64_t waker_token = 0;
 };
 
 struct TokenLogprob {
@@ -115,6 +140,11 @@ class RequestHandle {
   const std::string& id() const;
   // Blocks for the next output. False once the final output was returned.
   bool Next(RequestOutput* out);
+  // Never blocks: true with the queued outputs merged, false when none is
+  // queued (or the final output was already returned; see finished()).
+  bool TryNext(RequestOutput* out);
+  // Whether the final output has been returned by Next/TryNext.
+  bool finished() const;
   // As Next, giving up after `timeout` (returns false with *timed_out set).
   bool NextFor(RequestOutput* out, std::chrono::milliseconds timeout, bool* timed_out);
   // Asks the engine to stop the request; it ends with kCancelled within one

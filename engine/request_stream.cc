@@ -17,6 +17,34 @@ void RequestStream::Push(RequestOutput output) {
     queue_.push_back(std::move(output));
   }
   cv_.notify_all();
+  if (waker_ != nullptr) waker_->Wake(waker_token_);
+}
+
+void OutputWaker::Wake(uint64_t token) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    woken_.push_back(token);
+  }
+  cv_.notify_one();
+}
+
+std::vector<uint64_t> OutputWaker::Wait(std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  cv_.wait_until(lock, deadline, [this] { return !woken_.empty() || shutdown_; });
+  return std::exchange(woken_, {});
+}
+
+void OutputWaker::Shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    shutdown_ = true;
+  }
+  cv_.notify_all();
+}
+
+bool OutputWaker::shut_down() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return shutdown_;
 }
 
 bool RequestStream::Next(RequestOutput* out,

@@ -38,8 +38,12 @@ struct EngineWakeup {
 
 class RequestStream {
  public:
-  RequestStream(std::string id, std::shared_ptr<EngineWakeup> wakeup)
-      : id_(std::move(id)), wakeup_(std::move(wakeup)) {}
+  RequestStream(std::string id, std::shared_ptr<EngineWakeup> wakeup,
+                std::shared_ptr<OutputWaker> waker = nullptr, uint64_t waker_token = 0)
+      : id_(std::move(id)),
+        wakeup_(std::move(wakeup)),
+        waker_(std::move(waker)),
+        waker_token_(waker_token) {}
 
   const std::string& id() const { return id_; }
 
@@ -57,12 +61,18 @@ class RequestStream {
     wakeup_->Notify();
   }
   bool cancel_requested() const { return cancel_requested_.load(std::memory_order_acquire); }
+  bool final_returned() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return final_returned_;
+  }
 
  private:
   const std::string id_;
   std::shared_ptr<EngineWakeup> wakeup_;
+  const std::shared_ptr<OutputWaker> waker_;
+  const uint64_t waker_token_;
   std::atomic<bool> cancel_requested_{false};
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<RequestOutput> queue_;
   bool final_pushed_ = false;

@@ -1,0 +1,177 @@
+#include "server/grpc_server.h"
+
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "engine/util/status_macros.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server_builder.h"
+#include "spdlog/spdlog.h"
+
+namespace ovserve::server {
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::filesystem::path& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read ", what, " ", path.string()));
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const ServerOptions& o) {
+  if (o.tls_cert.empty() != o.tls_key.empty()) {
+    return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
+  }
+  if (o.tls_cert.empty()) {
+    if (!o.tls_client_ca.empty()) {
+      return absl::InvalidArgumentError("--tls-client-ca needs --tls-cert and --tls-key");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  grpc::SslServerCredentialsOptions ssl;
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  ASSIGN_OR_RETURN(pair.private_key, ReadFile(o.tls_key, "--tls-key"));
+  ASSIGN_OR_RETURN(pair.cert_chain, ReadFile(o.tls_cert, "--tls-cert"));
+  ssl.pem_key_cert_pairs.push_back(std::move(pair));
+  if (!o.tls_client_ca.empty()) {
+    ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFile(o.tls_client_ca, "--tls-client-ca"));
+    ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(ssl);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
+  std::unique_ptr<Server> server(new Server(options));
+  RETURN_IF_ERROR(server->Start());
+  return server;
+}
+
+absl::Status Server::Start() {
+  ServiceOptions service;
+  service.defaults.max_tokens = options_.default_max_tokens;
+  service.model_path = options_.engine.model_dir.string();
+  service.model_name = !options_.model_name.empty()
+                           ? options_.model_name
+                           : options_.engine.model_dir.filename().string();
+  if (!options_.api_key_file.empty()) {
+    ASSIGN_OR_RETURN(std::string key, ReadFile(options_.api_key_file, "--api-key-file"));
+    key = key.substr(0, key.find('\n'));
+    service.api_key = std::string(absl::StripAsciiWhitespace(key));
+    if (service.api_key.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--api-key-file ", options_.api_key_file.string(), " holds no key"));
+    }
+  }
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, Credentials(options_));
+  if (options_.max_receive_bytes <= 0 || options_.max_receive_bytes > INT32_MAX) {
+    return absl::InvalidArgumentError(absl::StrCat("--max-receive-bytes ", options_.max_receive_bytes,
+                                                   " must be in [1, ", INT32_MAX, "]"));
+  }
+  if (options_.metrics_port >= 0) {
+    RETURN_IF_ERROR(metrics_.Expose(absl::StrCat(options_.host, ":", options_.metrics_port)));
+  }
+
+  service_ = std::make_unique<OvserveService>(metrics_, std::move(service));
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(absl::StrCat(options_.host, ":", options_.port), credentials, &port_);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(options_.max_receive_bytes));
+  builder.RegisterService(service_.get());
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || port_ == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", options_.host, ":", options_.port));
+  }
+  SetServing(false);
+  spdlog::info(fmt::runtime("listening on {}:{} ({}), metrics on port {}; loading the model"),
+               options_.host, port_, options_.tls_cert.empty() ? "plaintext" : "TLS",
+               options_.metrics_port >= 0 ? absl::StrCat(metrics_.port()) : "off");
+  return absl::OkStatus();
+}
+
+absl::Status Server::LoadModel() {
+  ASSIGN_OR_RETURN(engine_, engine::Engine::Create(options_.engine));
+  // Warm-up: one short request through the whole path (buffers sized, weights
+  // paged in) before health says SERVING.
+  engine::GenerateRequest warmup;
+  warmup.request_id = "warmup";
+  warmup.prompt = "Hello";
+  warmup.sampling.temperature = 0.0f;
+  warmup.stop.max_tokens = 2;
+  ASSIGN_OR_RETURN(std::unique_ptr<engine::RequestHandle> handle, engine_->Submit(warmup));
+  engine::RequestOutput out;
+  while (handle->Next(&out)) {
+    if (out.finished && out.finish_reason == engine::FinishReason::kError) {
+      return absl::InternalError(absl::StrCat("the warm-up request failed: ", out.error.ToString()));
+    }
+  }
+  service_->SetEngine(engine_.get());
+  refresher_ = std::thread([this] { RefreshLoop(); });
+  SetServing(true);
+  spdlog::info(fmt::runtime("serving {} (context {} tokens, KV cache {} tokens)"),
+               options_.engine.model_dir.string(), engine_->max_model_len(),
+               engine_->kv_capacity_tokens());
+  return absl::OkStatus();
+}
+
+void Server::SetServing(bool serving) {
+  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+  if (health == nullptr) return;
+  health->SetServingStatus("", serving);  // the server as a whole
+  health->SetServingStatus(v1::Ovserve::service_full_name(), serving);
+}
+
+void Server::RefreshLoop() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (!stopping_) {
+    lock.unlock();
+    metrics_.Refresh(engine_->Stats());
+    lock.lock();
+    cv_.wait_for(lock, std::chrono::milliseconds(500), [this] { return stopping_; });
+  }
+}
+
+void Server::Shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (shut_down_) return;
+    shut_down_ = true;
+  }
+  if (server_ == nullptr) return;  // Start failed
+  spdlog::info(fmt::runtime("draining: {} calls in flight, up to {} ms"), service_->live_calls(),
+               options_.drain_timeout.count());
+  SetServing(false);
+  service_->StartDraining();
+  if (!service_->WaitForIdle(std::chrono::steady_clock::now() + options_.drain_timeout)) {
+    spdlog::warn(fmt::runtime("drain timeout: ending {} calls with UNAVAILABLE"),
+                 service_->live_calls());
+    service_->AbortAll("the server shut down before the request finished");
+    service_->WaitForIdle(std::chrono::steady_clock::now() + std::chrono::seconds(5));
+  }
+  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (refresher_.joinable()) refresher_.join();
+  spdlog::info("stopped");
+}
+
+Server::~Server() {
+  Shutdown();
+  server_.reset();
+  service_.reset();  // stops the output pump before the engine goes
+  engine_.reset();
+}
+
+}  // namespace ovserve::server

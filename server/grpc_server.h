@@ -1,0 +1,75 @@
+#pragma once
+// Server: the gRPC server process around one Engine — the ovserve.v1 service,
+// the standard health service and reflection, TLS / mTLS, optional API key,
+// Prometheus /metrics, and graceful drain.
+//
+// Lifecycle: Create() starts listening at once with health NOT_SERVING (so
+// orchestrators can probe while a large model loads); LoadModel() creates the
+// engine, runs a warm-up request and turns health SERVING; Shutdown() turns
+// health NOT_SERVING, refuses new calls with UNAVAILABLE, lets in-flight
+// calls finish up to the drain timeout, ends the rest with UNAVAILABLE, and
+// stops. Thread-safety: Shutdown may be called from any thread, once.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "engine/engine.h"
+#include "grpcpp/server.h"
+#include "server/metrics.h"
+#include "server/ovserve_service.h"
+
+namespace ovserve::server {
+
+struct ServerOptions {
+  std::string host = "0.0.0.0";
+  int port = 50051;          // 0 picks a free port (see Server::port)
+  int metrics_port = 9090;   // -1 disables /metrics; 0 picks a free port
+  engine::EngineConfig engine;
+  std::string model_name;    // reported by GetModelInfo; default: the folder name
+  int64_t default_max_tokens = 256;
+  int64_t max_receive_bytes = int64_t{256} << 20;
+  std::filesystem::path tls_cert;       // PEM; with tls_key enables TLS
+  std::filesystem::path tls_key;
+  std::filesystem::path tls_client_ca;  // PEM; requires and verifies client certificates
+  std::filesystem::path api_key_file;   // first line is the key
+  std::chrono::milliseconds drain_timeout{30000};
+};
+
+class Server {
+ public:
+  static absl::StatusOr<std::unique_ptr<Server>> Create(const ServerOptions& options);
+  ~Server();
+
+  absl::Status LoadModel();
+  void Shutdown();
+
+  int port() const { return port_; }
+  int metrics_port() const { return metrics_.port(); }
+  engine::Engine* engine() { return engine_.get(); }
+  Metrics& metrics() { return metrics_; }
+
+ private:
+  explicit Server(const ServerOptions& options) : options_(options) {}
+  absl::Status Start();
+  void SetServing(bool serving);
+  void RefreshLoop();
+
+  ServerOptions options_;
+  Metrics metrics_;
+  std::unique_ptr<engine::Engine> engine_;
+  std::unique_ptr<OvserveService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  bool shut_down_ = false;
+  std::thread refresher_;
+};
+
+}  // namespace ovserve::server

@@ -1,0 +1,136 @@
+#include "server/metrics.h"
+
+#include <algorithm>
+#include <exception>
+
+#include "absl/strings/str_cat.h"
+
+namespace ovserve::server {
+namespace {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+using prometheus::Histogram;
+
+// Latency buckets from 1 ms to ~10 min (vLLM's spread).
+const Histogram::BucketBoundaries& LatencyBuckets() {
+  static const Histogram::BucketBoundaries kBuckets = {
+      0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0,
+      2.5,   5.0,   7.5,  10.0, 20.0, 40.0, 80.0, 160.0, 640.0};
+  return kBuckets;
+}
+
+Histogram& AddHistogram(prometheus::Registry& registry, const std::string& name,
+                        const std::string& help) {
+  return BuildHistogram().Name(name).Help(help).Register(registry).Add({}, LatencyBuckets());
+}
+
+prometheus::Counter& AddCounter(prometheus::Registry& registry, const std::string& name,
+                                const std::string& help) {
+  return BuildCounter().Name(name).Help(help).Register(registry).Add({});
+}
+
+prometheus::Gauge& AddGauge(prometheus::Registry& registry, const std::string& name,
+                            const std::string& help) {
+  return BuildGauge().Name(name).Help(help).Register(registry).Add({});
+}
+
+}  // namespace
+
+Metrics::Metrics()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      requests_(BuildCounter()
+                    .Name("ovserve_requests_total")
+                    .Help("Generate requests by final gRPC status and finish reason")
+                    .Register(*registry_)),
+      ttft_(AddHistogram(*registry_, "ovserve_time_to_first_token_seconds",
+                         "Submit to first generated token")),
+      tpot_(AddHistogram(*registry_, "ovserve_time_per_output_token_seconds",
+                         "Mean time per output token after the first, per request")),
+      itl_(AddHistogram(*registry_, "ovserve_inter_token_latency_seconds",
+                        "Time between consecutive token deliveries of a stream")),
+      queue_(AddHistogram(*registry_, "ovserve_queue_time_seconds",
+                          "Waiting for the scheduler, after preprocess and encode")),
+      preprocess_(AddHistogram(*registry_, "ovserve_preprocess_time_seconds",
+                               "Media decode and resize per request")),
+      encode_(AddHistogram(*registry_, "ovserve_encode_time_seconds",
+                           "Vision encoder and projector per request")),
+      e2e_(AddHistogram(*registry_, "ovserve_e2e_request_latency_seconds",
+                        "Submit to final output")),
+      prompt_tokens_(AddCounter(*registry_, "ovserve_prompt_tokens_total",
+                                "Prompt tokens of finished requests (text + visual)")),
+      image_tokens_(AddCounter(*registry_, "ovserve_image_tokens_total",
+                               "Image tokens of finished requests")),
+      video_tokens_(AddCounter(*registry_, "ovserve_video_tokens_total",
+                               "Video tokens of finished requests")),
+      generation_tokens_(AddCounter(*registry_, "ovserve_generation_tokens_total",
+                                    "Generated tokens of finished requests")),
+      cached_tokens_(AddCounter(*registry_, "ovserve_prefix_cache_hit_tokens_total",
+                                "Prompt tokens served from the prefix cache")),
+      running_(AddGauge(*registry_, "ovserve_requests_running", "Requests in the running batch")),
+      waiting_(AddGauge(*registry_, "ovserve_requests_waiting", "Requests waiting to be scheduled")),
+      kv_usage_(AddGauge(*registry_, "ovserve_kv_cache_usage_ratio",
+                         "Fraction of KV blocks referenced by live requests")),
+      kv_blocks_total_(AddGauge(*registry_, "ovserve_kv_cache_blocks", "KV cache capacity in blocks")),
+      prefix_hit_rate_(AddGauge(*registry_, "ovserve_prefix_cache_hit_ratio",
+                                "Prompt tokens served from the prefix cache / prompt tokens queried")),
+      preemptions_(AddCounter(*registry_, "ovserve_preemptions_total",
+                              "Sequences preempted (their KV freed, recomputed later)")) {}
+
+absl::Status Metrics::Expose(const std::string& address) {
+  try {
+    exposer_ = std::make_unique<prometheus::Exposer>(address);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot serve /metrics on ", address, ": ", e.what()));
+  }
+  exposer_->RegisterCollectable(registry_);
+  return absl::OkStatus();
+}
+
+int Metrics::port() const {
+  if (exposer_ == nullptr) return 0;
+  const auto ports = exposer_->GetListeningPorts();
+  return ports.empty() ? 0 : ports.front();
+}
+
+void Metrics::RecordRequest(const RequestRecord& record) {
+  requests_
+      .Add({{"status", record.status},
+            {"finish_reason", std::string(engine::FinishReasonName(record.finish_reason))}})
+      .Increment();
+  if (!record.has_output) return;
+  const engine::Usage& u = record.usage;
+  const engine::Timings& t = record.timings;
+  prompt_tokens_.Increment(static_cast<double>(u.prompt_tokens));
+  image_tokens_.Increment(static_cast<double>(u.image_tokens));
+  video_tokens_.Increment(static_cast<double>(u.video_tokens));
+  generation_tokens_.Increment(static_cast<double>(u.completion_tokens));
+  cached_tokens_.Increment(static_cast<double>(u.cached_tokens));
+  preprocess_.Observe(t.preprocess);
+  if (u.visual_tokens > 0) encode_.Observe(t.encode);
+  if (t.first_scheduled >= 0) queue_.Observe(std::max(0.0, t.first_scheduled - t.preprocess - t.encode));
+  if (t.first_token >= 0) ttft_.Observe(t.first_token);
+  if (t.first_token >= 0 && u.completion_tokens > 1) {
+    tpot_.Observe((t.finished - t.first_token) / static_cast<double>(u.completion_tokens - 1));
+  }
+  if (t.finished >= 0) e2e_.Observe(t.finished);
+}
+
+void Metrics::RecordInterTokenLatency(double seconds) { itl_.Observe(seconds); }
+
+void Metrics::Refresh(const engine::EngineStats& stats) {
+  running_.Set(static_cast<double>(stats.running));
+  waiting_.Set(static_cast<double>(stats.waiting));
+  kv_usage_.Set(stats.kv_usage);
+  kv_blocks_total_.Set(static_cast<double>(stats.kv_blocks_total));
+  prefix_hit_rate_.Set(stats.prefix_cache_hit_rate);
+  std::lock_guard<std::mutex> lock(refresh_mutex_);
+  if (stats.preemptions_total > preemptions_seen_) {
+    preemptions_.Increment(static_cast<double>(stats.preemptions_total - preemptions_seen_));
+    preemptions_seen_ = stats.preemptions_total;
+  }
+}
+
+}  // namespace ovserve::server

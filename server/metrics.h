@@ -1,0 +1,76 @@
+#pragma once
+// Prometheus metrics of the server (prometheus-cpp), names `ovserve_*` in
+// base units. Request-level series are recorded as requests finish; engine
+// gauges (running, waiting, KV usage, ...) are refreshed from Engine::Stats
+// by Refresh(), which the server calls periodically.
+//
+// Thread-safety: every method may be called from any thread.
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "absl/status/status.h"
+#include "engine/engine.h"
+#include "prometheus/counter.h"
+#include "prometheus/exposer.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+
+namespace ovserve::server {
+
+// What the server knows of one finished request.
+struct RequestRecord {
+  std::string status;          // "ok", "cancelled", "invalid_argument", ... (gRPC code, lower case)
+  engine::FinishReason finish_reason = engine::FinishReason::kNone;
+  engine::Usage usage;
+  engine::Timings timings;     // from the final output (seconds since submit)
+  bool has_output = false;     // false: refused at Submit, no usage/timings
+};
+
+class Metrics {
+ public:
+  Metrics();
+
+  // Serves /metrics on `address` ("0.0.0.0:9090"; port 0 picks one).
+  absl::Status Expose(const std::string& address);
+  int port() const;  // the bound port, after Expose
+
+  void RecordRequest(const RequestRecord& record);
+  // Seconds between two consecutive token deliveries of one stream.
+  void RecordInterTokenLatency(double seconds);
+  void Refresh(const engine::EngineStats& stats);
+
+  std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+
+  prometheus::Family<prometheus::Counter>& requests_;
+  prometheus::Histogram& ttft_;
+  prometheus::Histogram& tpot_;
+  prometheus::Histogram& itl_;
+  prometheus::Histogram& queue_;
+  prometheus::Histogram& preprocess_;
+  prometheus::Histogram& encode_;
+  prometheus::Histogram& e2e_;
+  prometheus::Counter& prompt_tokens_;
+  prometheus::Counter& image_tokens_;
+  prometheus::Counter& video_tokens_;
+  prometheus::Counter& generation_tokens_;
+  prometheus::Counter& cached_tokens_;
+  prometheus::Gauge& running_;
+  prometheus::Gauge& waiting_;
+  prometheus::Gauge& kv_usage_;
+  prometheus::Gauge& kv_blocks_total_;
+  prometheus::Gauge& prefix_hit_rate_;
+  prometheus::Counter& preemptions_;
+  std::mutex refresh_mutex_;
+  int64_t preemptions_seen_ = 0;  // engine total already counted
+};
+
+}  // namespace ovserve::server

@@ -1,0 +1,177 @@
+// ovserve: the gRPC inference server.
+//
+//   ovserve serve [--model DIR] [--port 50051] [--metrics-port 9090] [...]
+//
+// Without --model it serves a small demo checkpoint (random weights in the
+// real Hugging Face format) generated on first use, so it runs out of the box.
+// `ovserve serve --help` lists every flag.
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/str_cat.h"
+#include "engine/model/checkpoint_generator.h"
+#include "engine/util/status_macros.h"
+#include "server/dashed_flags.h"
+#include "server/grpc_server.h"
+#include "spdlog/spdlog.h"
+
+ABSL_FLAG(std::string, model, "",
+          "Hugging Face LLaVA-OneVision folder; empty: the demo checkpoint (see --demo-dir)");
+ABSL_FLAG(std::string, model_name, "", "name reported by GetModelInfo (default: the folder name)");
+ABSL_FLAG(std::string, demo_dir, "",
+          "where the demo checkpoint is generated on first use "
+          "(default: $XDG_CACHE_HOME/ovserve/demo-tiny or ~/.cache/ovserve/demo-tiny)");
+ABSL_FLAG(std::string, host, "0.0.0.0", "address to listen on");
+ABSL_FLAG(int32_t, port, 50051, "gRPC port (0 picks a free one)");
+ABSL_FLAG(int32_t, metrics_port, 9090, "Prometheus /metrics port (-1 disables, 0 picks one)");
+ABSL_FLAG(int32_t, threads, 0, "CPU threads for the model (0 = every core)");
+ABSL_FLAG(int32_t, block_size, 16, "tokens per KV-cache block");
+ABSL_FLAG(int64_t, kv_cache_bytes, int64_t{2} << 30, "memory for the paged KV cache (K + V), bytes");
+ABSL_FLAG(int64_t, max_batched_tokens, 8192, "token budget per scheduler step (decodes + prefill chunks)");
+ABSL_FLAG(int64_t, max_running_requests, 256, "requests in the running batch at most");
+ABSL_FLAG(int64_t, max_model_len, 0, "prompt + generated tokens per request (0 = the model's context)");
+ABSL_FLAG(bool, enable_prefix_caching, true, "reuse KV blocks of identical prompt prefixes (images included)");
+ABSL_FLAG(int64_t, default_max_tokens, 256, "max_tokens of a request that does not set it");
+ABSL_FLAG(int64_t, max_receive_bytes, int64_t{256} << 20, "largest request message, bytes");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain; with --tls-key enables TLS");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key");
+ABSL_FLAG(std::string, tls_client_ca, "", "PEM CA bundle: require and verify client certificates (mTLS)");
+ABSL_FLAG(std::string, api_key_file, "",
+          "file whose first line is the API key clients send as 'authorization: Bearer <key>'");
+ABSL_FLAG(int64_t, drain_timeout_ms, 30000, "on SIGTERM/SIGINT, how long in-flight requests may finish");
+ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
+ABSL_FLAG(bool, log_json, false, "one JSON object per log line");
+
+namespace ovserve {
+namespace {
+
+std::filesystem::path DefaultDemoDir() {
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg != '\0') {
+    return std::filesystem::path(xdg) / "ovserve" / "demo-tiny";
+  }
+  if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
+    return std::filesystem::path(home) / ".cache" / "ovserve" / "demo-tiny";
+  }
+  return std::filesystem::temp_directory_path() / "ovserve-demo-tiny";
+}
+
+std::filesystem::path TokenizerSource() {
+  if (const char* env = std::getenv("OVSERVE_FIXTURES"); env != nullptr && *env != '\0') {
+    return std::filesystem::path(env) / "tiny-llava-ov";
+  }
+  return std::filesystem::path(OVSERVE_SOURCE_DIR) / ".." / "shared" / "fixtures" / "tiny-llava-ov";
+}
+
+// The demo checkpoint: the tiny preset with seeded random weights, written
+// once (the tokenizer is the fixture model's; see README).
+absl::StatusOr<std::filesystem::path> EnsureDemoModel() {
+  std::filesystem::path dir = absl::GetFlag(FLAGS_demo_dir);
+  if (dir.empty()) dir = DefaultDemoDir();
+  if (std::filesystem::exists(dir / "model.safetensors")) return dir;
+  engine::GeneratorOptions options;
+  options.preset = engine::ModelPreset::kTiny;
+  options.out_dir = dir;
+  options.tokenizer_source_dir = TokenizerSource();
+  spdlog::info(fmt::runtime("no --model: generating the demo checkpoint in {}"), dir.string());
+  RETURN_IF_ERROR(engine::GenerateRandomCheckpoint(options));
+  return dir;
+}
+
+absl::Status ConfigureLogging() {
+  const std::string level_name = absl::GetFlag(FLAGS_log_level);
+  const spdlog::level::level_enum level = spdlog::level::from_str(level_name);
+  if (level == spdlog::level::off && level_name != "off") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--log-level '", level_name, "': expected trace, debug, info, warn, error or off"));
+  }
+  spdlog::set_level(level);
+  if (absl::GetFlag(FLAGS_log_json)) {
+    spdlog::set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","msg":"%v"})");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Serve() {
+  RETURN_IF_ERROR(ConfigureLogging());
+  server::ServerOptions options;
+  options.host = absl::GetFlag(FLAGS_host);
+  options.port = absl::GetFlag(FLAGS_port);
+  options.metrics_port = absl::GetFlag(FLAGS_metrics_port);
+  options.model_name = absl::GetFlag(FLAGS_model_name);
+  options.default_max_tokens = absl::GetFlag(FLAGS_default_max_tokens);
+  options.max_receive_bytes = absl::GetFlag(FLAGS_max_receive_bytes);
+  options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  options.tls_key = absl::GetFlag(FLAGS_tls_key);
+  options.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);
+  options.api_key_file = absl::GetFlag(FLAGS_api_key_file);
+  options.drain_timeout = std::chrono::milliseconds(absl::GetFlag(FLAGS_drain_timeout_ms));
+  engine::EngineConfig& e = options.engine;
+  e.model_dir = absl::GetFlag(FLAGS_model);
+  e.threads = absl::GetFlag(FLAGS_threads);
+  e.block_size = absl::GetFlag(FLAGS_block_size);
+  e.kv_cache_bytes = absl::GetFlag(FLAGS_kv_cache_bytes);
+  e.max_batched_tokens = absl::GetFlag(FLAGS_max_batched_tokens);
+  e.max_running_requests = absl::GetFlag(FLAGS_max_running_requests);
+  e.max_model_len = absl::GetFlag(FLAGS_max_model_len);
+  e.enable_prefix_caching = absl::GetFlag(FLAGS_enable_prefix_caching);
+  if (options.default_max_tokens < 1) {
+    return absl::InvalidArgumentError("--default-max-tokens must be >= 1");
+  }
+  if (e.model_dir.empty()) {
+    ASSIGN_OR_RETURN(e.model_dir, EnsureDemoModel());
+  }
+  spdlog::info(fmt::runtime(
+                   "config: model={} host={} port={} metrics_port={} threads={} block_size={} "
+                   "kv_cache_bytes={} max_batched_tokens={} max_running_requests={} max_model_len={} "
+                   "prefix_caching={} default_max_tokens={} max_receive_bytes={} tls={} mtls={} "
+                   "api_key={} drain_timeout_ms={}"),
+               e.model_dir.string(), options.host, options.port, options.metrics_port, e.threads,
+               e.block_size, e.kv_cache_bytes, e.max_batched_tokens, e.max_running_requests,
+               e.max_model_len, e.enable_prefix_caching, options.default_max_tokens,
+               options.max_receive_bytes, !options.tls_cert.empty(), !options.tls_client_ca.empty(),
+               !options.api_key_file.empty(), options.drain_timeout.count());
+
+  // SIGTERM/SIGINT are taken by sigwait below, never by a handler.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  ASSIGN_OR_RETURN(std::unique_ptr<server::Server> server, server::Server::Create(options));
+  RETURN_IF_ERROR(server->LoadModel());
+  int signal = 0;
+  sigwait(&signals, &signal);
+  spdlog::info(fmt::runtime("received {}; shutting down"), signal == SIGTERM ? "SIGTERM" : "SIGINT");
+  server->Shutdown();
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace ovserve
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "ovserve serve [--model DIR] [--port 50051] [--metrics-port 9090] [flags]\n"
+      "Flags may be spelled with dashes (--max-batched-tokens) or underscores.");
+  ovserve::server::DashedFlags flags(argc, argv);
+  std::vector<char*> positional = absl::ParseCommandLine(flags.argc(), flags.argv());
+  if (positional.size() != 2 || std::string(positional[1]) != "serve") {
+    std::fprintf(stderr, "usage: ovserve serve [flags]   (ovserve serve --help lists them)\n");
+    return 2;
+  }
+  const absl::Status status = ovserve::Serve();
+  if (!status.ok()) {
+    spdlog::error(fmt::runtime("ovserve: {}"), status.ToString());
+    return 1;
+  }
+  return 0;
+}

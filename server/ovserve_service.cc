@@ -1,0 +1,416 @@
+#include "server/ovserve_service.h"
+
+#include <algorithm>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "engine/multimodal/visual_budget.h"
+#include "server/grpc_status.h"
+#include "spdlog/spdlog.h"
+
+namespace ovserve::server {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Ends a Generate call at once (refused before it reached the engine).
+class RefusedCall final : public grpc::ServerWriteReactor<v1::GenerateResponse> {
+ public:
+  explicit RefusedCall(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
+
+// Compares without an early exit, so timing does not reveal the key.
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff |= static_cast<unsigned char>(a[i] ^ (i < b.size() ? b[i] : 0));
+  }
+  return diff == 0;
+}
+
+}  // namespace
+
+// One Generate call. Owned by the service's map (shared with the pump while
+// it pumps); OnDone removes it.
+class GenerateCall final : public grpc::ServerWriteReactor<v1::GenerateResponse> {
+ public:
+  GenerateCall(OvserveService* service, uint64_t token, std::string peer, bool stream,
+               int64_t images, int64_t videos)
+      : service_(service),
+        token_(token),
+        peer_(std::move(peer)),
+        stream_(stream),
+        images_(images),
+        videos_(videos) {}
+
+  void Start(std::unique_ptr<engine::RequestHandle> handle) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      handle_ = std::move(handle);
+      id_ = handle_->id();
+    }
+    Pump();
+  }
+
+  // Writes what the engine has queued, unless a write is in flight.
+  void Pump() {
+    v1::GenerateResponse* to_write = nullptr;
+    bool last = false;
+    grpc::Status final_status;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (writing_ || finishing_) return;
+      if (abort_reason_.has_value()) {
+        finishing_ = true;
+        status_code_ = grpc::StatusCode::UNAVAILABLE;
+        Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, *abort_reason_));
+        return;
+      }
+      if (handle_ == nullptr) return;
+      engine::RequestOutput out;
+      if (!handle_->TryNext(&out)) return;
+      const Clock::time_point now = Clock::now();
+      if (!out.token_ids.empty()) {
+        if (last_tokens_at_.has_value()) {
+          service_->metrics_.RecordInterTokenLatency(
+              std::chrono::duration<double>(now - *last_tokens_at_).count());
+        }
+        last_tokens_at_ = now;
+      }
+      if (out.finished) {
+        record_.finish_reason = out.finish_reason;
+        record_.usage = out.usage;
+        record_.timings = out.timings;
+        record_.has_output = true;
+        final_status = FinalStatus(out);
+        finishing_ = true;
+        status_code_ = final_status.error_code();
+        // Recorded before the client can see the end, so a scrape after a
+        // finished call always counts it.
+        RecordOnce();
+        if (!final_status.ok()) {
+          Finish(final_status);
+          return;
+        }
+      }
+      if (stream_) response_.Clear();
+      response_.set_request_id(id_);
+      AppendToResponse(out, &response_);
+      if (!stream_ && !out.finished) return;  // unary: one response at the end
+      writing_ = true;
+      to_write = &response_;
+      last = out.finished;
+    }
+    // Outside the lock: gRPC may run OnWriteDone inline.
+    if (last) {
+      StartWriteAndFinish(to_write, grpc::WriteOptions(), grpc::Status::OK);
+    } else {
+      StartWrite(to_write);
+    }
+  }
+
+  void OnWriteDone(bool ok) override {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      writing_ = false;
+      if (!ok) return;  // the client is gone; OnCancel / OnDone follow
+    }
+    Pump();
+  }
+
+  // Client cancellation or deadline.
+  void OnCancel() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    cancelled_by_client_ = true;
+    if (handle_ != nullptr) handle_->Cancel();
+  }
+
+  // Drain timeout: cancel the request and end the call with UNAVAILABLE
+  // (after the write in flight, if any).
+  void Abort(const std::string& reason) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      abort_reason_ = reason;
+      if (handle_ != nullptr) handle_->Cancel();
+    }
+    Pump();
+  }
+
+  void OnDone() override {
+    std::shared_ptr<GenerateCall> self = service_->Remove(token_);
+    if (handle_ != nullptr && !handle_->finished()) handle_->Cancel();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (cancelled_by_client_ && !recorded_) status_code_ = grpc::StatusCode::CANCELLED;
+      RecordOnce();
+    }
+    const engine::Usage& u = record_.usage;
+    const engine::Timings& t = record_.timings;
+    spdlog::info(fmt::runtime("request {} peer={} images={} videos={} prompt_tokens={} (text {}, visual {}, "
+                              "cached {}) completion_tokens={} finish={} status={} ttft={:.3f}s total={:.3f}s"),
+                 id_, peer_, images_, videos_, u.prompt_tokens, u.prompt_text_tokens, u.visual_tokens,
+                 u.cached_tokens, u.completion_tokens,
+                 engine::FinishReasonName(record_.finish_reason), record_.status,
+                 std::max(0.0, t.first_token), std::max(0.0, t.finished));
+    // `self` (possibly the last reference) is released on return.
+  }
+
+ private:
+  void RecordOnce() {
+    if (recorded_) return;
+    recorded_ = true;
+    record_.status = StatusCodeLabel(status_code_);
+    service_->metrics_.RecordRequest(record_);
+  }
+
+  // The call's status for a final output: engine errors keep their code
+  // (e.g. INVALID_ARGUMENT for media found corrupt while encoding).
+  grpc::Status FinalStatus(const engine::RequestOutput& out) const {
+    if (out.finish_reason == engine::FinishReason::kError) {
+      absl::Status error = out.error.ok() ? absl::InternalError("the request failed") : out.error;
+      spdlog::error(fmt::runtime("request {} failed: {}"), id_, error.ToString());
+      return ToGrpcStatus(error);
+    }
+    return grpc::Status::OK;
+  }
+
+  OvserveService* const service_;
+  const uint64_t token_;
+  const std::string peer_;
+  const bool stream_;
+  const int64_t images_;
+  const int64_t videos_;
+
+  std::mutex mutex_;
+  std::unique_ptr<engine::RequestHandle> handle_;
+  std::string id_;
+  v1::GenerateResponse response_;  // the write in flight, or the unary response being built
+  bool writing_ = false;
+  bool finishing_ = false;  // Finish or StartWriteAndFinish was called
+  bool cancelled_by_client_ = false;
+  bool recorded_ = false;  // in the metrics
+  std::optional<std::string> abort_reason_;
+  grpc::StatusCode status_code_ = grpc::StatusCode::OK;
+  std::optional<Clock::time_point> last_tokens_at_;
+  RequestRecord record_;
+};
+
+OvserveService::OvserveService(Metrics& metrics, ServiceOptions options)
+    : metrics_(metrics),
+      options_(std::move(options)),
+      waker_(std::make_shared<engine::OutputWaker>()) {
+  pump_ = std::thread([this] { PumpLoop(); });
+}
+
+OvserveService::~OvserveService() {
+  waker_->Shutdown();
+  if (pump_.joinable()) pump_.join();
+}
+
+void OvserveService::PumpLoop() {
+  while (!waker_->shut_down()) {
+    const std::vector<uint64_t> tokens = waker_->Wait(Clock::now() + std::chrono::seconds(1));
+    for (uint64_t token : tokens) {
+      if (std::shared_ptr<GenerateCall> call = Find(token)) call->Pump();
+    }
+  }
+}
+
+grpc::Status OvserveService::CheckReady(const grpc::CallbackServerContext& context,
+                                        engine::Engine** engine) const {
+  if (grpc::Status auth = CheckAuth(context); !auth.ok()) return auth;
+  *engine = engine_.load();
+  if (*engine == nullptr) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the model is still loading; retry shortly");
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status OvserveService::CheckAuth(const grpc::CallbackServerContext& context) const {
+  if (options_.api_key.empty()) return grpc::Status::OK;
+  const auto& metadata = context.client_metadata();
+  const auto it = metadata.find("authorization");
+  if (it == metadata.end()) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        "missing 'authorization: Bearer <api key>' metadata");
+  }
+  const std::string_view value(it->second.data(), it->second.size());
+  constexpr std::string_view kBearer = "Bearer ";
+  if (value.substr(0, kBearer.size()) != kBearer ||
+      !ConstantTimeEquals(value.substr(kBearer.size()), options_.api_key)) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "invalid API key");
+  }
+  return grpc::Status::OK;
+}
+
+std::shared_ptr<GenerateCall> OvserveService::Find(uint64_t token) const {
+  std::lock_guard<std::mutex> lock(calls_mutex_);
+  const auto it = calls_.find(token);
+  return it == calls_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<GenerateCall> OvserveService::Remove(uint64_t token) {
+  std::shared_ptr<GenerateCall> call;
+  {
+    std::lock_guard<std::mutex> lock(calls_mutex_);
+    auto node = calls_.extract(token);
+    if (!node.empty()) call = std::move(node.mapped());
+  }
+  idle_cv_.notify_all();
+  return call;
+}
+
+int64_t OvserveService::live_calls() const {
+  std::lock_guard<std::mutex> lock(calls_mutex_);
+  return static_cast<int64_t>(calls_.size());
+}
+
+bool OvserveService::WaitForIdle(Clock::time_point deadline) {
+  std::unique_lock<std::mutex> lock(calls_mutex_);
+  return idle_cv_.wait_until(lock, deadline, [this] { return calls_.empty(); });
+}
+
+void OvserveService::AbortAll(const std::string& reason) {
+  std::vector<std::shared_ptr<GenerateCall>> calls;
+  {
+    std::lock_guard<std::mutex> lock(calls_mutex_);
+    for (auto& [token, call] : calls_) calls.push_back(call);
+  }
+  for (auto& call : calls) call->Abort(reason);
+}
+
+grpc::ServerWriteReactor<v1::GenerateResponse>* OvserveService::Generate(
+    grpc::CallbackServerContext* context, const v1::GenerateRequest* request) {
+  const auto refuse = [&](const grpc::Status& status) {
+    RequestRecord record;
+    record.status = StatusCodeLabel(status.error_code());
+    metrics_.RecordRequest(record);
+    spdlog::warn(fmt::runtime("request {} peer={} refused: {} {}"),
+                 request->request_id().empty() ? "-" : request->request_id(), context->peer(),
+                 record.status, status.error_message());
+    return new RefusedCall(status);
+  };
+  engine::Engine* engine = nullptr;
+  if (grpc::Status ready = CheckReady(*context, &engine); !ready.ok()) return refuse(ready);
+  if (draining_.load()) {
+    return refuse(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                               "the server is shutting down; retry on another replica"));
+  }
+  absl::StatusOr<engine::GenerateRequest> converted = ToEngineRequest(*request, options_.defaults);
+  if (!converted.ok()) return refuse(ToGrpcStatus(converted.status()));
+
+  const int64_t images = static_cast<int64_t>(converted->images.size());
+  const int64_t videos = static_cast<int64_t>(converted->videos.size());
+  std::shared_ptr<GenerateCall> call;
+  uint64_t token;
+  {
+    std::lock_guard<std::mutex> lock(calls_mutex_);
+    token = next_token_++;
+    call = std::make_shared<GenerateCall>(this, token, context->peer(),
+                                          !request->has_stream() || request->stream(), images,
+                                          videos);
+    calls_.emplace(token, call);
+  }
+  converted->waker = waker_;
+  converted->waker_token = token;
+  absl::StatusOr<std::unique_ptr<engine::RequestHandle>> handle =
+      engine->Submit(std::move(*converted));
+  if (!handle.ok()) {
+    Remove(token);
+    return refuse(ToGrpcStatus(handle.status()));
+  }
+  call->Start(std::move(*handle));
+  return call.get();
+}
+
+grpc::ServerUnaryReactor* OvserveService::GetModelInfo(grpc::CallbackServerContext* context,
+                                                       const v1::GetModelInfoRequest*,
+                                                       v1::ModelInfo* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  engine::Engine* engine = nullptr;
+  if (grpc::Status ready = CheckReady(*context, &engine); !ready.ok()) {
+    reactor->Finish(ready);
+    return reactor;
+  }
+  const auto& config = engine->model_config();
+  response->set_model_name(options_.model_name);
+  response->set_model_path(options_.model_path);
+  response->set_context_length(static_cast<uint32_t>(engine->max_model_len()));
+  response->set_vocab_size(static_cast<uint32_t>(config.text.vocab_size));
+  response->set_backend("cpu");
+  response->set_tensor_parallel_size(1);
+  response->set_kv_cache_tokens(static_cast<uint32_t>(engine->kv_capacity_tokens()));
+  for (int32_t id : engine->eos_token_ids()) response->add_eos_token_ids(id);
+  const engine::VisualLimits limits;
+  v1::ModalityLimits* out = response->mutable_limits();
+  out->set_max_images(static_cast<uint32_t>(limits.max_images));
+  out->set_max_video_frames(static_cast<uint32_t>(limits.max_video_frames));
+  out->set_max_videos(static_cast<uint32_t>(limits.max_videos));
+  out->set_single_image_max_tokens(engine::kMaxSingleImageTokens);
+  out->set_multi_image_max_tokens(engine::kMaxMultiImageTokens);
+  out->set_video_max_tokens(engine::kMaxVideoTokens);
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* OvserveService::Tokenize(grpc::CallbackServerContext* context,
+                                                   const v1::TokenizeRequest* request,
+                                                   v1::TokenizeResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  engine::Engine* engine = nullptr;
+  grpc::Status status = CheckReady(*context, &engine);
+  if (status.ok()) {
+    auto ids = engine->tokenizer().Encode(request->text());
+    if (ids.ok()) {
+      for (int32_t id : *ids) response->add_token_ids(id);
+    } else {
+      status = ToGrpcStatus(ids.status());
+    }
+  }
+  reactor->Finish(status);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* OvserveService::Detokenize(grpc::CallbackServerContext* context,
+                                                     const v1::DetokenizeRequest* request,
+                                                     v1::DetokenizeResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  engine::Engine* engine = nullptr;
+  grpc::Status status = CheckReady(*context, &engine);
+  if (status.ok()) {
+    const std::vector<int32_t> ids(request->token_ids().begin(), request->token_ids().end());
+    auto text = engine->tokenizer().Decode(ids, request->skip_special_tokens());
+    if (text.ok()) {
+      response->set_text(std::move(*text));
+    } else {
+      status = ToGrpcStatus(text.status());
+    }
+  }
+  reactor->Finish(status);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* OvserveService::Abort(grpc::CallbackServerContext* context,
+                                                const v1::AbortRequest* request,
+                                                v1::AbortResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  engine::Engine* engine = nullptr;
+  grpc::Status status = CheckReady(*context, &engine);
+  if (status.ok()) {
+    for (const std::string& id : request->request_ids()) {
+      if (engine->Cancel(id)) {
+        response->add_aborted(id);
+      } else {
+        response->add_not_found(id);
+      }
+    }
+  }
+  reactor->Finish(status);
+  return reactor;
+}
+
+}  // namespace ovserve::server

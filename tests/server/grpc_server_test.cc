@@ -1,0 +1,508 @@
+// The gRPC server in-process on 127.0.0.1 (ephemeral port) with the fixture
+// model: generate (streaming and unary, every modality) equals the engine's
+// direct output; cancellation and deadlines free the request's KV; bad input
+// gets the right code and a message naming the problem; health moves
+// loading -> serving -> draining; reflection lists the service; /metrics
+// counts; TLS and the API key guard the service.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/tokenizer/chat_template.h"
+#include "health.grpc.pb.h"  // generated from grpc-proto (tests/server/CMakeLists.txt)
+#include "grpcpp/create_channel.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/security/credentials.h"
+#include "gtest/gtest.h"
+#include "ovserve/v1/ovserve.grpc.pb.h"
+#include "server/grpc_server.h"
+#include "tests/test_support/fixtures.h"
+
+namespace ovserve::server {
+namespace {
+
+using std::chrono::milliseconds;
+
+std::string ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::string Media(const std::string& name) {
+  return ReadFile(ovserve::testing::FixturePath("media/" + name));
+}
+
+ServerOptions TestOptions() {
+  ServerOptions options;
+  options.host = "127.0.0.1";
+  options.port = 0;
+  options.metrics_port = -1;
+  options.engine.model_dir = ovserve::testing::FixturePath("tiny-llava-ov");
+  options.engine.threads = 2;
+  options.engine.kv_cache_bytes = int64_t{64} << 20;
+  options.max_receive_bytes = 8 << 20;
+  options.drain_timeout = milliseconds(5000);
+  return options;
+}
+
+struct Collected {
+  grpc::Status status;
+  std::vector<int32_t> tokens;
+  std::string text;
+  int responses = 0;
+  v1::GenerateResponse final_response;
+};
+
+Collected Generate(v1::Ovserve::Stub& stub, const v1::GenerateRequest& request,
+                   std::optional<milliseconds> timeout = std::nullopt,
+                   const std::string& api_key = "") {
+  grpc::ClientContext context;
+  if (timeout) context.set_deadline(std::chrono::system_clock::now() + *timeout);
+  if (!api_key.empty()) context.AddMetadata("authorization", "Bearer " + api_key);
+  Collected out;
+  auto reader = stub.Generate(&context, request);
+  v1::GenerateResponse response;
+  while (reader->Read(&response)) {
+    ++out.responses;
+    out.tokens.insert(out.tokens.end(), response.token_ids().begin(), response.token_ids().end());
+    out.text += response.text();
+    if (response.finished()) out.final_response = response;
+  }
+  out.status = reader->Finish();
+  return out;
+}
+
+v1::GenerateRequest ChatRequest(const std::string& text, std::vector<std::string> images = {},
+                                std::vector<std::string> videos = {}, uint32_t max_tokens = 8) {
+  v1::GenerateRequest request;
+  v1::ChatMessage* message = request.mutable_chat()->add_messages();
+  message->set_role("user");
+  for (auto& image : images) message->add_content()->mutable_image()->set_data(std::move(image));
+  for (auto& video : videos) {
+    v1::VideoPart* part = message->add_content()->mutable_video();
+    part->set_data(std::move(video));
+    part->set_num_frames(4);
+  }
+  message->add_content()->set_text(text);
+  request.mutable_sampling()->set_temperature(0.0f);
+  request.mutable_sampling()->set_max_tokens(max_tokens);
+  request.mutable_sampling()->set_ignore_eos(true);
+  return request;
+}
+
+// What the engine generates for the same request, submitted directly.
+std::vector<int32_t> EngineTokens(engine::Engine& engine, const v1::GenerateRequest& request) {
+  auto converted = ToEngineRequest(request, RequestDefaults{});
+  EXPECT_TRUE(converted.ok()) << converted.status();
+  auto handle = engine.Submit(std::move(*converted));
+  EXPECT_TRUE(handle.ok()) << handle.status();
+  std::vector<int32_t> tokens;
+  engine::RequestOutput out;
+  while ((*handle)->Next(&out)) tokens.insert(tokens.end(), out.token_ids.begin(), out.token_ids.end());
+  return tokens;
+}
+
+grpc::health::v1::HealthCheckResponse::ServingStatus Health(const std::shared_ptr<grpc::Channel>& channel,
+                                                            const std::string& service = "") {
+  auto stub = grpc::health::v1::Health::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(service);
+  grpc::health::v1::HealthCheckResponse response;
+  const grpc::Status status = stub->Check(&context, request, &response);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return response.status();
+}
+
+// Blocks until the engine holds nothing (the engine thread updates its
+// stats after each step).
+void ExpectEngineDrains(engine::Engine& engine) {
+  for (int i = 0; i < 500; ++i) {
+    const engine::EngineStats stats = engine.Stats();
+    if (stats.kv_blocks_used == 0 && stats.running == 0 && stats.waiting == 0) return;
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  const engine::EngineStats stats = engine.Stats();
+  EXPECT_EQ(stats.kv_blocks_used, 0);
+  EXPECT_EQ(stats.running + stats.waiting, 0);
+}
+
+class GrpcServerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!std::filesystem::exists(ovserve::testing::FixturePath("tiny-llava-ov/config.json"))) return;
+    ServerOptions options = TestOptions();
+    options.metrics_port = 0;  // one /metrics exposer for the suite (each costs ~2 s to stop)
+    auto server = Server::Create(options);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server).release();
+    ASSERT_TRUE(server_->LoadModel().ok());
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  void SetUp() override {
+    OVSERVE_REQUIRE_FIXTURE("tiny-llava-ov/config.json");
+    ASSERT_NE(server_, nullptr);
+    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
+                                   grpc::InsecureChannelCredentials());
+    stub_ = v1::Ovserve::NewStub(channel_);
+  }
+
+  static Server* server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Ovserve::Stub> stub_;
+};
+Server* GrpcServerTest::server_ = nullptr;
+
+TEST_F(GrpcServerTest, StreamingGenerateEqualsTheEngineForEveryModality) {
+  const std::vector<v1::GenerateRequest> requests = {
+      ChatRequest("Hello there, how are you?"),
+      ChatRequest("What is in the picture?", {Media("small_500x333.png")}),
+      ChatRequest("Compare them.", {Media("square_384x384.png"), Media("tall_300x820.jpg")}),
+      ChatRequest("What happens?", {}, {Media("testsrc2_320x240_48f.mp4")}),
+  };
+  for (const auto& request : requests) {
+    const Collected got = Generate(*stub_, request);
+    ASSERT_TRUE(got.status.ok()) << got.status.error_message();
+    EXPECT_EQ(got.tokens, EngineTokens(*server_->engine(), request));
+    EXPECT_EQ(got.tokens.size(), 8u);
+    const v1::GenerateResponse& last = got.final_response;
+    EXPECT_TRUE(last.finished());
+    EXPECT_EQ(last.finish_reason(), v1::FINISH_REASON_LENGTH);
+    EXPECT_EQ(last.usage().completion_tokens(), 8u);
+    EXPECT_EQ(last.usage().prompt_tokens(), last.usage().prompt_text_tokens() +
+                                                last.usage().image_tokens() + last.usage().video_tokens());
+    EXPECT_FALSE(last.request_id().empty());
+    EXPECT_GT(last.timings().total(), 0.0);
+  }
+}
+
+TEST_F(GrpcServerTest, UnaryGenerateSendsOneResponseWithEverything) {
+  v1::GenerateRequest request = ChatRequest("Say something.", {}, {}, 6);
+  request.set_stream(false);
+  request.set_request_id("unary-1");
+  const Collected got = Generate(*stub_, request);
+  ASSERT_TRUE(got.status.ok()) << got.status.error_message();
+  EXPECT_EQ(got.responses, 1);
+  EXPECT_EQ(got.tokens, EngineTokens(*server_->engine(), ChatRequest("Say something.", {}, {}, 6)));
+  EXPECT_EQ(got.final_response.request_id(), "unary-1");
+  EXPECT_EQ(got.final_response.usage().completion_tokens(), 6u);
+}
+
+TEST_F(GrpcServerTest, ClientCancelAndDeadlineFreeTheRequest) {
+  engine::Engine& engine = *server_->engine();
+  {
+    grpc::ClientContext context;
+    auto reader = stub_->Generate(&context, ChatRequest("Tell a long story.", {}, {}, 5000));
+    v1::GenerateResponse response;
+    ASSERT_TRUE(reader->Read(&response));  // running
+    context.TryCancel();
+    while (reader->Read(&response)) {
+    }
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  ExpectEngineDrains(engine);
+
+  const Collected late = Generate(*stub_, ChatRequest("Tell a long story.", {}, {}, 5000), milliseconds(300));
+  EXPECT_EQ(late.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  ExpectEngineDrains(engine);
+}
+
+TEST_F(GrpcServerTest, BadInputGetsTheRightCodeAndAMessage) {
+  struct Case {
+    std::string name;
+    v1::GenerateRequest request;
+    grpc::StatusCode code;
+    std::string message_part;
+  };
+  std::vector<Case> cases;
+  cases.push_back({"no input", v1::GenerateRequest(), grpc::StatusCode::INVALID_ARGUMENT, "neither"});
+  {
+    v1::GenerateRequest r = ChatRequest("hi");
+    r.mutable_chat()->mutable_messages(0)->set_role("robot");
+    cases.push_back({"bad role", r, grpc::StatusCode::INVALID_ARGUMENT, "role = 'robot'"});
+  }
+  {
+    v1::GenerateRequest r = ChatRequest("hi");
+    r.mutable_sampling()->set_temperature(-1.0f);
+    cases.push_back({"temperature", r, grpc::StatusCode::INVALID_ARGUMENT, "temperature"});
+  }
+  {
+    v1::GenerateRequest r = ChatRequest("hi");
+    r.mutable_sampling()->set_top_p(1.5f);
+    cases.push_back({"top_p", r, grpc::StatusCode::INVALID_ARGUMENT, "top_p"});
+  }
+  {
+    std::vector<std::string> images(13, Media("square_384x384.png"));
+    cases.push_back({"13 images", ChatRequest("hi", images), grpc::StatusCode::INVALID_ARGUMENT, "12"});
+  }
+  cases.push_back({"corrupt image", ChatRequest("hi", {"not an image at all"}),
+                   grpc::StatusCode::INVALID_ARGUMENT, "image"});
+  {
+    v1::GenerateRequest r = ChatRequest("hi", {}, {Media("testsrc2_320x240_48f.mp4")});
+    r.mutable_chat()->mutable_messages(0)->mutable_content(0)->mutable_video()->set_num_frames(33);
+    cases.push_back({"33 frames", r, grpc::StatusCode::INVALID_ARGUMENT, "32"});
+  }
+  {
+    v1::GenerateRequest r;
+    r.mutable_prompt()->set_text("<image>\nWhat is this?");
+    cases.push_back({"placeholder without image", r, grpc::StatusCode::INVALID_ARGUMENT, "image"});
+  }
+  {
+    v1::GenerateRequest r = ChatRequest("hi", {}, {}, 100000);
+    cases.push_back({"too long", r, grpc::StatusCode::INVALID_ARGUMENT, "max_tokens"});
+  }
+  {
+    v1::GenerateRequest r = ChatRequest("hi", {std::string(9 << 20, 'x')});
+    cases.push_back({"too big", r, grpc::StatusCode::RESOURCE_EXHAUSTED, "larger than max"});
+  }
+  for (const Case& c : cases) {
+    const Collected got = Generate(*stub_, c.request);
+    EXPECT_EQ(got.status.error_code(), c.code) << c.name << ": " << got.status.error_message();
+    EXPECT_NE(got.status.error_message().find(c.message_part), std::string::npos)
+        << c.name << ": " << got.status.error_message();
+  }
+  ExpectEngineDrains(*server_->engine());
+}
+
+TEST_F(GrpcServerTest, TokenizeDetokenizeModelInfoAndAbort) {
+  grpc::ClientContext c1;
+  v1::TokenizeRequest tokenize;
+  tokenize.set_text("Hello world");
+  v1::TokenizeResponse ids;
+  ASSERT_TRUE(stub_->Tokenize(&c1, tokenize, &ids).ok());
+  EXPECT_GE(ids.token_ids_size(), 2);
+
+  grpc::ClientContext c2;
+  v1::DetokenizeRequest detokenize;
+  detokenize.mutable_token_ids()->CopyFrom(ids.token_ids());
+  v1::DetokenizeResponse text;
+  ASSERT_TRUE(stub_->Detokenize(&c2, detokenize, &text).ok());
+  EXPECT_EQ(text.text(), "Hello world");
+
+  grpc::ClientContext c3;
+  v1::ModelInfo info;
+  ASSERT_TRUE(stub_->GetModelInfo(&c3, v1::GetModelInfoRequest(), &info).ok());
+  EXPECT_EQ(info.model_name(), "tiny-llava-ov");
+  EXPECT_EQ(info.context_length(), 32768u);
+  EXPECT_EQ(info.limits().max_images(), 12u);
+  EXPECT_EQ(info.limits().single_image_max_tokens(), 8765u);
+  EXPECT_EQ(info.backend(), "cpu");
+
+  // Abort a running request by id: it ends with FINISH_REASON_CANCELLED.
+  v1::GenerateRequest long_request = ChatRequest("Tell a long story.", {}, {}, 5000);
+  long_request.set_request_id("abort-me");
+  grpc::ClientContext c4;
+  auto reader = stub_->Generate(&c4, long_request);
+  v1::GenerateResponse response;
+  ASSERT_TRUE(reader->Read(&response));
+  grpc::ClientContext c5;
+  v1::AbortRequest abort;
+  abort.add_request_ids("abort-me");
+  abort.add_request_ids("nobody");
+  v1::AbortResponse aborted;
+  ASSERT_TRUE(stub_->Abort(&c5, abort, &aborted).ok());
+  ASSERT_EQ(aborted.aborted_size(), 1);
+  EXPECT_EQ(aborted.not_found(0), "nobody");
+  v1::GenerateResponse last;
+  while (reader->Read(&response)) last = response;
+  EXPECT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(last.finish_reason(), v1::FINISH_REASON_CANCELLED);
+  ExpectEngineDrains(*server_->engine());
+}
+
+TEST_F(GrpcServerTest, ReflectionListsTheService) {
+  grpc::GenericStub generic(channel_);
+  grpc::CompletionQueue cq;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  auto call = generic.PrepareCall(&context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+  void* tag = nullptr;
+  bool ok = false;
+  const auto next = [&](intptr_t expected) {
+    ASSERT_TRUE(cq.Next(&tag, &ok));
+    ASSERT_EQ(reinterpret_cast<intptr_t>(tag), expected);
+  };
+  call->StartCall(reinterpret_cast<void*>(1));
+  next(1);
+  ASSERT_TRUE(ok);
+  // ServerReflectionRequest{list_services = ""}: field 7, length-delimited, empty.
+  const char request_bytes[] = {0x3A, 0x00};
+  grpc::Slice slice(request_bytes, sizeof(request_bytes));
+  call->Write(grpc::ByteBuffer(&slice, 1), reinterpret_cast<void*>(2));
+  next(2);
+  ASSERT_TRUE(ok);
+  grpc::ByteBuffer reply;
+  call->Read(&reply, reinterpret_cast<void*>(3));
+  next(3);
+  ASSERT_TRUE(ok);
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(reply.Dump(&slices).ok());
+  std::string bytes;
+  for (const auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  EXPECT_NE(bytes.find("ovserve.v1.Ovserve"), std::string::npos);
+  EXPECT_NE(bytes.find("grpc.health.v1.Health"), std::string::npos);
+  call->WritesDone(reinterpret_cast<void*>(4));
+  next(4);
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(5));
+  next(5);
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+}
+
+// A plain HTTP/1.0 GET of /metrics.
+std::string Scrape(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    close(fd);
+    return "";
+  }
+  const std::string request = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
+    close(fd);
+    return "";
+  }
+  std::string body;
+  char buffer[4096];
+  for (ssize_t n; (n = read(fd, buffer, sizeof(buffer))) > 0;) body.append(buffer, static_cast<size_t>(n));
+  close(fd);
+  return body;
+}
+
+// The value of the first sample line starting with `prefix`, or -1.
+double Sample(const std::string& text, const std::string& prefix) {
+  size_t at = 0;
+  while ((at = text.find(prefix, at)) != std::string::npos) {
+    if (at == 0 || text[at - 1] == '\n') {
+      const size_t space = text.find(' ', at + prefix.size());
+      return std::strtod(text.c_str() + space + 1, nullptr);
+    }
+    at += prefix.size();
+  }
+  return -1;
+}
+
+TEST_F(GrpcServerTest, MetricsAreScrapedAndCount) {
+  ASSERT_GT(server_->metrics_port(), 0);
+  const std::string ok_series = "ovserve_requests_total{finish_reason=\"length\",status=\"ok\"}";
+  const double before = std::max(0.0, Sample(Scrape(server_->metrics_port()), ok_series));
+  const double tokens_before =
+      std::max(0.0, Sample(Scrape(server_->metrics_port()), "ovserve_generation_tokens_total"));
+  ASSERT_TRUE(Generate(*stub_, ChatRequest("Count me.", {}, {}, 5)).status.ok());
+  ASSERT_TRUE(Generate(*stub_, ChatRequest("And me.", {}, {}, 5)).status.ok());
+  const std::string text = Scrape(server_->metrics_port());
+  EXPECT_EQ(Sample(text, ok_series), before + 2) << text;
+  EXPECT_EQ(Sample(text, "ovserve_generation_tokens_total"), tokens_before + 10);
+  for (const char* series :
+       {"ovserve_time_to_first_token_seconds_count", "ovserve_time_per_output_token_seconds_count",
+        "ovserve_inter_token_latency_seconds_count", "ovserve_queue_time_seconds_count",
+        "ovserve_e2e_request_latency_seconds_count", "ovserve_requests_running",
+        "ovserve_kv_cache_usage_ratio", "ovserve_prompt_tokens_total"}) {
+    EXPECT_GE(Sample(text, series), 0) << series << " missing";
+  }
+  EXPECT_GE(Sample(text, "ovserve_time_to_first_token_seconds_count"), 2);
+}
+
+TEST(GrpcServerLifecycleTest, HealthGoesLoadingServingDrainingAndDrainEndsTheRest) {
+  OVSERVE_REQUIRE_FIXTURE("tiny-llava-ov/config.json");
+  ServerOptions options = TestOptions();
+  options.drain_timeout = milliseconds(1500);
+  auto created = Server::Create(options);
+  ASSERT_TRUE(created.ok()) << created.status();
+  std::unique_ptr<Server> server = std::move(*created);
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(server->port()),
+                                     grpc::InsecureChannelCredentials());
+  auto stub = v1::Ovserve::NewStub(channel);
+  using HealthStatus = grpc::health::v1::HealthCheckResponse;
+  EXPECT_EQ(Health(channel), HealthStatus::NOT_SERVING);
+  EXPECT_EQ(Generate(*stub, ChatRequest("hi")).status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  ASSERT_TRUE(server->LoadModel().ok());
+  EXPECT_EQ(Health(channel), HealthStatus::SERVING);
+  EXPECT_EQ(Health(channel, "ovserve.v1.Ovserve"), HealthStatus::SERVING);
+
+  // A long request is in flight when the drain starts; it outlives the
+  // drain timeout and ends with UNAVAILABLE, its KV freed.
+  Collected long_running;
+  std::thread client([&] { long_running = Generate(*stub, ChatRequest("A long story.", {}, {}, 100000 / 8)); });
+  for (int i = 0; i < 500 && server->engine()->Stats().running == 0; ++i) std::this_thread::sleep_for(milliseconds(10));
+  std::thread drain([&] { server->Shutdown(); });
+  std::this_thread::sleep_for(milliseconds(300));
+  EXPECT_EQ(Health(channel), HealthStatus::NOT_SERVING);
+  EXPECT_EQ(Generate(*stub, ChatRequest("hi")).status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  drain.join();
+  client.join();
+  EXPECT_EQ(long_running.status.error_code(), grpc::StatusCode::UNAVAILABLE)
+      << long_running.status.error_message();
+  EXPECT_GT(long_running.tokens.size(), 0u);
+  ExpectEngineDrains(*server->engine());
+}
+
+TEST(GrpcServerLifecycleTest, ApiKeyGuardsTheServiceButNotHealth) {
+  OVSERVE_REQUIRE_FIXTURE("tiny-llava-ov/config.json");
+  const std::filesystem::path key_file = std::filesystem::path(::testing::TempDir()) / "ovserve_api_key";
+  std::ofstream(key_file) << "s3cret-key\n";
+  ServerOptions options = TestOptions();
+  options.api_key_file = key_file;
+  auto server = Server::Create(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_TRUE((*server)->LoadModel().ok());
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string((*server)->port()),
+                                     grpc::InsecureChannelCredentials());
+  auto stub = v1::Ovserve::NewStub(channel);
+  const Collected none = Generate(*stub, ChatRequest("hi", {}, {}, 2));
+  EXPECT_EQ(none.status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Generate(*stub, ChatRequest("hi", {}, {}, 2), std::nullopt, "wrong").status.error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(Generate(*stub, ChatRequest("hi", {}, {}, 2), std::nullopt, "s3cret-key").status.ok());
+  EXPECT_EQ(Health(channel), grpc::health::v1::HealthCheckResponse::SERVING);
+}
+
+TEST(GrpcServerLifecycleTest, TlsServesTrustingClientsOnly) {
+  OVSERVE_REQUIRE_FIXTURE("tiny-llava-ov/config.json");
+  const std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) / "ovserve_tls";
+  std::filesystem::create_directories(dir);
+  const std::string cert = (dir / "cert.pem").string(), key = (dir / "key.pem").string();
+  const std::string command = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
+                              "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout " +
+                              key + " -out " + cert + " >/dev/null 2>&1";
+  if (std::system(command.c_str()) != 0) GTEST_SKIP() << "openssl could not make a test certificate";
+  ServerOptions options = TestOptions();
+  options.tls_cert = cert;
+  options.tls_key = key;
+  auto server = Server::Create(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_TRUE((*server)->LoadModel().ok());
+  const std::string target = "127.0.0.1:" + std::to_string((*server)->port());
+
+  grpc::SslCredentialsOptions trusting;
+  trusting.pem_root_certs = ReadFile(cert);
+  auto secure = v1::Ovserve::NewStub(grpc::CreateChannel(target, grpc::SslCredentials(trusting)));
+  EXPECT_TRUE(Generate(*secure, ChatRequest("hi", {}, {}, 2)).status.ok());
+
+  auto plaintext = v1::Ovserve::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+  EXPECT_EQ(Generate(*plaintext, ChatRequest("hi", {}, {}, 2), milliseconds(3000)).status.error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+}
+
+}  // namespace
+}  // namespace ovserve::server
