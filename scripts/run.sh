@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# The main job: build if needed, then generate on the tiny LLaVA-OneVision
-# checkpoint that ships with ../shared/fixtures (no download). Pass ovserve-run
-# flags to override, e.g. --prompt "..." --max-tokens 32 or --model DIR.
+# The main job: install dependencies and build if needed, then start the gRPC
+# server (port 50051, /metrics on 9090) on the CPU backend. With no --model it
+# serves a demo checkpoint (tiny LLaVA-OneVision, random weights, real Hugging
+# Face format) generated on first use, so nothing is downloaded. Extra
+# arguments go to `ovserve serve` (e.g. --model DIR --port 50052); set
+# OVSERVE_MODEL=DIR to serve a real checkpoint.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$root/scripts/build.sh"
-model="${OVSERVE_MODEL:-${OVSERVE_FIXTURES:-$root/../shared/fixtures}/tiny-llava-ov}"
-if [ ! -f "$model/config.json" ] && [[ " $* " != *" --model "* ]]; then
-  echo "run.sh: no model at $model; pass --model DIR (a Hugging Face LLaVA-OneVision folder)" >&2
-  exit 1
-fi
-exec "$root/build/server/ovserve-run" --model "$model" --prompt "Describe a sunny day." --max-tokens 24 "$@"
+args=()
+if [ -n "${OVSERVE_MODEL:-}" ]; then args+=(--model "$OVSERVE_MODEL"); fi
+exec "$root/build/server/ovserve" serve "${args[@]}" "$@"

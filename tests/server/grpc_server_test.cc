@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -17,6 +18,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "engine/tokenizer/chat_template.h"
@@ -421,6 +423,48 @@ TEST_F(GrpcServerTest, MetricsAreScrapedAndCount) {
     EXPECT_GE(Sample(text, series), 0) << series << " missing";
   }
   EXPECT_GE(Sample(text, "ovserve_time_to_first_token_seconds_count"), 2);
+}
+
+// stdout of `command` (stderr discarded), and its exit status.
+std::pair<std::string, int> RunCommand(const std::string& command) {
+  FILE* pipe = popen((command + " 2>/dev/null").c_str(), "r");
+  if (pipe == nullptr) return {"", -1};
+  std::string out;
+  char buffer[4096];
+  for (size_t n; (n = fread(buffer, 1, sizeof(buffer), pipe)) > 0;) out.append(buffer, n);
+  const int status = pclose(pipe);
+  return {out, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
+}
+
+// The engine's text for `request`, submitted directly.
+std::string EngineText(engine::Engine& engine, const v1::GenerateRequest& request) {
+  auto converted = ToEngineRequest(request, RequestDefaults{});
+  auto handle = engine.Submit(std::move(*converted));
+  EXPECT_TRUE(handle.ok()) << handle.status();
+  std::string text;
+  engine::RequestOutput out;
+  while ((*handle)->Next(&out)) text += out.text;
+  return text;
+}
+
+TEST_F(GrpcServerTest, CliAndPythonClientStreamTheServersText) {
+  const std::string expected = EngineText(*server_->engine(), ChatRequest("Write a poem.", {}, {}, 12));
+  ASSERT_FALSE(expected.empty());
+  const std::string server = "127.0.0.1:" + std::to_string(server_->port());
+  const std::string flags = " --temperature 0 --max-tokens 12 --ignore-eos 'Write a poem.'";
+  const auto [cli_out, cli_status] =
+      RunCommand(std::string(OVSERVE_CLI_BINARY) + " generate --server " + server + flags);
+  EXPECT_EQ(cli_status, 0);
+  EXPECT_EQ(cli_out.substr(0, expected.size()), expected);
+
+  if (std::system("/usr/bin/python3 -c 'import grpc' >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "/usr/bin/python3 lacks grpcio (Debian python3-grpcio); the Python client was not run";
+  }
+  const auto [py_out, py_status] = RunCommand("/usr/bin/python3 " + std::string(OVSERVE_SOURCE_DIR) +
+                                              "/client/python/ovserve_client.py --server " + server +
+                                              " generate" + flags);
+  EXPECT_EQ(py_status, 0);
+  EXPECT_EQ(py_out.substr(0, expected.size()), expected);
 }
 
 TEST(GrpcServerLifecycleTest, HealthGoesLoadingServingDrainingAndDrainEndsTheRest) {
