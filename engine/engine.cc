@@ -21,6 +21,7 @@
 #include "engine/scheduler/scheduler.h"
 #include "engine/util/status_macros.h"
 #include "engine/worker/model_runner.h"
+#include "engine/worker/vision_encoder.h"
 #include "kernels/cpu/cpu_backend.h"
 
 namespace ovserve::engine {
@@ -45,6 +46,7 @@ struct RequestState {
   std::vector<PreparedMedia> media;    // preprocessed, in prompt order; pixels dropped once encoded
   std::vector<VisualItemSpan> spans;   // where each item's rows sit in the prompt
   std::vector<PlacedVisualRows> visual;  // encoded rows (kept for recompute after preemption)
+  int64_t reserved_tokens = 0;  // held in the token queue until its prefill is done
   std::optional<SequenceRng> rng;
   std::unique_ptr<StopChecker> stop;
   Usage usage;
@@ -77,6 +79,9 @@ class Engine::Impl {
   void Loop();
   bool HasWork() const { return scheduler_->num_running() + scheduler_->num_waiting() > 0; }
   void Intake(std::unique_ptr<RequestState> state);
+  void OnEncoded(EncodeResult result);
+  void Schedule(std::unique_ptr<RequestState> state);
+  void ReleaseQueueTokens(RequestState& state);
   void HandleCancels();
   void Step();
   void SampleAndEmit(RequestState& state, std::span<float> logits);
@@ -90,6 +95,9 @@ class Engine::Impl {
   std::unique_ptr<LlavaOnevisionModel> model_;
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<MediaPreprocessor> preprocessor_;
+  std::unique_ptr<VisionEncoder> vision_;
+  // Multimodal requests submitted but not yet holding token-queue room.
+  std::atomic<int64_t> waiting_for_queue_{0};
   std::vector<int32_t> eos_ids_;
   int64_t max_model_len_ = 0;
   int32_t num_blocks_ = 0;
@@ -98,7 +106,8 @@ class Engine::Impl {
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<ModelRunner> runner_;
   Sampler sampler_;
-  absl::flat_hash_map<int64_t, std::unique_ptr<RequestState>> active_;
+  absl::flat_hash_map<int64_t, std::unique_ptr<RequestState>> active_;    // in the scheduler
+  absl::flat_hash_map<int64_t, std::unique_ptr<RequestState>> encoding_;  // at the vision workers
   std::vector<ChunkInput> chunk_inputs_;
   std::vector<float> logits_row_;
   // Outputs of this loop turn, delivered after the stats are refreshed, so a
@@ -110,6 +119,7 @@ class Engine::Impl {
   std::shared_ptr<EngineWakeup> wakeup_ = std::make_shared<EngineWakeup>();
   mutable std::mutex mutex_;
   std::vector<std::unique_ptr<RequestState>> inbox_;
+  std::vector<EncodeResult> encoded_;  // from the vision workers
   absl::flat_hash_map<std::string, std::shared_ptr<RequestStream>> live_;  // by request id
   bool stopping_ = false;
   int64_t next_seq_id_ = 1;
@@ -166,6 +176,36 @@ absl::Status Engine::Impl::Init() {
   RETURN_IF_ERROR(Scheduler::ValidateConfig(scheduler_config));
   scheduler_ = std::make_unique<Scheduler>(scheduler_config);
   runner_ = std::make_unique<ModelRunner>(*model_, num_blocks_, config_.block_size);
+
+  // One maximum request of each modality fits the token queue at once, and
+  // the largest single request always fits (checked here, not per request).
+  constexpr int64_t kOneOfEach = kMaxSingleImageTokens + kMaxMultiImageTokens + kMaxVideoTokens;
+  const int64_t queue_tokens = config_.token_queue_tokens > 0
+                                   ? config_.token_queue_tokens
+                                   : (kOneOfEach + 1023) / 1024 * 1024;  // 23798 -> 24576
+  const int64_t largest = MaxVisualTokensPerRequest(config_.media.visual);
+  if (queue_tokens < largest) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "token_queue_tokens ", queue_tokens, " is below the largest request the media limits allow (",
+        largest, " visual tokens)"));
+  }
+  if (config_.max_waiting_requests < 0) {
+    return absl::InvalidArgumentError("max_waiting_requests must be >= 0");
+  }
+  const VisionEncoderOptions vision{.model_dir = config_.model_dir,
+                                    .workers = config_.vision_workers,
+                                    .threads_per_worker = config_.vision_threads,
+                                    .token_queue_tokens = queue_tokens,
+                                    .encoder_cache_bytes = config_.encoder_cache_bytes};
+  ASSIGN_OR_RETURN(vision_, VisionEncoder::Create(
+                                vision, text.hidden_size * static_cast<int64_t>(sizeof(float)),
+                                [this](EncodeResult result) {
+                                  {
+                                    std::lock_guard<std::mutex> lock(mutex_);
+                                    encoded_.push_back(std::move(result));
+                                  }
+                                  wakeup_->Notify();
+                                }));
   stats_.kv_blocks_total = num_blocks_;
   thread_ = std::thread([this] { Loop(); });
   return absl::OkStatus();
@@ -209,6 +249,14 @@ absl::StatusOr<std::unique_ptr<RequestHandle>> Engine::Impl::Submit(GenerateRequ
         " <video> placeholders but the request carries ", request.images.size(), " images and ",
         request.videos.size(), " videos; give one placeholder per item"));
   }
+
+  const bool multimodal = !request.images.empty() || !request.videos.empty();
+  const auto queue_full = [&] {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        waiting_for_queue_.load(), " multimodal requests are already waiting for the vision "
+        "encoder (max_waiting_requests = ", config_.max_waiting_requests, "); retry later"));
+  };
+  if (multimodal && waiting_for_queue_.load() >= config_.max_waiting_requests) return queue_full();
 
   // Media: decode + preprocess here, so errors reach the caller at once.
   auto state = std::make_unique<RequestState>();
@@ -290,6 +338,10 @@ absl::StatusOr<std::unique_ptr<RequestHandle>> Engine::Impl::Submit(GenerateRequ
     if (live_.contains(id)) {
       return absl::AlreadyExistsError(absl::StrCat("request id '", id, "' is already in flight"));
     }
+    if (multimodal) {
+      if (waiting_for_queue_.load() >= config_.max_waiting_requests) return queue_full();
+      ++waiting_for_queue_;
+    }
     stream = std::make_shared<RequestStream>(id, wakeup_, state->request.waker,
                                              state->request.waker_token);
     state->stream = stream;
@@ -320,6 +372,7 @@ void Engine::Impl::Shutdown() {
   }
   wakeup_->Notify();
   if (thread_.joinable()) thread_.join();
+  vision_.reset();  // its workers report into this object
 }
 
 void Engine::Impl::Loop() {
@@ -330,10 +383,12 @@ void Engine::Impl::Loop() {
       wakeup_->pending = false;
     }
     std::vector<std::unique_ptr<RequestState>> arrived;
+    std::vector<EncodeResult> encoded;
     bool stopping;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       arrived.swap(inbox_);
+      encoded.swap(encoded_);
       stopping = stopping_;
     }
     if (stopping) {
@@ -345,10 +400,15 @@ void Engine::Impl::Loop() {
         auto node = active_.extract(id);
         EndWith(std::move(node.mapped()), FinishReason::kCancelled, absl::OkStatus());
       }
+      for (auto& [id, state] : encoding_) {
+        EndWith(std::move(state), FinishReason::kCancelled, absl::OkStatus());
+      }
+      encoding_.clear();
       DeliverOutputs();
       return;
     }
     for (auto& state : arrived) Intake(std::move(state));
+    for (auto& result : encoded) OnEncoded(std::move(result));
     HandleCancels();
     if (HasWork()) {
       Step();
@@ -359,27 +419,53 @@ void Engine::Impl::Loop() {
   }
 }
 
-// Encodes the request's media (on this thread until the vision worker of the
-// token-queue issue takes it over) and queues its sequence.
+// Text-only requests go straight to the scheduler; the others to the vision
+// workers first (OnEncoded brings them back).
 void Engine::Impl::Intake(std::unique_ptr<RequestState> state) {
-  if (state->stream->cancel_requested()) {
+  if (state->media.empty()) {
+    if (state->stream->cancel_requested()) {
+      EndWith(std::move(state), FinishReason::kCancelled, absl::OkStatus());
+      return;
+    }
+    Schedule(std::move(state));
+    return;
+  }
+  EncodeJob job;
+  job.seq_id = state->seq_id;
+  job.media = std::move(state->media);
+  job.visual_tokens = state->usage.visual_tokens;
+  job.cancelled = [stream = state->stream] { return stream->cancel_requested(); };
+  job.on_started = [this] { --waiting_for_queue_; };
+  state->media.clear();
+  encoding_.emplace(state->seq_id, std::move(state));
+  vision_->Submit(std::move(job));
+}
+
+void Engine::Impl::OnEncoded(EncodeResult result) {
+  auto node = encoding_.extract(result.seq_id);
+  if (node.empty()) {  // ended meanwhile (shutdown)
+    if (result.reserved_tokens > 0) vision_->ReleaseTokens(result.reserved_tokens);
+    return;
+  }
+  std::unique_ptr<RequestState> state = std::move(node.mapped());
+  state->reserved_tokens = result.reserved_tokens;
+  state->timings.encode = result.encode_seconds;
+  if (result.cancelled || state->stream->cancel_requested()) {
     EndWith(std::move(state), FinishReason::kCancelled, absl::OkStatus());
     return;
   }
-  const Clock::time_point start = Clock::now();
-  for (size_t i = 0; i < state->media.size(); ++i) {
-    PreparedMedia& m = state->media[i];
-    const VisualInput input{VisualKindOf(m.mode), m.pixels.View(), m.original_size};
-    auto rows = model_->EncodeVisual(input);
-    if (!rows.ok()) {
-      EndWith(std::move(state), FinishReason::kError, rows.status());
-      return;
-    }
-    state->visual.push_back({state->spans[i].start, state->spans[i].length, std::move(*rows)});
-    m.pixels = PixelTensor{};  // the rows are what the prefill needs now
+  if (!result.status.ok()) {
+    EndWith(std::move(state), FinishReason::kError, result.status);
+    return;
   }
-  state->timings.encode = SecondsBetween(start, Clock::now());
+  for (size_t i = 0; i < result.rows.size(); ++i) {
+    state->visual.push_back(
+        {state->spans[i].start, state->spans[i].length, std::move(result.rows[i])});
+  }
+  Schedule(std::move(state));
+}
 
+void Engine::Impl::Schedule(std::unique_ptr<RequestState> state) {
   auto seq = std::make_unique<Sequence>();
   seq->id = state->seq_id;
   seq->priority = state->request.priority;
@@ -390,10 +476,24 @@ void Engine::Impl::Intake(std::unique_ptr<RequestState> state) {
   active_.emplace(state->seq_id, std::move(state));
 }
 
+// The rows are in the KV cache once the prompt is prefilled: the queue room
+// goes back to the encoders (the rows stay with the request for recompute).
+void Engine::Impl::ReleaseQueueTokens(RequestState& state) {
+  if (state.reserved_tokens == 0) return;
+  vision_->ReleaseTokens(state.reserved_tokens);
+  state.reserved_tokens = 0;
+}
+
 void Engine::Impl::HandleCancels() {
   std::vector<int64_t> cancelled;
   for (const auto& [id, state] : active_) {
     if (state->stream->cancel_requested()) cancelled.push_back(id);
+  }
+  for (const auto& [id, state] : encoding_) {
+    if (state->stream->cancel_requested()) {
+      vision_->Poke();  // the workers drop it and report back
+      break;
+    }
   }
   for (int64_t id : cancelled) {
     scheduler_->Finish(id);
@@ -428,6 +528,11 @@ void Engine::Impl::Step() {
   }
   const std::span<const float> logits = runner_->Execute(chunk_inputs_);
   scheduler_->CompleteStep(plan);
+  for (const ScheduledChunk& chunk : plan.chunks) {
+    RequestState& state = *active_.at(chunk.seq_id);
+    const Sequence& seq = *scheduler_->Find(chunk.seq_id);
+    if (seq.num_computed >= seq.prompt_len) ReleaseQueueTokens(state);
+  }
 
   int64_t generated = 0;
   size_t row = 0;
@@ -490,6 +595,7 @@ void Engine::Impl::FinishRequest(RequestState& state, RequestOutput out, FinishR
   state.usage.completion_tokens = seq->num_outputs();
   auto node = active_.extract(seq_id);
   std::unique_ptr<RequestState> owned = std::move(node.mapped());
+  ReleaseQueueTokens(*owned);
   out.finished = true;
   out.finish_reason = reason;
   out.usage = owned->usage;
@@ -510,6 +616,7 @@ void Engine::Impl::FinishRequest(RequestState& state, RequestOutput out, FinishR
 // Ends a request that is not (or no longer) in the scheduler.
 void Engine::Impl::EndWith(std::unique_ptr<RequestState> state, FinishReason reason,
                            absl::Status error) {
+  ReleaseQueueTokens(*state);
   RequestOutput out;
   out.finished = true;
   out.finish_reason = reason;
@@ -560,6 +667,18 @@ void Engine::Impl::UpdateStats(int64_t prompt_tokens, int64_t generated_tokens) 
       sched.prefix_cache_queried_tokens > 0
           ? static_cast<double>(sched.prefix_cache_hit_tokens) / sched.prefix_cache_queried_tokens
           : 0.0;
+  const VisionEncoderStats vision = vision_->stats();
+  stats_.token_queue_used_tokens = vision.queue_tokens_used;
+  stats_.token_queue_capacity_tokens = vision.queue_tokens_capacity;
+  stats_.token_queue_capacity_bytes = vision.queue_bytes_capacity;
+  stats_.encode_waiting_requests = vision.waiting_jobs;
+  stats_.encode_waiting_image_requests = vision.waiting_image_jobs;
+  stats_.encode_waiting_video_requests = vision.waiting_video_jobs;
+  stats_.encoding_requests = static_cast<int64_t>(encoding_.size());
+  stats_.encoded_items_total = vision.items_encoded;
+  stats_.encoder_cache_hits_total = vision.cache.hits;
+  stats_.encoder_cache_misses_total = vision.cache.misses;
+  stats_.encoder_busy_fraction = vision.busy_fraction;
   stats_.prompt_tokens_total += prompt_tokens;
   stats_.generated_tokens_total += generated_tokens;
   if (rate_window_.size() > 1) {

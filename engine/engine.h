@@ -43,6 +43,13 @@ struct EngineConfig {
   int64_t max_model_len = 0;  // prompt + generated tokens; 0 = the model's context length
   bool enable_prefix_caching = true;
   MediaPreprocessorOptions media;  // limits for untrusted media (threads set from `threads`)
+  // Vision encoding (engine/worker/vision_encoder.h): workers with their own
+  // threads, joined to decoding by a token queue sized in visual tokens.
+  int vision_workers = 1;
+  int vision_threads = 0;            // CPU threads per vision worker; 0 = every core
+  int64_t token_queue_tokens = 0;    // 0 = one maximum request of each modality (24576)
+  int64_t encoder_cache_bytes = int64_t{512} << 20;  // encoded items by content; 0 = off
+  int64_t max_waiting_requests = 256;  // multimodal requests waiting for queue room
 };
 
 // One image or video of a request, encoded (JPEG, PNG, MP4, ...).
@@ -174,6 +181,18 @@ struct EngineStats {
   int64_t steps_total = 0;
   double generation_tokens_per_second = 0;  // over the last few seconds
   double prompt_tokens_per_second = 0;
+  // Vision encoding and the token queue.
+  int64_t token_queue_used_tokens = 0;
+  int64_t token_queue_capacity_tokens = 0;
+  int64_t token_queue_capacity_bytes = 0;
+  int64_t encode_waiting_requests = 0;        // for token-queue room
+  int64_t encode_waiting_image_requests = 0;  // of those: images only
+  int64_t encode_waiting_video_requests = 0;  // of those: with a video
+  int64_t encoding_requests = 0;
+  int64_t encoded_items_total = 0;            // encoder cache misses encoded
+  int64_t encoder_cache_hits_total = 0;
+  int64_t encoder_cache_misses_total = 0;
+  double encoder_busy_fraction = 0;
 };
 
 class Engine {

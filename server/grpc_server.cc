@@ -117,9 +117,12 @@ absl::Status Server::LoadModel() {
   service_->SetEngine(engine_.get());
   refresher_ = std::thread([this] { RefreshLoop(); });
   SetServing(true);
-  spdlog::info(fmt::runtime("serving {} (context {} tokens, KV cache {} tokens)"),
+  const engine::EngineStats stats = engine_->Stats();
+  spdlog::info(fmt::runtime("serving {} (context {} tokens, KV cache {} tokens, token queue {} visual "
+                            "tokens = {} MiB)"),
                options_.engine.model_dir.string(), engine_->max_model_len(),
-               engine_->kv_capacity_tokens());
+               engine_->kv_capacity_tokens(), stats.token_queue_capacity_tokens,
+               stats.token_queue_capacity_bytes >> 20);
   return absl::OkStatus();
 }
 

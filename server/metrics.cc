@@ -76,7 +76,25 @@ Metrics::Metrics()
       prefix_hit_rate_(AddGauge(*registry_, "ovserve_prefix_cache_hit_ratio",
                                 "Prompt tokens served from the prefix cache / prompt tokens queried")),
       preemptions_(AddCounter(*registry_, "ovserve_preemptions_total",
-                              "Sequences preempted (their KV freed, recomputed later)")) {}
+                              "Sequences preempted (their KV freed, recomputed later)")),
+      queue_used_(AddGauge(*registry_, "ovserve_token_queue_used_tokens",
+                           "Visual tokens reserved in the encode -> decode token queue")),
+      queue_capacity_(AddGauge(*registry_, "ovserve_token_queue_capacity_tokens",
+                               "Capacity of the token queue in visual tokens")),
+      encode_waiting_(BuildGauge()
+                          .Name("ovserve_encode_waiting_requests")
+                          .Help("Multimodal requests waiting for token-queue room, by modality")
+                          .Register(*registry_)),
+      encoding_(AddGauge(*registry_, "ovserve_encoding_requests",
+                         "Requests at the vision workers (waiting or encoding)")),
+      encoder_busy_(AddGauge(*registry_, "ovserve_encoder_busy_ratio",
+                             "Encode time / (vision workers x uptime)")),
+      encoder_cache_hits_(AddCounter(*registry_, "ovserve_encoder_cache_hits_total",
+                                     "Visual items served from the encoder cache")),
+      encoder_cache_misses_(AddCounter(*registry_, "ovserve_encoder_cache_misses_total",
+                                       "Visual items not in the encoder cache")),
+      encoded_items_(AddCounter(*registry_, "ovserve_encoded_items_total",
+                                "Visual items run through the vision encoder")) {}
 
 absl::Status Metrics::Expose(const std::string& address) {
   try {
@@ -126,11 +144,22 @@ void Metrics::Refresh(const engine::EngineStats& stats) {
   kv_usage_.Set(stats.kv_usage);
   kv_blocks_total_.Set(static_cast<double>(stats.kv_blocks_total));
   prefix_hit_rate_.Set(stats.prefix_cache_hit_rate);
+  queue_used_.Set(static_cast<double>(stats.token_queue_used_tokens));
+  queue_capacity_.Set(static_cast<double>(stats.token_queue_capacity_tokens));
+  encode_waiting_.Add({{"modality", "image"}}).Set(static_cast<double>(stats.encode_waiting_image_requests));
+  encode_waiting_.Add({{"modality", "video"}}).Set(static_cast<double>(stats.encode_waiting_video_requests));
+  encoding_.Set(static_cast<double>(stats.encoding_requests));
+  encoder_busy_.Set(stats.encoder_busy_fraction);
+  // Engine totals become counter increments.
   std::lock_guard<std::mutex> lock(refresh_mutex_);
-  if (stats.preemptions_total > preemptions_seen_) {
-    preemptions_.Increment(static_cast<double>(stats.preemptions_total - preemptions_seen_));
-    preemptions_seen_ = stats.preemptions_total;
-  }
+  const auto advance = [](prometheus::Counter& counter, int64_t total, int64_t& seen) {
+    if (total > seen) counter.Increment(static_cast<double>(total - seen));
+    seen = std::max(seen, total);
+  };
+  advance(preemptions_, stats.preemptions_total, seen_.preemptions_total);
+  advance(encoder_cache_hits_, stats.encoder_cache_hits_total, seen_.encoder_cache_hits_total);
+  advance(encoder_cache_misses_, stats.encoder_cache_misses_total, seen_.encoder_cache_misses_total);
+  advance(encoded_items_, stats.encoded_items_total, seen_.encoded_items_total);
 }
 
 }  // namespace ovserve::server

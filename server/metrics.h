@@ -69,8 +69,16 @@ class Metrics {
   prometheus::Gauge& kv_blocks_total_;
   prometheus::Gauge& prefix_hit_rate_;
   prometheus::Counter& preemptions_;
+  prometheus::Gauge& queue_used_;
+  prometheus::Gauge& queue_capacity_;
+  prometheus::Family<prometheus::Gauge>& encode_waiting_;
+  prometheus::Gauge& encoding_;
+  prometheus::Gauge& encoder_busy_;
+  prometheus::Counter& encoder_cache_hits_;
+  prometheus::Counter& encoder_cache_misses_;
+  prometheus::Counter& encoded_items_;
   std::mutex refresh_mutex_;
-  int64_t preemptions_seen_ = 0;  // engine total already counted
+  engine::EngineStats seen_;  // engine totals already counted
 };
 
 }  // namespace ovserve::server

@@ -39,6 +39,15 @@ ABSL_FLAG(int64_t, max_batched_tokens, 8192, "token budget per scheduler step (d
 ABSL_FLAG(int64_t, max_running_requests, 256, "requests in the running batch at most");
 ABSL_FLAG(int64_t, max_model_len, 0, "prompt + generated tokens per request (0 = the model's context)");
 ABSL_FLAG(bool, enable_prefix_caching, true, "reuse KV blocks of identical prompt prefixes (images included)");
+ABSL_FLAG(int32_t, vision_workers, 1, "vision-encode workers (each with its own threads)");
+ABSL_FLAG(int32_t, vision_threads, 0, "CPU threads per vision worker (0 = every core)");
+ABSL_FLAG(int64_t, token_queue_tokens, 0,
+          "visual tokens in flight between encode and decode (0 = one maximum request of each "
+          "modality: 8765 + 8760 + 6273, rounded up to 24576)");
+ABSL_FLAG(int64_t, encoder_cache_bytes, int64_t{512} << 20,
+          "encoded images/videos kept by content hash for reuse, bytes (0 disables)");
+ABSL_FLAG(int64_t, max_waiting_requests, 256,
+          "multimodal requests that may wait for token-queue room; past it: RESOURCE_EXHAUSTED");
 ABSL_FLAG(int64_t, default_max_tokens, 256, "max_tokens of a request that does not set it");
 ABSL_FLAG(int64_t, max_receive_bytes, int64_t{256} << 20, "largest request message, bytes");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain; with --tls-key enables TLS");
@@ -122,6 +131,11 @@ absl::Status Serve() {
   e.max_running_requests = absl::GetFlag(FLAGS_max_running_requests);
   e.max_model_len = absl::GetFlag(FLAGS_max_model_len);
   e.enable_prefix_caching = absl::GetFlag(FLAGS_enable_prefix_caching);
+  e.vision_workers = absl::GetFlag(FLAGS_vision_workers);
+  e.vision_threads = absl::GetFlag(FLAGS_vision_threads);
+  e.token_queue_tokens = absl::GetFlag(FLAGS_token_queue_tokens);
+  e.encoder_cache_bytes = absl::GetFlag(FLAGS_encoder_cache_bytes);
+  e.max_waiting_requests = absl::GetFlag(FLAGS_max_waiting_requests);
   if (options.default_max_tokens < 1) {
     return absl::InvalidArgumentError("--default-max-tokens must be >= 1");
   }
@@ -131,11 +145,14 @@ absl::Status Serve() {
   spdlog::info(fmt::runtime(
                    "config: model={} host={} port={} metrics_port={} threads={} block_size={} "
                    "kv_cache_bytes={} max_batched_tokens={} max_running_requests={} max_model_len={} "
-                   "prefix_caching={} default_max_tokens={} max_receive_bytes={} tls={} mtls={} "
-                   "api_key={} drain_timeout_ms={}"),
+                   "prefix_caching={} vision_workers={} vision_threads={} token_queue_tokens={} "
+                   "encoder_cache_bytes={} max_waiting_requests={} default_max_tokens={} "
+                   "max_receive_bytes={} tls={} mtls={} api_key={} drain_timeout_ms={}"),
                e.model_dir.string(), options.host, options.port, options.metrics_port, e.threads,
                e.block_size, e.kv_cache_bytes, e.max_batched_tokens, e.max_running_requests,
-               e.max_model_len, e.enable_prefix_caching, options.default_max_tokens,
+               e.max_model_len, e.enable_prefix_caching, e.vision_workers, e.vision_threads,
+               e.token_queue_tokens, e.encoder_cache_bytes, e.max_waiting_requests,
+               options.default_max_tokens,
                options.max_receive_bytes, !options.tls_cert.empty(), !options.tls_client_ca.empty(),
                !options.api_key_file.empty(), options.drain_timeout.count());
 

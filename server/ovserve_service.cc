@@ -60,53 +60,56 @@ class GenerateCall final : public grpc::ServerWriteReactor<v1::GenerateResponse>
   void Pump() {
     v1::GenerateResponse* to_write = nullptr;
     bool last = false;
-    grpc::Status final_status;
+    std::optional<grpc::Status> finish;  // end the call without a write
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (writing_ || finishing_) return;
       if (abort_reason_.has_value()) {
         finishing_ = true;
         status_code_ = grpc::StatusCode::UNAVAILABLE;
-        Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, *abort_reason_));
-        return;
-      }
-      if (handle_ == nullptr) return;
-      engine::RequestOutput out;
-      if (!handle_->TryNext(&out)) return;
-      const Clock::time_point now = Clock::now();
-      if (!out.token_ids.empty()) {
-        if (last_tokens_at_.has_value()) {
-          service_->metrics_.RecordInterTokenLatency(
-              std::chrono::duration<double>(now - *last_tokens_at_).count());
+        finish = grpc::Status(grpc::StatusCode::UNAVAILABLE, *abort_reason_);
+      } else {
+        if (handle_ == nullptr) return;
+        engine::RequestOutput out;
+        if (!handle_->TryNext(&out)) return;
+        const Clock::time_point now = Clock::now();
+        if (!out.token_ids.empty()) {
+          if (last_tokens_at_.has_value()) {
+            service_->metrics_.RecordInterTokenLatency(
+                std::chrono::duration<double>(now - *last_tokens_at_).count());
+          }
+          last_tokens_at_ = now;
         }
-        last_tokens_at_ = now;
-      }
-      if (out.finished) {
-        record_.finish_reason = out.finish_reason;
-        record_.usage = out.usage;
-        record_.timings = out.timings;
-        record_.has_output = true;
-        final_status = FinalStatus(out);
-        finishing_ = true;
-        status_code_ = final_status.error_code();
-        // Recorded before the client can see the end, so a scrape after a
-        // finished call always counts it.
-        RecordOnce();
+        grpc::Status final_status;
+        if (out.finished) {
+          record_.finish_reason = out.finish_reason;
+          record_.usage = out.usage;
+          record_.timings = out.timings;
+          record_.has_output = true;
+          final_status = FinalStatus(out);
+          finishing_ = true;
+          status_code_ = final_status.error_code();
+          // Recorded before the client can see the end, so a scrape after a
+          // finished call always counts it.
+          RecordOnce();
+        }
         if (!final_status.ok()) {
-          Finish(final_status);
-          return;
+          finish = final_status;
+        } else {
+          if (stream_) response_.Clear();
+          response_.set_request_id(id_);
+          AppendToResponse(out, &response_);
+          if (!stream_ && !out.finished) return;  // unary: one response at the end
+          writing_ = true;
+          to_write = &response_;
+          last = out.finished;
         }
       }
-      if (stream_) response_.Clear();
-      response_.set_request_id(id_);
-      AppendToResponse(out, &response_);
-      if (!stream_ && !out.finished) return;  // unary: one response at the end
-      writing_ = true;
-      to_write = &response_;
-      last = out.finished;
     }
-    // Outside the lock: gRPC may run OnWriteDone inline.
-    if (last) {
+    // Outside the lock: gRPC may run reactions (OnWriteDone, OnDone) inline.
+    if (finish.has_value()) {
+      Finish(*finish);
+    } else if (last) {
       StartWriteAndFinish(to_write, grpc::WriteOptions(), grpc::Status::OK);
     } else {
       StartWrite(to_write);

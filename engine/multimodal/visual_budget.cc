@@ -42,4 +42,12 @@ absl::StatusOr<int64_t> FramesToSample(int64_t requested, const VisualLimits& li
   return std::min(requested, limits.max_video_frames);
 }
 
+int64_t MaxVisualTokensPerRequest(const VisualLimits& limits) {
+  int64_t images = 0;
+  if (limits.max_images >= 1) images = kMaxSingleImageTokens;
+  if (limits.max_images >= 2) images = std::max(images, limits.max_images * (729 + 1));
+  const int64_t videos = limits.max_videos * (limits.max_video_frames * 196 + 1);
+  return images + videos;
+}
+
 }  // namespace ovserve::engine

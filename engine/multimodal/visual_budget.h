@@ -40,6 +40,11 @@ Modality RequestModality(int64_t images, int64_t videos);
 // reports: single or multi-image, plus the video budget when it has a video.
 int64_t NominalVisualBudget(int64_t images, int64_t videos);
 
+// The most visual tokens one request can carry under `limits` (exact
+// arithmetic): the larger of one AnyRes image and max_images single crops,
+// plus max_videos videos of max_video_frames frames. 15038 by default.
+int64_t MaxVisualTokensPerRequest(const VisualLimits& limits);
+
 // OK, or INVALID_ARGUMENT naming the limit and the value: more images than
 // max_images or more videos than max_videos.
 absl::Status ValidateVisualCounts(int64_t images, int64_t videos, const VisualLimits& limits);

@@ -41,7 +41,7 @@ std::span<const float> ModelRunner::Execute(std::span<const ChunkInput> chunks) 
       const int64_t stop = std::min(item.start + item.rows, end);
       if (begin >= stop) continue;
       backend.CopyFromHost(embeddings.Slice(row + begin - c.start, stop - begin).data,
-                           item.data.data() + (begin - item.start) * hidden_,
+                           item.data->data() + (begin - item.start) * hidden_,
                            static_cast<size_t>((stop - begin) * hidden_) * sizeof(float));
     }
     row += c.num_tokens;

@@ -16,6 +16,7 @@
 #include "engine/kv_cache/kv_cache_storage.h"
 #include "engine/model/activation_arena.h"
 #include "engine/model/llava_model.h"
+#include "engine/worker/encoder_cache.h"
 
 namespace ovserve::engine {
 
@@ -24,7 +25,7 @@ namespace ovserve::engine {
 struct PlacedVisualRows {
   int64_t start = 0;
   int64_t rows = 0;
-  std::vector<float> data;
+  VisualRows data;  // shared with the encoder cache
 };
 
 // One sequence's share of a step: tokens [start, start + num_tokens).

@@ -419,10 +419,13 @@ TEST_F(GrpcServerTest, MetricsAreScrapedAndCount) {
        {"ovserve_time_to_first_token_seconds_count", "ovserve_time_per_output_token_seconds_count",
         "ovserve_inter_token_latency_seconds_count", "ovserve_queue_time_seconds_count",
         "ovserve_e2e_request_latency_seconds_count", "ovserve_requests_running",
-        "ovserve_kv_cache_usage_ratio", "ovserve_prompt_tokens_total"}) {
+        "ovserve_kv_cache_usage_ratio", "ovserve_prompt_tokens_total",
+        "ovserve_token_queue_capacity_tokens", "ovserve_token_queue_used_tokens",
+        "ovserve_encoder_busy_ratio"}) {
     EXPECT_GE(Sample(text, series), 0) << series << " missing";
   }
   EXPECT_GE(Sample(text, "ovserve_time_to_first_token_seconds_count"), 2);
+  EXPECT_EQ(Sample(text, "ovserve_token_queue_capacity_tokens"), 24576);
 }
 
 // stdout of `command` (stderr discarded), and its exit status.
