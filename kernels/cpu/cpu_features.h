@@ -18,7 +18,8 @@ const char* IsaName(Isa isa);
 
 // Marks a portable loop to be compiled twice, for Haswell-class CPUs (AVX2,
 // FMA, F16C) and the x86-64 baseline, with the variant picked at load time.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+// Not under ThreadSanitizer: the ifunc resolvers run before its runtime is up.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
 #define OVSERVE_MULTIVERSION __attribute__((target_clones("arch=haswell", "default")))
 #else
 #define OVSERVE_MULTIVERSION

