@@ -1,0 +1,232 @@
+#include "benchmarks/load_generator.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace ovserve::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// What the calls of one run share with the sending thread.
+struct RunState {
+  std::mutex mutex;
+  std::condition_variable changed;
+  int64_t in_flight = 0;     // guarded by mutex
+  double last_end_s = 0;     // guarded by mutex
+};
+
+std::string CodeName(grpc::StatusCode code) {
+  // gRPC and absl share the canonical code numbering (0..16).
+  return absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
+}
+
+}  // namespace
+
+// One streaming Generate call. Its callbacks run on gRPC's threads, one at a
+// time; the timeline is read by the sending thread only after OnDone.
+class LoadGenerator::Call final : public grpc::ClientReadReactor<v1::GenerateResponse> {
+ public:
+  Call(int64_t index, const BenchRequest& request, Clock::time_point t0, RunState& state,
+       RunProgress* progress)
+      : request_(request), t0_(t0), state_(state), progress_(progress) {
+    timeline_.index = index;
+    timeline_.workload = request.workload;
+  }
+
+  void Start(v1::Ovserve::Stub& stub, const ConnectionOptions& connection, double timeout_s) {
+    if (!connection.api_key.empty()) {
+      context_.AddMetadata("authorization", absl::StrCat("Bearer ", connection.api_key));
+    }
+    if (timeout_s > 0) {
+      context_.set_deadline(std::chrono::system_clock::now() +
+                            std::chrono::microseconds(static_cast<int64_t>(timeout_s * 1e6)));
+    }
+    stub.async()->Generate(&context_, &request_.request, this);
+    StartRead(&response_);
+    timeline_.send_s = Since(t0_);
+    StartCall();
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;  // the stream has ended; OnDone follows
+    const double now = Since(t0_);
+    ++timeline_.responses;
+    if (response_.token_ids_size() > 0) {
+      timeline_.chunks.push_back({now, response_.token_ids_size()});
+      counted_tokens_ += response_.token_ids_size();
+    }
+    if (response_.finished()) {
+      final_ = true;
+      timeline_.end_s = now;
+      const v1::Usage& u = response_.usage();
+      timeline_.output_tokens = u.completion_tokens();
+      timeline_.prompt_text_tokens = u.prompt_text_tokens();
+      timeline_.image_tokens = u.image_tokens();
+      timeline_.video_tokens = u.video_tokens();
+      timeline_.cached_tokens = u.cached_tokens();
+      if (response_.finish_reason() == v1::FINISH_REASON_ERROR) error_finish_ = true;
+    }
+    StartRead(&response_);
+  }
+
+  void OnDone(const grpc::Status& status) override {
+    if (!final_) timeline_.end_s = Since(t0_);
+    timeline_.status = CodeName(status.error_code());
+    timeline_.ok = status.ok() && final_ && !error_finish_;
+    if (!status.ok()) {
+      timeline_.error = status.error_message();
+    } else if (!final_) {
+      timeline_.status = "INCOMPLETE";
+      timeline_.error = "the stream ended without a final response";
+    } else if (error_finish_) {
+      timeline_.status = "FINISH_REASON_ERROR";
+      timeline_.error = "the final response has finish reason ERROR";
+    }
+    if (!timeline_.ok) {
+      // Usage of a failed request is not counted.
+      timeline_.output_tokens = timeline_.prompt_text_tokens = timeline_.image_tokens = 0;
+      timeline_.video_tokens = timeline_.cached_tokens = 0;
+    } else if (timeline_.output_tokens == 0) {
+      timeline_.output_tokens = counted_tokens_;
+    }
+    if (progress_ != nullptr) {
+      progress_->done.fetch_add(1);
+      if (!timeline_.ok) progress_->failed.fetch_add(1);
+    }
+    // Last: once in_flight drops, the sending thread may destroy this call.
+    std::lock_guard<std::mutex> lock(state_.mutex);
+    state_.last_end_s = std::max(state_.last_end_s, timeline_.end_s);
+    --state_.in_flight;
+    state_.changed.notify_all();
+  }
+
+  RequestTimeline& timeline() { return timeline_; }
+
+ private:
+  const BenchRequest& request_;
+  const Clock::time_point t0_;
+  RunState& state_;
+  RunProgress* const progress_;
+  grpc::ClientContext context_;
+  v1::GenerateResponse response_;
+  RequestTimeline timeline_;
+  int64_t counted_tokens_ = 0;
+  bool final_ = false;
+  bool error_finish_ = false;
+};
+
+absl::StatusOr<std::unique_ptr<LoadGenerator>> LoadGenerator::Create(
+    const ConnectionOptions& options) {
+  if (options.target.empty()) return absl::InvalidArgumentError("no server target");
+  if (options.num_connections < 1) {
+    return absl::InvalidArgumentError("--num-connections must be >= 1");
+  }
+  std::unique_ptr<LoadGenerator> generator(new LoadGenerator(options));
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  if (options.tls || !options.tls_root_ca_pem.empty()) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = options.tls_root_ca_pem;
+    credentials = grpc::SslCredentials(ssl);
+  } else {
+    credentials = grpc::InsecureChannelCredentials();
+  }
+  for (int i = 0; i < options.num_connections; ++i) {
+    grpc::ChannelArguments arguments;
+    // Requests carry whole encoded images and videos: lift the 4 MiB default.
+    arguments.SetMaxSendMessageSize(-1);
+    arguments.SetMaxReceiveMessageSize(-1);
+    // A subchannel pool per channel, and distinct arguments, give each channel
+    // its own connection.
+    arguments.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    arguments.SetInt("ovserve.bench.connection", i);
+    std::shared_ptr<grpc::Channel> channel =
+        grpc::CreateCustomChannel(options.target, credentials, arguments);
+    if (channel == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("cannot create a channel to ", options.target));
+    }
+    generator->stubs_.push_back(v1::Ovserve::NewStub(channel));
+    generator->channels_.push_back(std::move(channel));
+  }
+  return generator;
+}
+
+LoadGenerator::LoadGenerator(ConnectionOptions options) : options_(std::move(options)) {}
+
+LoadGenerator::~LoadGenerator() = default;
+
+RunOutcome LoadGenerator::Run(const std::vector<BenchRequest>& requests, const RunOptions& options,
+                              RunProgress* progress) {
+  RunState state;
+  RunOutcome outcome;
+  const int64_t count = static_cast<int64_t>(requests.size());
+  if (progress != nullptr) {
+    progress->total = count;
+    progress->sent = progress->done = progress->failed = 0;
+  }
+  std::vector<std::unique_ptr<Call>> calls;
+  calls.reserve(requests.size());
+  const Clock::time_point t0 = Clock::now();
+  const bool bounded = options.duration_s > 0;
+  const Clock::time_point stop =
+      t0 + std::chrono::microseconds(static_cast<int64_t>((bounded ? options.duration_s : 0) * 1e6));
+  Clock::time_point last_send = t0;
+  for (int64_t i = 0; i < count; ++i) {
+    const double offset = i < static_cast<int64_t>(options.offsets.size())
+                              ? options.offsets[static_cast<size_t>(i)]
+                              : 0.0;
+    const Clock::time_point due =
+        t0 + std::chrono::microseconds(static_cast<int64_t>(offset * 1e6));
+    if (bounded && due >= stop) {
+      outcome.not_sent = count - i;
+      break;
+    }
+    std::this_thread::sleep_until(due);
+    {
+      std::unique_lock<std::mutex> lock(state.mutex);
+      auto has_slot = [&] {
+        return options.max_concurrency <= 0 || state.in_flight < options.max_concurrency;
+      };
+      // The request goes out at its due time (a sleep that overshot it does
+      // not count), or when a slot frees up; with a bound, only before it.
+      Clock::time_point intended = std::max(due, last_send);
+      if (!has_slot()) {
+        if (bounded) {
+          state.changed.wait_until(lock, stop, has_slot);
+        } else {
+          state.changed.wait(lock, has_slot);
+        }
+        intended = Clock::now();
+      }
+      if (!has_slot() || (bounded && intended >= stop)) {
+        outcome.not_sent = count - i;
+        break;
+      }
+      ++state.in_flight;
+    }
+    calls.push_back(std::make_unique<Call>(i, requests[static_cast<size_t>(i)], t0, state, progress));
+    calls.back()->Start(*stubs_[static_cast<size_t>(i) % stubs_.size()], options_,
+                        options.request_timeout_s);
+    last_send = Clock::now();
+    if (progress != nullptr) progress->sent.fetch_add(1);
+  }
+  {
+    std::unique_lock<std::mutex> lock(state.mutex);
+    state.changed.wait(lock, [&] { return state.in_flight == 0; });
+    outcome.duration_s = calls.empty() ? Since(t0) : state.last_end_s;
+  }
+  outcome.timelines.reserve(calls.size());
+  for (const std::unique_ptr<Call>& call : calls) outcome.timelines.push_back(call->timeline());
+  return outcome;
+}
+
+}  // namespace ovserve::bench
