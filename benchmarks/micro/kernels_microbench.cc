@@ -179,9 +179,9 @@ int Register() {
       {"q_proj", kHidden, kHidden, {1, 16, 128, 512}},
       {"kv_proj", kKvHeads * kHeadDim, kHidden, {1, 16, 128, 512}},
       {"o_proj", kHidden, kHidden, {1, 16, 128, 512}},
-      {"gate_or_up_proj", kIntermediate, kHidden, {1, 16, 128, 512}},
-      {"down_proj", kHidden, kIntermediate, {1, 16, 128, 512}},
-      {"lm_head", kVocab, kHidden, {1, 16}},
+      {"gate_or_up_proj", kIntermediate, kHidden, {1, 4, 16, 64, 128, 512}},
+      {"down_proj", kHidden, kIntermediate, {1, 4, 16, 64, 128, 512}},
+      {"lm_head", kVocab, kHidden, {1, 4, 16}},
   };
   for (const LinearShape& s : shapes) {
     auto* b = benchmark::RegisterBenchmark((std::string("LinearBf16/") + s.name).c_str(), BM_LinearBf16)

@@ -81,7 +81,7 @@ TEST_P(CpuOpsTest, SmallBatchLinearRowsEqualSingleRowBitForBit) {
   const int64_t k = 301, n = 37;
   const auto wb = ToBf16(RandomVector(n * k, 5, 0.1f));
   Tensor wt(const_cast<uint16_t*>(wb.data()), DType::kBF16, {n, k});
-  for (int64_t m : {2, 3, 4, 5, 8, 16, 31}) {
+  for (int64_t m : {2, 3, 4, 5, 8, 16, 31, 63}) {
     const auto x = RandomVector(m * k, 6 + m);
     std::vector<float> batched(m * n);
     backend_.Linear(Tensor(const_cast<float*>(x.data()), DType::kF32, {m, k}), wt, nullptr,
