@@ -52,8 +52,21 @@ class GenerateCall final : public grpc::ServerWriteReactor<v1::GenerateResponse>
       std::lock_guard<std::mutex> lock(mutex_);
       handle_ = std::move(handle);
       id_ = handle_->id();
+      // Cancelled or aborted while Submit ran: the request must not outlive the call.
+      if (cancelled_by_client_ || finishing_) handle_->Cancel();
     }
     Pump();
+  }
+
+  // Submit refused the request (after the call was handed to gRPC).
+  void Fail(const grpc::Status& status) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (finishing_) return;
+      finishing_ = true;
+      status_code_ = status.error_code();
+    }
+    Finish(status);
   }
 
   // Writes what the engine has queued, unless a write is in flight.
@@ -88,7 +101,8 @@ class GenerateCall final : public grpc::ServerWriteReactor<v1::GenerateResponse>
           record_.has_output = true;
           final_status = FinalStatus(out);
           finishing_ = true;
-          status_code_ = final_status.error_code();
+          status_code_ = cancelled_by_client_ && final_status.ok() ? grpc::StatusCode::CANCELLED
+                                                                   : final_status.error_code();
           // Recorded before the client can see the end, so a scrape after a
           // finished call always counts it.
           RecordOnce();
@@ -120,7 +134,10 @@ class GenerateCall final : public grpc::ServerWriteReactor<v1::GenerateResponse>
     {
       std::lock_guard<std::mutex> lock(mutex_);
       writing_ = false;
-      if (!ok) return;  // the client is gone; OnCancel / OnDone follow
+      // The client is gone: stop the request. Pump on regardless, so the
+      // final output (already queued, or coming) still ends the call with
+      // Finish — without it OnDone never runs.
+      if (!ok && handle_ != nullptr) handle_->Cancel();
     }
     Pump();
   }
@@ -207,9 +224,16 @@ OvserveService::OvserveService(Metrics& metrics, ServiceOptions options)
       options_(std::move(options)),
       waker_(std::make_shared<engine::OutputWaker>()) {
   pump_ = std::thread([this] { PumpLoop(); });
+  for (int i = 0; i < kSubmitThreads; ++i) submitters_.emplace_back([this] { SubmitLoop(); });
 }
 
 OvserveService::~OvserveService() {
+  {
+    std::lock_guard<std::mutex> lock(submit_mutex_);
+    stopping_submits_ = true;
+  }
+  submit_cv_.notify_all();
+  for (auto& t : submitters_) t.join();
   waker_->Shutdown();
   if (pump_.joinable()) pump_.join();
 }
@@ -320,14 +344,51 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* OvserveService::Generate(
   }
   converted->waker = waker_;
   converted->waker_token = token;
-  absl::StatusOr<std::unique_ptr<engine::RequestHandle>> handle =
-      engine->Submit(std::move(*converted));
-  if (!handle.ok()) {
-    Remove(token);
-    return refuse(ToGrpcStatus(handle.status()));
+  if (images + videos == 0) {  // tokenizing only: cheap enough for this thread
+    absl::StatusOr<std::unique_ptr<engine::RequestHandle>> handle =
+        engine->Submit(std::move(*converted));
+    if (!handle.ok()) {
+      Remove(token);
+      return refuse(ToGrpcStatus(handle.status()));
+    }
+    call->Start(std::move(*handle));
+    return call.get();
   }
-  call->Start(std::move(*handle));
+  // Media decode and resize can take seconds (a long video): off the gRPC
+  // thread. The call is gRPC's already; it ends with Submit's error if any.
+  auto request_ptr = std::make_shared<engine::GenerateRequest>(std::move(*converted));
+  PostSubmit([engine, call, request_ptr] {
+    absl::StatusOr<std::unique_ptr<engine::RequestHandle>> handle =
+        engine->Submit(std::move(*request_ptr));
+    if (!handle.ok()) {
+      call->Fail(ToGrpcStatus(handle.status()));
+      return;
+    }
+    call->Start(std::move(*handle));
+  });
   return call.get();
+}
+
+void OvserveService::PostSubmit(std::function<void()> task) {
+  {
+    std::lock_guard<std::mutex> lock(submit_mutex_);
+    submit_queue_.push_back(std::move(task));
+  }
+  submit_cv_.notify_one();
+}
+
+void OvserveService::SubmitLoop() {
+  for (;;) {
+    std::function<void()> task;
+    {
+      std::unique_lock<std::mutex> lock(submit_mutex_);
+      submit_cv_.wait(lock, [this] { return stopping_submits_ || !submit_queue_.empty(); });
+      if (submit_queue_.empty()) return;  // stopping, nothing left
+      task = std::move(submit_queue_.front());
+      submit_queue_.pop_front();
+    }
+    task();
+  }
 }
 
 grpc::ServerUnaryReactor* OvserveService::GetModelInfo(grpc::CallbackServerContext* context,

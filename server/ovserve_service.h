@@ -2,8 +2,9 @@
 // OvserveService: the ovserve.v1.Ovserve gRPC service on the callback
 // (reactor) API, in front of one engine::Engine.
 //
-// Generate: the request is converted and submitted on the gRPC thread
-// (Submit's errors become the call's status at once); its outputs are then
+// Generate: the request is converted on the gRPC thread and submitted there
+// when it is text only; with media, Submit (decode + resize) runs on a small
+// pool of submit threads, and its errors end the call. Outputs are then
 // written by whoever notices them first — one output-pump thread, woken by
 // the engine through an OutputWaker for every stream, or the call's own
 // OnWriteDone. A call has at most one write in flight (gRPC flow control);
@@ -18,10 +19,13 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "engine/engine.h"
@@ -84,6 +88,10 @@ class OvserveService final : public v1::Ovserve::CallbackService {
   std::shared_ptr<GenerateCall> Find(uint64_t token) const;
   std::shared_ptr<GenerateCall> Remove(uint64_t token);
   void PumpLoop();
+  // Multimodal Submits (media decode + resize) run on these threads.
+  void PostSubmit(std::function<void()> task);
+  void SubmitLoop();
+  static constexpr int kSubmitThreads = 4;
 
   std::atomic<engine::Engine*> engine_{nullptr};
   Metrics& metrics_;
@@ -96,6 +104,12 @@ class OvserveService final : public v1::Ovserve::CallbackService {
   absl::flat_hash_map<uint64_t, std::shared_ptr<GenerateCall>> calls_;
   uint64_t next_token_ = 1;
   std::thread pump_;
+
+  std::mutex submit_mutex_;
+  std::condition_variable submit_cv_;
+  std::deque<std::function<void()>> submit_queue_;
+  bool stopping_submits_ = false;
+  std::vector<std::thread> submitters_;
 };
 
 }  // namespace ovserve::server

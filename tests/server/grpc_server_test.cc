@@ -205,8 +205,15 @@ TEST_F(GrpcServerTest, UnaryGenerateSendsOneResponseWithEverything) {
   EXPECT_EQ(got.final_response.usage().completion_tokens(), 6u);
 }
 
+std::string Scrape(int port);
+double Sample(const std::string& text, const std::string& prefix);
+
 TEST_F(GrpcServerTest, ClientCancelAndDeadlineFreeTheRequest) {
   engine::Engine& engine = *server_->engine();
+  const std::string cancelled_series =
+      "ovserve_requests_total{finish_reason=\"cancelled\",status=\"cancelled\"}";
+  const double cancelled_before =
+      std::max(0.0, Sample(Scrape(server_->metrics_port()), cancelled_series));
   {
     grpc::ClientContext context;
     auto reader = stub_->Generate(&context, ChatRequest("Tell a long story.", {}, {}, 5000));
@@ -222,6 +229,14 @@ TEST_F(GrpcServerTest, ClientCancelAndDeadlineFreeTheRequest) {
   const Collected late = Generate(*stub_, ChatRequest("Tell a long story.", {}, {}, 5000), milliseconds(300));
   EXPECT_EQ(late.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   ExpectEngineDrains(engine);
+  // Both calls ended on the server too (OnDone ran and counted them).
+  double cancelled = 0;
+  for (int i = 0; i < 500; ++i) {
+    cancelled = Sample(Scrape(server_->metrics_port()), cancelled_series);
+    if (cancelled >= cancelled_before + 2) break;
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  EXPECT_EQ(cancelled, cancelled_before + 2);
 }
 
 TEST_F(GrpcServerTest, BadInputGetsTheRightCodeAndAMessage) {
