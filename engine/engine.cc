@@ -19,6 +19,7 @@
 #include "engine/sampling/sampler.h"
 #include "engine/sampling/sequence_rng.h"
 #include "engine/scheduler/scheduler.h"
+#include "engine/util/seconds_between.h"
 #include "engine/util/status_macros.h"
 #include "engine/worker/model_runner.h"
 #include "engine/worker/vision_encoder.h"
@@ -27,14 +28,6 @@
 namespace ovserve::engine {
 
 using Clock = std::chrono::steady_clock;
-
-namespace {
-
-double SecondsBetween(Clock::time_point from, Clock::time_point to) {
-  return std::chrono::duration<double>(to - from).count();
-}
-
-}  // namespace
 
 // Everything the engine keeps for one admitted request. Created by Submit on
 // the caller's thread, then owned by the engine thread.

@@ -7,18 +7,13 @@
 #include "absl/strings/str_cat.h"
 #include "engine/model/llava_model.h"
 #include "engine/runner/media_inputs.h"
+#include "engine/util/seconds_between.h"
 #include "engine/util/status_macros.h"
 #include "kernels/cpu/cpu_backend.h"
 
 namespace ovserve::engine {
 
 using Clock = std::chrono::steady_clock;
-
-namespace {
-double SecondsBetween(Clock::time_point from, Clock::time_point to) {
-  return std::chrono::duration<double>(to - from).count();
-}
-}  // namespace
 
 // One worker: its own backend and model view (only the vision part is used).
 struct VisionEncoder::Worker {

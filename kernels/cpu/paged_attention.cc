@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "kernels/cpu/ops.h"
-#include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/vector_math.h"
 
 namespace ovserve::kernels::cpu {
 
@@ -29,26 +29,12 @@ namespace {
 
 // One query row's `group` query heads that share one KV head: each key and
 // value row is read once for all of them (GQA: 7 query heads per KV head in
-// the 0.5B model) instead of once per query head. Per head the arithmetic is
-// Dot / exp / Axpy's, in the same order, so results do not change.
-OVSERVE_MULTIVERSION
-void AttendGroup(const float* q, int64_t q_stride, int64_t group, int64_t D, const float* const* key_rows,
+// the 0.5B model) instead of once per query head, while it is hot in L1.
+void AttendGroup(const float* q, int64_t group, int64_t D, const float* const* key_rows,
                  const float* const* value_rows, int64_t visible, float scale, float* scores,
-                 float* out, int64_t out_stride) {
+                 float* out) {
   for (int64_t s = 0; s < visible; ++s) {
-    const float* key = key_rows[s];
-    for (int64_t g = 0; g < group; ++g) {
-      const float* qg = q + g * q_stride;
-      float partial[8] = {};
-      int64_t i = 0;
-      for (; i + 8 <= D; i += 8) {
-        for (int j = 0; j < 8; ++j) partial[j] += qg[i + j] * key[i + j];
-      }
-      float sum = 0.0f;
-      for (int j = 0; j < 8; ++j) sum += partial[j];
-      for (; i < D; ++i) sum += qg[i] * key[i];
-      scores[g * visible + s] = sum * scale;
-    }
+    for (int64_t g = 0; g < group; ++g) scores[g * visible + s] = Dot(q + g * D, key_rows[s], D) * scale;
   }
   for (int64_t g = 0; g < group; ++g) {
     float* row = scores + g * visible;
@@ -61,15 +47,10 @@ void AttendGroup(const float* q, int64_t q_stride, int64_t group, int64_t D, con
     }
     const float inv = 1.0f / denom;
     for (int64_t s = 0; s < visible; ++s) row[s] *= inv;
-    std::fill(out + g * out_stride, out + g * out_stride + D, 0.0f);
+    std::fill(out + g * D, out + (g + 1) * D, 0.0f);
   }
   for (int64_t s = 0; s < visible; ++s) {
-    const float* value = value_rows[s];
-    for (int64_t g = 0; g < group; ++g) {
-      const float weight = scores[g * visible + s];
-      float* og = out + g * out_stride;
-      for (int64_t i = 0; i < D; ++i) og[i] += weight * value[i];
-    }
+    for (int64_t g = 0; g < group; ++g) Axpy(scores[g * visible + s], value_rows[s], out + g * D, D);
   }
 }
 
@@ -121,8 +102,8 @@ void PagedAttention(ThreadPool& pool, const Tensor& q, const Tensor& k_cache,
         value_rows[s] = vp + (slot * Hkv + kvh) * D;
       }
       const int64_t h0 = kvh * group;
-      AttendGroup(qp + (n * Hq + h0) * D, D, group, D, key_rows.data(), value_rows.data(), visible,
-                  scale, scores.data(), op + (n * Hq + h0) * D, D);
+      AttendGroup(qp + (n * Hq + h0) * D, group, D, key_rows.data(), value_rows.data(), visible,
+                  scale, scores.data(), op + (n * Hq + h0) * D);
     }
   });
 }

@@ -31,6 +31,7 @@
 #include "gtest/gtest.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "tests/engine/multimodal/media_encoder_for_tests.h"
+#include "tests/engine/serving/serving_test_support.h"
 #include "tests/test_support/fixtures.h"
 
 namespace ovserve::engine {
@@ -38,10 +39,9 @@ namespace {
 
 using std::chrono::milliseconds;
 
-std::string ReadMedia(const std::string& name) {
-  std::ifstream in(ovserve::testing::FixturePath("media/" + name), std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+using testing::ChatPrompt;
+using testing::Drain;
+using testing::ReadMedia;
 
 std::filesystem::path ModelDir() { return ovserve::testing::FixturePath("tiny-llava-ov"); }
 
@@ -264,29 +264,6 @@ TEST_F(VisionEncoderTest, TheSameImageIsEncodedOnceWithTheCache) {
 
 // ---- Through the engine ----
 
-std::string ChatPrompt(const std::string& text, int images = 0, int videos = 0) {
-  ChatMessage message{"user", {}};
-  for (int i = 0; i < images; ++i) message.content.push_back({ContentType::kImage, ""});
-  for (int i = 0; i < videos; ++i) message.content.push_back({ContentType::kVideo, ""});
-  message.content.push_back({ContentType::kText, text});
-  return ApplyChatTemplate({message}, /*add_generation_prompt=*/true);
-}
-
-struct Outcome {
-  std::vector<int32_t> tokens;
-  RequestOutput last;
-};
-
-Outcome Drain(RequestHandle& handle) {
-  Outcome outcome;
-  RequestOutput out;
-  while (handle.Next(&out)) {
-    outcome.tokens.insert(outcome.tokens.end(), out.token_ids.begin(), out.token_ids.end());
-    if (out.finished) outcome.last = out;
-  }
-  return outcome;
-}
-
 class EngineVisionTest : public ::testing::Test {
  protected:
   void SetUp() override { OVSERVE_REQUIRE_FIXTURE("tiny-llava-ov/config.json"); }
@@ -407,9 +384,9 @@ TEST_F(EngineVisionTest, ASmallQueueSerializesEncodesAndLosesNothing) {
     handles.push_back(std::move(*handle));
   }
   for (size_t i = 0; i < handles.size(); ++i) {
-    const Outcome got = Drain(*handles[i]);
+    const auto got = Drain(*handles[i]);
     EXPECT_EQ(got.tokens, expected[i]) << requests[i].request_id;
-    EXPECT_EQ(got.last.finish_reason, FinishReason::kLength);
+    EXPECT_EQ(got.final_output.finish_reason, FinishReason::kLength);
     EXPECT_LE((*engine)->Stats().token_queue_used_tokens, kMaxSingleImageTokens);
   }
   EXPECT_EQ((*engine)->Stats().token_queue_capacity_tokens, kMaxSingleImageTokens);
@@ -473,10 +450,10 @@ TEST_F(EngineVisionTest, RandomCancellationsAtEveryStageLeaveNothingHeld) {
   });
   int finished = 0, cancelled = 0;
   for (auto& handle : handles) {
-    const Outcome got = Drain(*handle);
-    EXPECT_TRUE(got.last.finished);
-    if (got.last.finish_reason == FinishReason::kCancelled) ++cancelled;
-    if (got.last.finish_reason == FinishReason::kLength) {
+    const auto got = Drain(*handle);
+    EXPECT_TRUE(got.final_output.finished);
+    if (got.final_output.finish_reason == FinishReason::kCancelled) ++cancelled;
+    if (got.final_output.finish_reason == FinishReason::kLength) {
       ++finished;
       EXPECT_EQ(got.tokens.size(), 40u);
     }
@@ -502,9 +479,9 @@ TEST_F(EngineVisionTest, TheLargestSingleImageFitsTheDefaultQueue) {
   auto handle = (*engine)->Submit(
       Request("largest", "What is this?", {std::string(png->begin(), png->end())}, {}, 2));
   ASSERT_TRUE(handle.ok()) << handle.status();
-  const Outcome got = Drain(**handle);
-  EXPECT_EQ(got.last.finish_reason, FinishReason::kLength) << got.last.error;
-  EXPECT_EQ(got.last.usage.visual_tokens, kMaxSingleImageTokens);
+  const auto got = Drain(**handle);
+  EXPECT_EQ(got.final_output.finish_reason, FinishReason::kLength) << got.final_output.error;
+  EXPECT_EQ(got.final_output.usage.visual_tokens, kMaxSingleImageTokens);
   // 8765 + 8760 + 6273 = 23798, rounded up to 1024s.
   EXPECT_EQ((*engine)->Stats().token_queue_capacity_tokens, 24576);
   ExpectNothingHeld(**engine);
