@@ -25,6 +25,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "benchmarks/bench_metrics.h"
 #include "engine/engine.h"
 #include "engine/tokenizer/chat_template.h"
 #include "nlohmann/json.hpp"
@@ -62,15 +63,6 @@ std::string Prompt(const std::string& text, int images, int videos) {
   for (int i = 0; i < videos; ++i) message.content.push_back({engine::ContentType::kVideo, ""});
   message.content.push_back({engine::ContentType::kText, text});
   return engine::ApplyChatTemplate({message}, true);
-}
-
-double Percentile(std::vector<double> values, double q) {
-  if (values.empty()) return 0;
-  std::sort(values.begin(), values.end());
-  const double rank = q * static_cast<double>(values.size() - 1);
-  const size_t lo = static_cast<size_t>(rank);
-  const size_t hi = std::min(lo + 1, values.size() - 1);
-  return values[lo] + (values[hi] - values[lo]) * (rank - static_cast<double>(lo));
 }
 
 struct Phase {
@@ -162,12 +154,10 @@ Phase RunPhase(Engine& engine, int mm_requests, const std::string& image, const 
 }
 
 nlohmann::json Summary(const Phase& p) {
-  double mean = 0;
-  for (double g : p.token_gaps_ms) mean += g;
-  mean /= std::max<size_t>(1, p.token_gaps_ms.size());
-  return {{"text_token_gap_ms_p50", Percentile(p.token_gaps_ms, 0.5)},
-          {"text_token_gap_ms_p99", Percentile(p.token_gaps_ms, 0.99)},
-          {"text_token_gap_ms_mean", mean},
+  const bench::Summary gaps = bench::Summarize(p.token_gaps_ms);  // numpy-style percentiles
+  return {{"text_token_gap_ms_p50", gaps.median},
+          {"text_token_gap_ms_p99", gaps.p99},
+          {"text_token_gap_ms_mean", gaps.mean},
           {"text_tokens_measured", p.token_gaps_ms.size()},
           {"multimodal_e2e_s", p.mm_e2e_s},
           {"wall_s", p.wall_s}};

@@ -11,6 +11,7 @@
 // ever runs on the engine thread: outputs are pulled from the handle
 // (RequestHandle::Next) by the consumer's own thread.
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -120,6 +121,11 @@ struct Timings {
   double first_scheduled = -1;   // queue time
   double first_token = -1;       // time to first token
   double finished = -1;          // end-to-end
+
+  // Waiting for the scheduler: first_scheduled less preprocess and encode.
+  double queue() const {
+    return first_scheduled < 0 ? 0.0 : std::max(0.0, first_scheduled - preprocess - encode);
+  }
 };
 
 // One delta of a request's stream; the last one has `finished` set.

@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/model/checkpoint_generator.h"
 #include "engine/util/status_macros.h"
+#include "server/dashed_flags.h"
 
 ABSL_FLAG(std::string, preset, "", "model shapes: tiny, 0.5b or 7b");
 ABSL_FLAG(std::string, out, "", "output folder (created when missing)");
@@ -92,27 +93,8 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "random-weight LLaVA-OneVision checkpoint at real shapes\n"
       "  ovserve-make-model --preset {tiny,0.5b,7b} --out DIR [--seed N] [--tokenizer-from DIR]");
-  // absl flag names cannot contain dashes; accept --tokenizer-from and
-  // --max-shard-bytes by spelling the flag name with underscores.
-  std::vector<char*> args(argv, argv + argc);
-  std::vector<std::string> storage;
-  storage.reserve(args.size());
-  for (auto& a : args) {
-    std::string s(a);
-    if (s == "--") break;
-    for (const std::string dashed : {"--tokenizer-from", "--max-shard-bytes"}) {
-      if (s == dashed || s.rfind(dashed + "=", 0) == 0) {
-        std::string underscored = dashed;
-        for (size_t i = 2; i < underscored.size(); ++i) {
-          if (underscored[i] == '-') underscored[i] = '_';
-        }
-        s = underscored + s.substr(dashed.size());
-      }
-    }
-    storage.push_back(s);
-    a = storage.back().data();
-  }
-  absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
+  ovserve::server::DashedFlags flags(argc, argv);  // --tokenizer-from, --max-shard-bytes
+  absl::ParseCommandLine(flags.argc(), flags.argv());
   const absl::Status status = ovserve::Run();
   if (!status.ok()) {
     std::fprintf(stderr, "ovserve-make-model: %s\n", status.ToString().c_str());

@@ -128,7 +128,7 @@ void Metrics::RecordRequest(const RequestRecord& record) {
   cached_tokens_.Increment(static_cast<double>(u.cached_tokens));
   preprocess_.Observe(t.preprocess);
   if (u.visual_tokens > 0) encode_.Observe(t.encode);
-  if (t.first_scheduled >= 0) queue_.Observe(std::max(0.0, t.first_scheduled - t.preprocess - t.encode));
+  if (t.first_scheduled >= 0) queue_.Observe(t.queue());
   if (t.first_token >= 0) ttft_.Observe(t.first_token);
   if (t.first_token >= 0 && u.completion_tokens > 1) {
     tpot_.Observe((t.finished - t.first_token) / static_cast<double>(u.completion_tokens - 1));

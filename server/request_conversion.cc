@@ -163,7 +163,7 @@ void AppendToResponse(const engine::RequestOutput& output, v1::GenerateResponse*
   usage->set_completion_tokens(static_cast<uint32_t>(u.completion_tokens));
   const engine::Timings& t = output.timings;
   v1::Timings* timings = response->mutable_timings();
-  timings->set_queue(std::max(0.0, t.first_scheduled - t.preprocess - t.encode));
+  timings->set_queue(t.queue());
   timings->set_preprocess(t.preprocess);
   timings->set_encode(t.encode);
   timings->set_time_to_first_token(std::max(0.0, t.first_token));
