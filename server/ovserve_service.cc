@@ -134,10 +134,14 @@ class GenerateCall final : public grpc::ServerWriteReactor<v1::GenerateResponse>
     {
       std::lock_guard<std::mutex> lock(mutex_);
       writing_ = false;
-      // The client is gone: stop the request. Pump on regardless, so the
-      // final output (already queued, or coming) still ends the call with
-      // Finish — without it OnDone never runs.
-      if (!ok && handle_ != nullptr) handle_->Cancel();
+      // The client is gone: stop the request and count the call as cancelled
+      // (OnCancel may run only after the final output is pumped). Pump on
+      // regardless, so the final output (already queued, or coming) still
+      // ends the call with Finish — without it OnDone never runs.
+      if (!ok) {
+        cancelled_by_client_ = true;
+        if (handle_ != nullptr) handle_->Cancel();
+      }
     }
     Pump();
   }
