@@ -67,9 +67,19 @@ class Backend {
   // Waits for every op issued so far.
   virtual void Synchronize() = 0;
 
+  // ---- weights ----
+  // `w` [N, K] as this backend's Linear reads it fastest, in the same dtype
+  // (the CPU packs BF16/F16 rows into 16-row panels). When the result needs
+  // new memory, `*storage` receives it and must outlive the result; otherwise
+  // `w` itself is returned and `*storage` is left empty.
+  virtual Tensor PrepareLinearWeight(const Tensor& w, std::unique_ptr<DeviceBuffer>* storage) {
+    storage->reset();
+    return w;
+  }
+
   // ---- ops ----
-  // y[M,N] = x[M,K] . w[N,K]^T (+ bias[N]). x, y: F32. w, bias: BF16/F16/F32.
-  // bias may be nullptr.
+  // y[M,N] = x[M,K] . w[N,K]^T (+ bias[N]). x, y: F32. w, bias: BF16/F16/F32;
+  // w row-major or as returned by PrepareLinearWeight. bias may be nullptr.
   virtual void Linear(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y) = 0;
 
   // y = x / sqrt(mean(x^2) + eps) * weight, per row. y may alias x.

@@ -17,12 +17,24 @@ namespace ovserve::kernels {
 
 enum class Device : uint8_t { kCpu, kCuda };
 
+// How a 2-D weight's elements are arranged in memory. Only Linear reads a
+// layout other than kRowMajor, and only one made by its own backend's
+// PrepareLinearWeight (kernels/backend.h); such a view is not to be sliced.
+enum class Layout : uint8_t {
+  kRowMajor,
+  // CPU: 16-row panels, element (n, k) in panel n / 16 at k * 16 + a slot for
+  // n % 16 (kernels/cpu/linear_panels.h), so a micro-kernel reads one
+  // contiguous 32-byte line per k for 16 outputs.
+  kPanels16,
+};
+
 struct Tensor {
   static constexpr int kMaxRank = 5;
 
   void* data = nullptr;
   DType dtype = DType::kF32;
   Device device = Device::kCpu;
+  Layout layout = Layout::kRowMajor;
   int rank = 0;
   std::array<int64_t, kMaxRank> shape{};
 

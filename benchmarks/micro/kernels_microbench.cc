@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <numeric>
 #include <string>
 #include <thread>
@@ -63,14 +64,19 @@ void BM_LinearBf16(benchmark::State& state) {
   const std::vector<uint16_t> w = RandomBf16(n * k, 1);
   const int64_t weight_bytes = 2 * n * k;
   const int64_t copies = std::max<int64_t>(1, (int64_t{128} << 20) / weight_bytes);
-  std::vector<uint16_t> all(static_cast<size_t>(copies * n * k));
-  for (int64_t c = 0; c < copies; ++c) std::copy(w.begin(), w.end(), all.begin() + c * n * k);
+  // Each copy in the layout the model runs it in (prepared as at load).
+  std::vector<std::unique_ptr<DeviceBuffer>> storage(static_cast<size_t>(copies));
+  std::vector<Tensor> prepared;
+  for (int64_t c = 0; c < copies; ++c) {
+    prepared.push_back(backend.PrepareLinearWeight(
+        Tensor(const_cast<uint16_t*>(w.data()), DType::kBF16, {n, k}), &storage[c]));
+  }
   std::vector<float> x = RandomF32(m * k, 2), y(static_cast<size_t>(m * n));
   const Tensor xt(x.data(), DType::kF32, {m, k});
   const Tensor yt(y.data(), DType::kF32, {m, n});
   int64_t next = 0;
   for (auto _ : state) {
-    const Tensor wt(all.data() + next * n * k, DType::kBF16, {n, k});
+    const Tensor& wt = prepared[next];
     next = (next + 1) % copies;
     backend.Linear(xt, wt, nullptr, yt);
     benchmark::DoNotOptimize(y.data());

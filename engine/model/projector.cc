@@ -13,6 +13,7 @@ MultimodalProjector::MultimodalProjector(const LlavaOnevisionConfig& config,
                                                   : kernels::GeluApproximation::kTanh) {}
 
 void MultimodalProjector::Forward(const kernels::Tensor& x, const kernels::Tensor& out) {
+  if (!linears_.prepared()) linears_.Prepare(backend_, {&weights_.linear1_w, &weights_.linear2_w});
   arena_.Reset();
   kernels::Tensor mid = arena_.F32({x.rows(), text_hidden_});
   const kernels::Tensor* b1 = weights_.linear1_b.data ? &weights_.linear1_b : nullptr;

@@ -6,6 +6,7 @@
 #include "engine/model/activation_arena.h"
 #include "engine/model/llava_weights.h"
 #include "engine/model/model_config.h"
+#include "engine/model/prepared_linears.h"
 #include "kernels/backend.h"
 
 namespace ovserve::engine {
@@ -19,7 +20,8 @@ class MultimodalProjector {
   void Forward(const kernels::Tensor& x, const kernels::Tensor& out);
 
  private:
-  const ProjectorWeights& weights_;
+  ProjectorWeights weights_;  // views; the Linear ones prepared on first use
+  PreparedLinears linears_;
   kernels::Backend& backend_;
   ActivationArena arena_;
   int64_t text_hidden_;

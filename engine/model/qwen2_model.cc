@@ -14,6 +14,17 @@ Qwen2Model::Qwen2Model(const TextConfig& config, const Qwen2Weights& weights,
                        kernels::Backend& backend)
     : config_(config), weights_(weights), backend_(backend), arena_(backend) {}
 
+void Qwen2Model::PrepareLinears() {
+  if (linears_.prepared()) return;
+  std::vector<Tensor*> weights;
+  for (Qwen2LayerWeights& l : weights_.layers) {
+    for (Tensor* w : {&l.q_w, &l.k_w, &l.v_w, &l.o_w, &l.gate_w, &l.up_w, &l.down_w}) weights.push_back(w);
+  }
+  // A tied head is prepared apart from embed_tokens, which the gather reads by row.
+  weights.push_back(&weights_.lm_head);
+  linears_.Prepare(backend_, weights);
+}
+
 KvCacheShape Qwen2Model::CacheShape(int block_size) const {
   return KvCacheShape{.layers = config_.num_hidden_layers,
                       .kv_heads = config_.num_key_value_heads,
@@ -33,6 +44,7 @@ Tensor Qwen2Model::Upload(const std::vector<int32_t>& host, std::initializer_lis
 
 void Qwen2Model::Forward(const Tensor& embeddings, const ForwardBatch& batch,
                          const KvCacheStorage& cache, const Tensor& out) {
+  PrepareLinears();
   const int64_t T = embeddings.rows();
   const int64_t H = config_.hidden_size;
   const int64_t heads = config_.num_attention_heads, kv_heads = config_.num_key_value_heads;
@@ -98,6 +110,7 @@ void Qwen2Model::Forward(const Tensor& embeddings, const ForwardBatch& batch,
 }
 
 void Qwen2Model::Logits(const Tensor& hidden, const Tensor& logits) {
+  PrepareLinears();
   backend_.Linear(hidden, weights_.lm_head, nullptr, logits);
 }
 

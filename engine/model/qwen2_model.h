@@ -14,6 +14,7 @@
 #include "engine/model/forward_batch.h"
 #include "engine/model/llava_weights.h"
 #include "engine/model/model_config.h"
+#include "engine/model/prepared_linears.h"
 #include "kernels/backend.h"
 
 namespace ovserve::engine {
@@ -45,8 +46,12 @@ class Qwen2Model {
   // An I32 device tensor of the arena holding `host`.
   kernels::Tensor Upload(const std::vector<int32_t>& host, std::initializer_list<int64_t> dims);
 
+  // Puts the Linear weights in the backend's layout on first use.
+  void PrepareLinears();
+
   const TextConfig& config_;
-  const Qwen2Weights& weights_;
+  Qwen2Weights weights_;  // views; the Linear ones replaced by prepared ones
+  PreparedLinears linears_;
   kernels::Backend& backend_;
   ActivationArena arena_;
 };

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "kernels/check.h"
 
@@ -18,6 +19,9 @@ constexpr int64_t kCropsPerPass = 4;
 SiglipVisionTower::SiglipVisionTower(const LlavaOnevisionConfig& config, const SiglipWeights& weights,
                                      kernels::Backend& backend)
     : config_(config), weights_(weights), backend_(backend), arena_(backend) {
+  const auto& vc = config.vision;
+  patch_w_ = weights_.patch_embedding_w.Reshaped(
+      {vc.hidden_size, vc.num_channels * vc.patch_size * vc.patch_size});
   const int64_t n = config.vision.num_hidden_layers;
   const int64_t idx = config.vision_feature_layer;
   // hidden_states has n + 1 entries (embeddings first), indexed like Python.
@@ -29,12 +33,22 @@ SiglipVisionTower::SiglipVisionTower(const LlavaOnevisionConfig& config, const S
                                              : kernels::GeluApproximation::kTanh;
 }
 
+void SiglipVisionTower::PrepareLinears() {
+  if (linears_.prepared()) return;
+  std::vector<Tensor*> weights = {&patch_w_};
+  for (SiglipLayerWeights& l : weights_.layers) {
+    for (Tensor* w : {&l.q_w, &l.k_w, &l.v_w, &l.out_w, &l.fc1_w, &l.fc2_w}) weights.push_back(w);
+  }
+  linears_.Prepare(backend_, weights);
+}
+
 int64_t SiglipVisionTower::tokens_per_crop() const {
   const int64_t n = config_.vision.num_patches();
   return config_.feature_select_strategy == FeatureSelectStrategy::kDefault ? n - 1 : n;
 }
 
 void SiglipVisionTower::Encode(const Tensor& pixels, const Tensor& features) {
+  PrepareLinears();
   const int64_t crops = pixels.dim(0);
   const int64_t patches = config_.vision.num_patches();
   const int64_t vh = config_.vision.hidden_size;
@@ -68,8 +82,7 @@ void SiglipVisionTower::EncodeChunk(const Tensor& pixels, const Tensor& hidden) 
     const Tensor image = pixels.Slice(i, 1).Reshaped({vc.num_channels, vc.image_size, vc.image_size});
     backend_.Im2Patches(image, static_cast<int>(vc.patch_size), cols.Slice(i * patches, patches));
   }
-  const Tensor patch_w = weights_.patch_embedding_w.Reshaped({vh, patch_len});
-  backend_.Linear(cols, patch_w, &weights_.patch_embedding_b, hidden);
+  backend_.Linear(cols, patch_w_, &weights_.patch_embedding_b, hidden);
   Tensor positions = arena_.F32({patches, vh});
   backend_.Convert(weights_.position_embedding, positions);
   for (int64_t i = 0; i < n; ++i) {

@@ -10,13 +10,15 @@
 #include "engine/model/activation_arena.h"
 #include "engine/model/llava_weights.h"
 #include "engine/model/model_config.h"
+#include "engine/model/prepared_linears.h"
 #include "kernels/backend.h"
 
 namespace ovserve::engine {
 
 class SiglipVisionTower {
  public:
-  // Borrows everything; all must outlive the tower.
+  // Borrows config and backend, which must outlive the tower; copies the
+  // weight views (their memory must outlive it too).
   SiglipVisionTower(const LlavaOnevisionConfig& config, const SiglipWeights& weights,
                     kernels::Backend& backend);
 
@@ -30,9 +32,13 @@ class SiglipVisionTower {
 
  private:
   void EncodeChunk(const kernels::Tensor& pixels, const kernels::Tensor& hidden);
+  // Puts the Linear weights in the backend's layout on first use.
+  void PrepareLinears();
 
   const LlavaOnevisionConfig& config_;
-  const SiglipWeights& weights_;
+  SiglipWeights weights_;  // views; the Linear ones replaced by prepared ones
+  kernels::Tensor patch_w_;  // the patch conv as a Linear weight [vh, C*P*P]
+  PreparedLinears linears_;
   kernels::Backend& backend_;
   ActivationArena arena_;
   int64_t layers_to_run_;

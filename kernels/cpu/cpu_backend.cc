@@ -6,6 +6,8 @@
 #include <thread>
 
 #include "kernels/check.h"
+#include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/linear_panels.h"
 #include "kernels/cpu/ops.h"
 
 namespace ovserve::kernels {
@@ -58,6 +60,21 @@ void CpuBackend::CopyToHost(void* host_dst, const void* device_src, size_t bytes
   std::memcpy(host_dst, device_src, bytes);
 }
 
+Tensor CpuBackend::PrepareLinearWeight(const Tensor& w, std::unique_ptr<DeviceBuffer>* storage) {
+  storage->reset();
+  // The portable path reads panels too, but slower than rows: pack only for
+  // the AVX2 kernels.
+  if (!cpu::CanPackPanels(w) || cpu::SelectedIsa() != cpu::Isa::kAvx2) return w;
+  *storage = Allocate(cpu::PanelBytes(w.dim(0), w.dim(1)));
+  auto* out = static_cast<uint16_t*>((*storage)->data());
+  pool_.ParallelFor(cpu::PanelCount(w.dim(0)), 16,
+                    [&](int64_t p0, int64_t p1) { cpu::PackPanels(w, p0, p1, out); });
+  Tensor packed = w;
+  packed.data = out;
+  packed.layout = Layout::kPanels16;
+  return packed;
+}
+
 void CpuBackend::Linear(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y) {
   CheckF32(x, "Linear x");
   CheckF32(y, "Linear y");
@@ -67,6 +84,8 @@ void CpuBackend::Linear(const Tensor& x, const Tensor& w, const Tensor* bias, co
   OVSERVE_CHECK(y.rows() == x.rows() && y.cols() == w.dim(0), "Linear: y %s for x %s, w %s",
                 y.ShapeString().c_str(), x.ShapeString().c_str(), w.ShapeString().c_str());
   if (bias != nullptr) OVSERVE_CHECK(bias->numel() == w.dim(0), "Linear: bias size");
+  OVSERVE_CHECK(w.layout == Layout::kRowMajor || w.dtype != DType::kF32,
+                "Linear: packed weights are BF16 or F16");
   cpu::Linear(pool_, x, w, bias, y);
 }
 

@@ -27,6 +27,10 @@ class CpuBackend final : public Backend {
   void CopyToHost(void* host_dst, const void* device_src, size_t bytes) override;
   void Synchronize() override {}
 
+  // BF16/F16 weights become 16-row panels (kernels/cpu/linear_panels.h)
+  // when the AVX2 path is selected; anything else is used as stored.
+  Tensor PrepareLinearWeight(const Tensor& w, std::unique_ptr<DeviceBuffer>* storage) override;
+
   void Linear(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y) override;
   void RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& y) override;
   void LayerNorm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,

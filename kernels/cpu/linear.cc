@@ -3,6 +3,7 @@
 
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/linear_avx2.h"
+#include "kernels/cpu/linear_panels.h"
 #include "kernels/cpu/ops.h"
 
 namespace ovserve::kernels::cpu {
@@ -42,7 +43,24 @@ void Linear(ThreadPool& pool, const Tensor& x, const Tensor& w, const Tensor* bi
   const float* xp = x.as<const float>();
   float* yp = y.as<float>();
   const Isa isa = SelectedIsa();
-  // Split the weight rows so each thread streams its own slice of the weights.
+  if (w.layout == Layout::kPanels16) {
+    // Threads take whole panels, so each streams its own slice of the weights.
+    pool.ParallelFor(PanelCount(N), 4, [&](int64_t p0, int64_t p1) {
+      if (isa == Isa::kAvx2) {
+        avx2::PanelRange(xp, M, w, p0, p1, yp, N);
+      } else {
+        GenericPanelRange(xp, M, w, p0, p1, yp, N);
+      }
+      if (bias != nullptr) {
+        const int64_t n1 = std::min(N, p1 * kPanelRows);
+        for (int64_t m = 0; m < M; ++m) {
+          for (int64_t n = p0 * kPanelRows; n < n1; ++n) yp[m * N + n] += LoadAsFloat(*bias, n);
+        }
+      }
+    });
+    return;
+  }
+  // Row-major weights (F32, or not prepared): split the weight rows so each thread streams its own slice of the weights.
   // Ranges are whole 16-row tiles so only the last one has a ragged edge.
   constexpr int64_t kTile = 16;
   const int64_t tiles = (N + kTile - 1) / kTile;

@@ -1,6 +1,8 @@
 // CPU ops against straightforward double-precision references, on both the
 // AVX2 path (where the CPU has it) and the portable path.
 #include <cmath>
+#include <cstring>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -94,6 +96,110 @@ TEST_P(CpuOpsTest, SmallBatchLinearRowsEqualSingleRowBitForBit) {
         ASSERT_EQ(batched[row * n + j], single[j]) << "m=" << m << " row=" << row << " col=" << j;
       }
     }
+  }
+}
+
+uint16_t F32ToF16(float f) {
+  const _Float16 h = static_cast<_Float16>(f);
+  uint16_t bits;
+  std::memcpy(&bits, &h, sizeof(bits));
+  return bits;
+}
+
+// A BF16 or F16 copy of `wf` (values rounded to the dtype) and those values as float.
+struct StoredWeight {
+  std::vector<uint16_t> bits;
+  std::vector<float> values;
+};
+StoredWeight Store(const std::vector<float>& wf, DType dtype) {
+  StoredWeight w;
+  for (float f : wf) {
+    const uint16_t b = dtype == DType::kBF16 ? F32ToBf16(f) : F32ToF16(f);
+    w.bits.push_back(b);
+    w.values.push_back(dtype == DType::kBF16 ? Bf16ToF32(b) : F16ToF32(b));
+  }
+  return w;
+}
+
+// Weights prepared by the backend (16-row panels on the AVX2 path) give the
+// reference result for ragged shapes: N not a multiple of 16, odd K, row
+// counts on and off the 6-row micro-tiles and past one 240-row block.
+TEST_P(CpuOpsTest, PreparedLinearMatchesReference) {
+  struct Shape { int64_t m, k, n; };
+  for (Shape s : {Shape{1, 64, 48}, Shape{1, 37, 100}, Shape{2, 300, 19}, Shape{5, 96, 33},
+                  Shape{6, 17, 16}, Shape{7, 130, 70}, Shape{13, 896, 40}, Shape{250, 65, 35}}) {
+    const auto x = RandomVector(s.m * s.k, 11);
+    const auto wf = RandomVector(s.n * s.k, 12, 0.1f);
+    const auto bias = RandomVector(s.n, 13);
+    for (DType wd : {DType::kBF16, DType::kF16}) {
+      const StoredWeight stored = Store(wf, wd);
+      std::vector<uint16_t> bits = stored.bits;
+      std::unique_ptr<DeviceBuffer> storage;
+      const Tensor prepared = backend_.PrepareLinearWeight(Tensor(bits.data(), wd, {s.n, s.k}), &storage);
+      const bool packs = GetParam() == cpu::Isa::kAvx2;
+      ASSERT_EQ(prepared.layout, packs ? Layout::kPanels16 : Layout::kRowMajor);
+      ASSERT_EQ(storage != nullptr, packs);
+      if (packs) std::fill(bits.begin(), bits.end(), uint16_t{0});  // the original is not read
+      std::vector<float> y(s.m * s.n, -1.0f);
+      Tensor bt(const_cast<float*>(bias.data()), DType::kF32, {s.n});
+      backend_.Linear(Tensor(const_cast<float*>(x.data()), DType::kF32, {s.m, s.k}), prepared, &bt,
+                      Tensor(y.data(), DType::kF32, {s.m, s.n}));
+      double max_err = 0;
+      for (int64_t m = 0; m < s.m; ++m) {
+        for (int64_t n = 0; n < s.n; ++n) {
+          double ref = bias[n];
+          for (int64_t k = 0; k < s.k; ++k) ref += static_cast<double>(x[m * s.k + k]) * stored.values[n * s.k + k];
+          max_err = std::max(max_err, std::abs(ref - y[m * s.n + n]));
+        }
+      }
+      EXPECT_LT(max_err, 2e-5 * std::sqrt(static_cast<double>(s.k)))
+          << "m=" << s.m << " k=" << s.k << " n=" << s.n << " dtype=" << DTypeName(wd);
+    }
+  }
+}
+
+// As SmallBatchLinearRowsEqualSingleRowBitForBit for prepared weights, at
+// any row count (decode batches and prefill chunks alike).
+TEST_P(CpuOpsTest, PreparedLinearRowsEqualSingleRowBitForBit) {
+  const int64_t k = 203, n = 53;
+  const auto wb = ToBf16(RandomVector(n * k, 15, 0.1f));
+  std::unique_ptr<DeviceBuffer> storage;
+  const Tensor wt = backend_.PrepareLinearWeight(
+      Tensor(const_cast<uint16_t*>(wb.data()), DType::kBF16, {n, k}), &storage);
+  for (int64_t m : {2, 3, 6, 7, 16, 64, 241}) {
+    const auto x = RandomVector(m * k, 16 + m);
+    std::vector<float> batched(m * n);
+    backend_.Linear(Tensor(const_cast<float*>(x.data()), DType::kF32, {m, k}), wt, nullptr,
+                    Tensor(batched.data(), DType::kF32, {m, n}));
+    for (int64_t row = 0; row < m; ++row) {
+      std::vector<float> single(n);
+      backend_.Linear(Tensor(const_cast<float*>(x.data() + row * k), DType::kF32, {1, k}), wt,
+                      nullptr, Tensor(single.data(), DType::kF32, {1, n}));
+      for (int64_t j = 0; j < n; ++j) {
+        ASSERT_EQ(batched[row * n + j], single[j]) << "m=" << m << " row=" << row << " col=" << j;
+      }
+    }
+  }
+}
+
+// The portable reader of packed panels (taken if the ISA is forced down after
+// packing) computes the same FMA chains as the AVX2 kernels.
+TEST_P(CpuOpsTest, PanelKernelsEqualPortablePanelReaderBitForBit) {
+  if (GetParam() != cpu::Isa::kAvx2) GTEST_SKIP() << "packing happens on the AVX2 path only";
+  const int64_t m = 9, k = 77, n = 41;
+  const auto x = RandomVector(m * k, 21);
+  for (DType wd : {DType::kBF16, DType::kF16}) {
+    StoredWeight w = Store(RandomVector(n * k, 22, 0.1f), wd);
+    std::unique_ptr<DeviceBuffer> storage;
+    const Tensor wt = backend_.PrepareLinearWeight(Tensor(w.bits.data(), wd, {n, k}), &storage);
+    ASSERT_EQ(wt.layout, Layout::kPanels16);
+    std::vector<float> fast(m * n), portable(m * n);
+    const Tensor xt(const_cast<float*>(x.data()), DType::kF32, {m, k});
+    backend_.Linear(xt, wt, nullptr, Tensor(fast.data(), DType::kF32, {m, n}));
+    cpu::ForceIsaForTesting(cpu::Isa::kGeneric);
+    backend_.Linear(xt, wt, nullptr, Tensor(portable.data(), DType::kF32, {m, n}));
+    cpu::ForceIsaForTesting(cpu::Isa::kAvx2);
+    for (int64_t i = 0; i < m * n; ++i) ASSERT_EQ(fast[i], portable[i]) << DTypeName(wd) << " at " << i;
   }
 }
 
