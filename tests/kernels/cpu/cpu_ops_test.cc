@@ -228,35 +228,43 @@ TEST_P(CpuOpsTest, LinearReadsF16Weights) {
   }
 }
 
+// Short chunks take the per-row loop; 64+ query rows the two-GEMM path
+// (AVX2), causal with an offset (a chunk after cached keys) and not (SigLIP).
 TEST_P(CpuOpsTest, AttentionCausalGqaMatchesReference) {
-  const int64_t T = 5, S = 9, Hq = 4, Hkv = 2, D = 16, offset = 4;
-  const auto q = RandomVector(T * Hq * D, 5), k = RandomVector(S * Hkv * D, 6),
-             v = RandomVector(S * Hkv * D, 7);
-  std::vector<float> out(T * Hq * D);
-  AttentionParams params{.scale = 0.25f, .causal = true, .q_offset = offset};
-  backend_.Attention(Tensor(const_cast<float*>(q.data()), DType::kF32, {T, Hq, D}),
-                     Tensor(const_cast<float*>(k.data()), DType::kF32, {S, Hkv, D}),
-                     Tensor(const_cast<float*>(v.data()), DType::kF32, {S, Hkv, D}),
-                     Tensor(out.data(), DType::kF32, {T, Hq, D}), params);
-  for (int64_t t = 0; t < T; ++t) {
-    for (int64_t h = 0; h < Hq; ++h) {
-      const int64_t kvh = h / (Hq / Hkv);
-      const int64_t visible = offset + t + 1;
-      std::vector<double> p(visible);
-      double mx = -1e30, den = 0;
-      for (int64_t s = 0; s < visible; ++s) {
-        double d = 0;
-        for (int64_t i = 0; i < D; ++i) d += q[(t * Hq + h) * D + i] * k[(s * Hkv + kvh) * D + i];
-        p[s] = d * 0.25;
-        mx = std::max(mx, p[s]);
-      }
-      for (auto& x : p) den += (x = std::exp(x - mx));
-      for (int64_t i = 0; i < D; ++i) {
-        double ref = 0;
-        for (int64_t s = 0; s < visible; ++s) ref += p[s] / den * v[(s * Hkv + kvh) * D + i];
-        EXPECT_NEAR(out[(t * Hq + h) * D + i], ref, 1e-5);
+  struct Case { int64_t T, S, Hq, Hkv, D, offset; bool causal; };
+  for (const Case c : {Case{5, 9, 4, 2, 16, 4, true}, Case{70, 75, 4, 2, 16, 5, true},
+                       Case{100, 100, 3, 3, 72, 0, false}}) {
+    const int64_t T = c.T, S = c.S, Hq = c.Hq, Hkv = c.Hkv, D = c.D, offset = c.offset;
+    const auto q = RandomVector(T * Hq * D, 5), k = RandomVector(S * Hkv * D, 6),
+               v = RandomVector(S * Hkv * D, 7);
+    std::vector<float> out(T * Hq * D);
+    AttentionParams params{.scale = 0.25f, .causal = c.causal, .q_offset = offset};
+    backend_.Attention(Tensor(const_cast<float*>(q.data()), DType::kF32, {T, Hq, D}),
+                       Tensor(const_cast<float*>(k.data()), DType::kF32, {S, Hkv, D}),
+                       Tensor(const_cast<float*>(v.data()), DType::kF32, {S, Hkv, D}),
+                       Tensor(out.data(), DType::kF32, {T, Hq, D}), params);
+    double max_err = 0;
+    for (int64_t t = 0; t < T; ++t) {
+      for (int64_t h = 0; h < Hq; ++h) {
+        const int64_t kvh = h / (Hq / Hkv);
+        const int64_t visible = c.causal ? offset + t + 1 : S;
+        std::vector<double> p(visible);
+        double mx = -1e30, den = 0;
+        for (int64_t s = 0; s < visible; ++s) {
+          double d = 0;
+          for (int64_t i = 0; i < D; ++i) d += q[(t * Hq + h) * D + i] * k[(s * Hkv + kvh) * D + i];
+          p[s] = d * 0.25;
+          mx = std::max(mx, p[s]);
+        }
+        for (auto& x : p) den += (x = std::exp(x - mx));
+        for (int64_t i = 0; i < D; ++i) {
+          double ref = 0;
+          for (int64_t s = 0; s < visible; ++s) ref += p[s] / den * v[(s * Hkv + kvh) * D + i];
+          max_err = std::max(max_err, std::abs(out[(t * Hq + h) * D + i] - ref));
+        }
       }
     }
+    EXPECT_LT(max_err, 1e-5) << "T=" << T << " S=" << S << " D=" << D << " causal=" << c.causal;
   }
 }
 

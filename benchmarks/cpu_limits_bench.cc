@@ -1,0 +1,389 @@
+// CPU backend at the machine's limits: prefill tokens/s at several prompt
+// lengths, decode tokens/s at several batch sizes, and SigLIP-so400m crops/s,
+// at real LLaVA-OneVision-0.5B shapes (seeded random bf16 weights built in
+// memory), each printed next to the machine's own limits measured by the same
+// program: read bandwidth (the decode floor: every weight read once per step)
+// and fp32 FMA peak (the prefill / batched-decode / encode ceiling).
+//
+//   ovserve-bench-cpu [--threads 2] [--prefill 128,512,2048] [--decode_batch 1,4,16,64]
+//                     [--decode_steps 32] [--context 128] [--siglip_crops 1] [--out FILE.json]
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "engine/kv_cache/block_table.h"
+#include "engine/model/llava_weights.h"
+#include "engine/model/model_config.h"
+#include "engine/model/qwen2_model.h"
+#include "engine/model/vision_tower.h"
+#include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/cpu_features.h"
+#include "nlohmann/json.hpp"
+
+ABSL_FLAG(int32_t, threads, 2, "CPU threads");
+ABSL_FLAG(std::string, prefill, "128,512,2048", "prompt lengths for the prefill measurements");
+ABSL_FLAG(std::string, decode_batch, "1,4,16,64", "sequences decoded together per step");
+ABSL_FLAG(int64_t, decode_steps, 32, "decode steps timed per batch size");
+ABSL_FLAG(int64_t, context, 128, "tokens already in each sequence's KV cache when decoding");
+ABSL_FLAG(int64_t, siglip_crops, 1, "384x384 crops encoded by SigLIP-so400m (0 skips it)");
+ABSL_FLAG(std::string, out, "", "write the figures as JSON to this file");
+
+namespace ovserve {
+namespace {
+
+using kernels::DType;
+using kernels::Tensor;
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Owns bf16 weight storage and hands out views.
+class RandomWeights {
+ public:
+  Tensor Bf16(std::initializer_list<int64_t> dims, float stddev) {
+    Tensor t(nullptr, DType::kBF16, dims);
+    auto& buf = storage_.emplace_back(t.numel());
+    std::normal_distribution<float> dist(0.0f, stddev);
+    // Fill a 64K pattern and repeat it: random enough, and fast for 1 GB.
+    const size_t pattern = std::min<size_t>(buf.size(), 1 << 16);
+    for (size_t i = 0; i < pattern; ++i) buf[i] = kernels::F32ToBf16(dist(rng_));
+    for (size_t i = pattern; i < buf.size(); ++i) buf[i] = buf[i % pattern];
+    t.data = buf.data();
+    bytes_ += buf.size() * 2;
+    return t;
+  }
+  Tensor Ones(int64_t n) {
+    Tensor t = Bf16({n}, 0.0f);
+    std::fill_n(t.as<uint16_t>(), n, kernels::F32ToBf16(1.0f));
+    return t;
+  }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  std::mt19937 rng_{1234};
+  std::vector<std::vector<uint16_t>> storage_;
+  size_t bytes_ = 0;
+};
+
+engine::TextConfig Qwen2HalfBConfig() {
+  engine::TextConfig c;
+  c.model_type = "qwen2";
+  c.hidden_size = 896;
+  c.intermediate_size = 4864;
+  c.num_hidden_layers = 24;
+  c.num_attention_heads = 14;
+  c.num_key_value_heads = 2;
+  c.head_dim = 64;
+  c.vocab_size = 152000;
+  c.max_position_embeddings = 32768;
+  c.rope_theta = 1e6;
+  c.rms_norm_eps = 1e-6;
+  c.hidden_act = "silu";
+  c.tie_word_embeddings = true;
+  return c;
+}
+
+// Read bandwidth of `threads` threads streaming a buffer far larger than cache.
+double MeasureReadBandwidth(kernels::cpu::ThreadPool& pool) {
+  const size_t n = size_t{1} << 28;  // 256 Mi floats = 1 GiB, far past any cache
+  std::vector<float> buf(n, 1.0f);
+  double best = 0;
+  for (int rep = 0; rep < 3; ++rep) {
+    std::vector<double> sums(64, 0.0);
+    const double t0 = Now();
+    pool.ParallelFor(static_cast<int64_t>(n / 4096), 1024, [&](int64_t b, int64_t e) {
+      float acc[8] = {};
+      for (int64_t i = b * 4096; i < e * 4096; i += 8) {
+        for (int j = 0; j < 8; ++j) acc[j] += buf[i + j];
+      }
+      sums[b % 64] += acc[0] + acc[7];
+    });
+    const double dt = Now() - t0;
+    best = std::max(best, n * sizeof(float) / dt);
+  }
+  return best;
+}
+
+// fp32 FMA peak: 12 independent chains of 8-lane FMAs per thread (enough to
+// cover the FMA latency on 2 pipes), timed on every thread of the pool.
+__attribute__((target("avx2,fma"))) double FmaChainsGflop(int64_t iterations) {
+  __m256 acc[12];
+  for (int i = 0; i < 12; ++i) acc[i] = _mm256_set1_ps(0.001f * static_cast<float>(i));
+  const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
+  for (int64_t it = 0; it < iterations; ++it) {
+    for (int i = 0; i < 12; ++i) acc[i] = _mm256_fmadd_ps(acc[i], a, b);
+  }
+  float sink = 0;
+  alignas(32) float lanes[8];
+  for (int i = 0; i < 12; ++i) {
+    _mm256_store_ps(lanes, acc[i]);
+    sink += lanes[0];
+  }
+  // 12 chains x 8 lanes x 2 flops per iteration; `sink` keeps the work live.
+  return 12.0 * 8 * 2 * static_cast<double>(iterations) * 1e-9 + (sink == 12345.0f ? 1e-30 : 0.0);
+}
+
+double MeasureFmaPeak(kernels::cpu::ThreadPool& pool) {
+  if (kernels::cpu::SelectedIsa() != kernels::cpu::Isa::kAvx2) return 0.0;
+  constexpr int64_t kIterations = 200'000'000;
+  double best = 0;
+  for (int rep = 0; rep < 3; ++rep) {
+    std::vector<double> gflop(static_cast<size_t>(pool.num_threads()), 0.0);
+    const double t0 = Now();
+    pool.ParallelFor(pool.num_threads(), 1, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) gflop[i] = FmaChainsGflop(kIterations / pool.num_threads());
+    });
+    const double dt = Now() - t0;
+    best = std::max(best, std::accumulate(gflop.begin(), gflop.end(), 0.0) / dt);
+  }
+  return best * 1e9;
+}
+
+std::vector<int64_t> ParseList(const std::string& text) {
+  std::vector<int64_t> out;
+  for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    int64_t v = 0;
+    if (absl::SimpleAtoi(part, &v) && v > 0) out.push_back(v);
+  }
+  return out;
+}
+
+engine::Qwen2Weights RandomQwen2Weights(const engine::TextConfig& config, RandomWeights& rw) {
+  engine::Qwen2Weights w;
+  const int64_t H = config.hidden_size, I = config.intermediate_size, hd = config.head_dim;
+  const int64_t qd = config.num_attention_heads * hd, kvd = config.num_key_value_heads * hd;
+  w.embed_tokens = rw.Bf16({config.vocab_size, H}, 0.02f);
+  for (int64_t l = 0; l < config.num_hidden_layers; ++l) {
+    engine::Qwen2LayerWeights lw;
+    lw.input_layernorm_w = rw.Ones(H);
+    lw.q_w = rw.Bf16({qd, H}, 0.03f);
+    lw.q_b = rw.Bf16({qd}, 0.02f);
+    lw.k_w = rw.Bf16({kvd, H}, 0.03f);
+    lw.k_b = rw.Bf16({kvd}, 0.02f);
+    lw.v_w = rw.Bf16({kvd, H}, 0.03f);
+    lw.v_b = rw.Bf16({kvd}, 0.02f);
+    lw.o_w = rw.Bf16({H, qd}, 0.03f);
+    lw.post_attention_layernorm_w = rw.Ones(H);
+    lw.gate_w = rw.Bf16({I, H}, 0.03f);
+    lw.up_w = rw.Bf16({I, H}, 0.03f);
+    lw.down_w = rw.Bf16({H, I}, 0.015f);
+    w.layers.push_back(lw);
+  }
+  w.norm_w = rw.Ones(H);
+  w.lm_head = w.embed_tokens;  // tied, as the real 0.5B
+  return w;
+}
+
+// SigLIP-so400m-patch14-384, the LLaVA-OneVision vision tower.
+engine::LlavaOnevisionConfig SiglipSo400mConfig() {
+  engine::LlavaOnevisionConfig c;
+  c.vision.model_type = "siglip_vision_model";
+  c.vision.hidden_size = 1152;
+  c.vision.intermediate_size = 4304;
+  c.vision.num_hidden_layers = 27;
+  c.vision.num_attention_heads = 16;
+  c.vision.image_size = 384;
+  c.vision.patch_size = 14;
+  c.vision.hidden_act = "gelu_pytorch_tanh";
+  c.vision_feature_layer = -1;
+  c.feature_select_strategy = engine::FeatureSelectStrategy::kFull;
+  return c;
+}
+
+engine::SiglipWeights RandomSiglipWeights(const engine::VisionConfig& v, RandomWeights& rw) {
+  engine::SiglipWeights w;
+  const int64_t vh = v.hidden_size, vi = v.intermediate_size;
+  w.patch_embedding_w = rw.Bf16({vh, v.num_channels, v.patch_size, v.patch_size}, 0.02f);
+  w.patch_embedding_b = rw.Bf16({vh}, 0.02f);
+  w.position_embedding = rw.Bf16({v.num_patches(), vh}, 0.02f);
+  for (int64_t l = 0; l < v.num_hidden_layers; ++l) {
+    engine::SiglipLayerWeights lw;
+    lw.layer_norm1_w = rw.Ones(vh);
+    lw.layer_norm1_b = rw.Bf16({vh}, 0.0f);
+    for (kernels::Tensor* t : {&lw.q_w, &lw.k_w, &lw.v_w, &lw.out_w}) *t = rw.Bf16({vh, vh}, 0.02f);
+    for (kernels::Tensor* t : {&lw.q_b, &lw.k_b, &lw.v_b, &lw.out_b, &lw.fc2_b}) *t = rw.Bf16({vh}, 0.02f);
+    lw.layer_norm2_w = rw.Ones(vh);
+    lw.layer_norm2_b = rw.Bf16({vh}, 0.0f);
+    lw.fc1_w = rw.Bf16({vi, vh}, 0.02f);
+    lw.fc1_b = rw.Bf16({vi}, 0.02f);
+    lw.fc2_w = rw.Bf16({vh, vi}, 0.02f);
+    w.layers.push_back(lw);
+  }
+  return w;
+}
+
+struct Row {
+  std::string what;
+  double value = 0;       // tokens/s or crops/s
+  std::string unit;
+  double seconds = 0;
+  double fraction = 0;    // of the machine limit that bounds it
+  std::string limit;      // which limit
+};
+
+int Main() {
+  const int threads = absl::GetFlag(FLAGS_threads);
+  const std::vector<int64_t> prefill_lengths = ParseList(absl::GetFlag(FLAGS_prefill));
+  const std::vector<int64_t> batches = ParseList(absl::GetFlag(FLAGS_decode_batch));
+  const int64_t steps = absl::GetFlag(FLAGS_decode_steps);
+  const int64_t context = absl::GetFlag(FLAGS_context);
+  const int64_t crops = absl::GetFlag(FLAGS_siglip_crops);
+  kernels::CpuBackend backend(kernels::CpuBackendOptions{.num_threads = threads});
+
+  // The machine's limits first, on an idle machine.
+  kernels::cpu::ThreadPool probe_pool(threads);
+  const double bandwidth = MeasureReadBandwidth(probe_pool);
+  const double fma_peak = MeasureFmaPeak(probe_pool);
+
+  const engine::TextConfig config = Qwen2HalfBConfig();
+  RandomWeights rw;
+  const engine::Qwen2Weights w = RandomQwen2Weights(config, rw);
+  // Bytes streamed per decode step: every weight once (the tied table is read
+  // as the lm_head; its embedding-row read is negligible).
+  const double weight_bytes = static_cast<double>(rw.bytes());
+  engine::Qwen2Model model(config, w, backend);
+  const int64_t H = config.hidden_size, V = config.vocab_size;
+  const int64_t hd = config.head_dim;
+  const int64_t qd = config.num_attention_heads * hd, kvd = config.num_key_value_heads * hd;
+  // Multiply-adds per token in the decoder layers and the lm_head.
+  const double layer_macs = static_cast<double>(config.num_hidden_layers) *
+                            (H * qd + 2.0 * H * kvd + qd * H + 3.0 * H * config.intermediate_size);
+  const double head_macs = static_cast<double>(H) * V;
+
+  const int64_t max_prefill = prefill_lengths.empty() ? 8
+                              : *std::max_element(prefill_lengths.begin(), prefill_lengths.end());
+  const int64_t max_batch = batches.empty() ? 1 : *std::max_element(batches.begin(), batches.end());
+  const engine::KvCacheShape shape = model.CacheShape(16);
+  const int64_t blocks_per_seq = engine::BlocksNeeded(std::max(max_prefill, context + steps) + 1, 16);
+  engine::KvCacheStorage cache(backend, shape, static_cast<int32_t>(blocks_per_seq * max_batch));
+  // Sequence s owns blocks [s * blocks_per_seq, (s + 1) * blocks_per_seq).
+  std::vector<std::vector<int32_t>> block_ids(static_cast<size_t>(max_batch));
+  for (int64_t s = 0; s < max_batch; ++s) {
+    block_ids[s].resize(static_cast<size_t>(blocks_per_seq));
+    std::iota(block_ids[s].begin(), block_ids[s].end(), static_cast<int32_t>(s * blocks_per_seq));
+  }
+  std::vector<int32_t> ids(static_cast<size_t>(std::max(max_prefill, max_batch)));
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>((i * 7919) % 150000);
+  std::vector<float> emb(ids.size() * H), hidden(max_batch * H), logits(max_batch * V);
+
+  // One step: rows [n] of `batch`, hidden states of its output rows, logits, argmax.
+  auto step = [&](const engine::ForwardBatch& batch, int64_t outputs) {
+    const int64_t n = batch.num_rows();
+    const Tensor emb_t(emb.data(), DType::kF32, {n, H});
+    model.Embed(Tensor(ids.data(), DType::kI32, {n}), emb_t);
+    const Tensor hidden_t(hidden.data(), DType::kF32, {outputs, H});
+    model.Forward(emb_t, batch, cache, hidden_t);
+    model.Logits(hidden_t, Tensor(logits.data(), DType::kF32, {outputs, V}));
+    for (int64_t r = 0; r < outputs; ++r) {
+      ids[r] = static_cast<int32_t>(std::max_element(logits.begin() + r * V, logits.begin() + (r + 1) * V) -
+                                    (logits.begin() + r * V));
+    }
+  };
+  auto prefill = [&](int64_t tokens) {
+    engine::ForwardBatch batch(shape.block_size);
+    batch.AddSequence(block_ids[0], 0, tokens, /*want_output=*/true);
+    step(batch, 1);
+  };
+  prefill(8);  // warm-up: prepares the weights, pages them in, sizes the arenas
+
+  std::vector<Row> rows;
+  for (int64_t tokens : prefill_lengths) {
+    const double t0 = Now();
+    prefill(tokens);
+    const double dt = Now() - t0;
+    const double flops = 2.0 * (layer_macs * tokens + head_macs);
+    rows.push_back({absl::StrCat("prefill ", tokens), tokens / dt, "tokens/s", dt,
+                    fma_peak > 0 ? flops / dt / fma_peak : 0, "FMA peak"});
+  }
+  for (int64_t b : batches) {
+    // Each sequence already holds `context` tokens (KV contents do not change
+    // the work); one new row per sequence per step.
+    const double t0 = Now();
+    for (int64_t i = 0; i < steps; ++i) {
+      engine::ForwardBatch batch(shape.block_size);
+      for (int64_t s = 0; s < b; ++s) batch.AddSequence(block_ids[s], context + i, 1, true);
+      step(batch, b);
+    }
+    const double dt = Now() - t0;
+    const double tps = b * steps / dt;
+    // A step is bound by reading the weights or by the FMAs, whichever is slower.
+    const double floor_s = std::max(weight_bytes / bandwidth,
+                                    fma_peak > 0 ? 2.0 * (layer_macs + head_macs) * b / fma_peak : 0.0);
+    rows.push_back({absl::StrCat("decode batch ", b), tps, "tokens/s", dt, b / floor_s > 0 ? tps / (b / floor_s) : 0,
+                    weight_bytes / bandwidth >= 2.0 * (layer_macs + head_macs) * b / std::max(fma_peak, 1.0)
+                        ? "bandwidth floor" : "FMA peak"});
+  }
+  if (crops > 0) {
+    const engine::LlavaOnevisionConfig vconfig = SiglipSo400mConfig();
+    RandomWeights vrw;
+    const engine::SiglipWeights vw = RandomSiglipWeights(vconfig.vision, vrw);
+    engine::SiglipVisionTower tower(vconfig, vw, backend);
+    const auto& vc = vconfig.vision;
+    std::vector<float> pixels(static_cast<size_t>(crops * 3 * vc.image_size * vc.image_size), 0.1f);
+    std::vector<float> features(static_cast<size_t>(crops * tower.tokens_per_crop() * vc.hidden_size));
+    const Tensor px(pixels.data(), DType::kF32, {crops, 3, vc.image_size, vc.image_size});
+    const Tensor ft(features.data(), DType::kF32, {crops, tower.tokens_per_crop(), vc.hidden_size});
+    tower.Encode(px.Slice(0, 1), ft.Slice(0, 1));  // warm-up (prepares the weights)
+    const double t0 = Now();
+    tower.Encode(px, ft);
+    const double dt = Now() - t0;
+    const double P = static_cast<double>(vc.num_patches()), vh = vc.hidden_size;
+    const double macs = vc.num_hidden_layers * (P * (4 * vh * vh + 2 * vh * vc.intermediate_size) + 2 * P * P * vh) +
+                        P * vh * 3 * vc.patch_size * vc.patch_size;
+    rows.push_back({"siglip-so400m 384x384 crop", crops / dt, "crops/s", dt / crops,
+                    fma_peak > 0 ? 2.0 * macs * crops / dt / fma_peak : 0, "FMA peak"});
+  }
+
+  std::printf("model      Qwen2 0.5B shapes (LLaVA-OneVision-0.5B LM), bf16 weights %.3f GB; random weights\n",
+              weight_bytes / 1e9);
+  std::printf("cpu        %s, %d threads\n", kernels::cpu::IsaName(kernels::cpu::SelectedIsa()), threads);
+  std::printf("limits     read bandwidth %.1f GB/s (decode floor %.1f tokens/s at batch 1); fp32 FMA peak %.0f GFLOP/s\n\n",
+              bandwidth / 1e9, bandwidth / weight_bytes, fma_peak / 1e9);
+  std::printf("%-28s %12s %-9s %10s %9s  %s\n", "measurement", "value", "unit", "seconds", "of limit", "limit");
+  for (const Row& r : rows) {
+    std::printf("%-28s %12.2f %-9s %10.3f %8.0f%%  %s\n", r.what.c_str(), r.value, r.unit.c_str(), r.seconds,
+                100.0 * r.fraction, r.limit.c_str());
+  }
+
+  if (const std::string out = absl::GetFlag(FLAGS_out); !out.empty()) {
+    nlohmann::json results = nlohmann::json::array();
+    for (const Row& r : rows) {
+      results.push_back({{"measurement", r.what}, {"value", r.value}, {"unit", r.unit}, {"seconds", r.seconds},
+                         {"fraction_of_limit", r.fraction}, {"limit", r.limit}});
+    }
+    nlohmann::json j = {{"benchmark", "cpu_limits"},
+                        {"model", "qwen2-0.5b-shapes-random-bf16"},
+                        {"threads", threads},
+                        {"isa", kernels::cpu::IsaName(kernels::cpu::SelectedIsa())},
+                        {"weight_bytes", weight_bytes},
+                        {"read_bandwidth_bytes_per_second", bandwidth},
+                        {"fma_peak_flops", fma_peak},
+                        {"decode_context_tokens", context},
+                        {"decode_steps", steps},
+                        {"results", results}};
+    std::ofstream(out) << j.dump(2) << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace ovserve
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  return ovserve::Main();
+}
