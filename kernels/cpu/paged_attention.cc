@@ -6,6 +6,7 @@
 #include <limits>
 #include <vector>
 
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/ops.h"
 #include "kernels/cpu/vector_math.h"
 
@@ -54,6 +55,19 @@ void AttendGroup(const float* q, int64_t group, int64_t D, const float* const* k
   }
 }
 
+// A prefill chunk this long is attended as GEMMs (Attention's long path)
+// over its sequence's K/V gathered from the blocks, instead of row by row.
+constexpr int64_t kGemmChunkRows = 64;
+
+// Sequence b's keys and values [seq_len, Hkv, D], gathered from its blocks.
+void GatherSequence(const float* cache, const int32_t* table, int64_t seq_len, int64_t block_size,
+                    int64_t row_floats, float* out) {
+  for (int64_t s = 0; s < seq_len; ++s) {
+    const int64_t slot = table[s / block_size] * block_size + s % block_size;
+    std::memcpy(out + s * row_floats, cache + slot * row_floats, sizeof(float) * row_floats);
+  }
+}
+
 }  // namespace
 
 void PagedAttention(ThreadPool& pool, const Tensor& q, const Tensor& k_cache,
@@ -85,15 +99,40 @@ void PagedAttention(ThreadPool& pool, const Tensor& q, const Tensor& k_cache,
   const float* kp = k_cache.as<const float>();
   const float* vp = v_cache.as<const float>();
   float* op = out.as<float>();
-  // One task per (query row, KV head): the row's query heads of that group.
-  pool.ParallelFor(N * Hkv, 2, [&](int64_t begin, int64_t end) {
+
+  // Long prefill chunks: contiguous K/V, then two GEMMs per head.
+  std::vector<int32_t> rows;  // the query rows left for the row-by-row path
+  rows.reserve(static_cast<size_t>(N));
+  std::vector<float> keys, values;
+  for (int64_t b = 0; b < B; ++b) {
+    const int32_t begin = query_start[b], end = query_start[b + 1];
+    const int64_t chunk = end - begin;
+    if (chunk < kGemmChunkRows || SelectedIsa() != Isa::kAvx2) {
+      for (int32_t n = begin; n < end; ++n) rows.push_back(n);
+      continue;
+    }
+    const int64_t seq_len = seq_lens[b];
+    keys.resize(static_cast<size_t>(seq_len * Hkv * D));
+    values.resize(keys.size());
+    GatherSequence(kp, block_tables + b * max_blocks, seq_len, block_size, Hkv * D, keys.data());
+    GatherSequence(vp, block_tables + b * max_blocks, seq_len, block_size, Hkv * D, values.data());
+    Attention(pool, q.Slice(begin, chunk), Tensor(keys.data(), DType::kF32, {seq_len, Hkv, D}),
+              Tensor(values.data(), DType::kF32, {seq_len, Hkv, D}), out.Slice(begin, chunk),
+              AttentionParams{.scale = scale, .causal = true, .q_offset = seq_len - chunk});
+  }
+  if (rows.empty()) return;
+
+  // Decode rows and short chunks: one task per (query row, KV head), the
+  // row's query heads of that group.
+  const int64_t R = static_cast<int64_t>(rows.size());
+  pool.ParallelFor(R * Hkv, 2, [&](int64_t begin, int64_t end) {
     thread_local std::vector<float> scores;
     thread_local std::vector<const float*> key_rows, value_rows;
     scores.resize(static_cast<size_t>(group * longest));
     key_rows.resize(static_cast<size_t>(longest));
     value_rows.resize(static_cast<size_t>(longest));
     for (int64_t task = begin; task < end; ++task) {
-      const int64_t n = task / Hkv, kvh = task % Hkv;
+      const int64_t n = rows[task / Hkv], kvh = task % Hkv;
       const int32_t* table = block_tables + row_seq[n] * max_blocks;
       const int64_t visible = row_pos[n] + 1;
       for (int64_t s = 0; s < visible; ++s) {

@@ -273,10 +273,14 @@ TEST_P(CpuOpsTest, AttentionCausalGqaMatchesReference) {
 // must equal the contiguous op run on that sequence alone, bit for bit (the
 // same arithmetic in the same order, whatever else is in the batch).
 TEST_P(CpuOpsTest, PagedAttentionEqualsContiguousAttentionPerSequence) {
-  const int64_t Hq = 4, Hkv = 2, D = 16, block_size = 4, num_blocks = 12;
+  const int64_t Hq = 4, Hkv = 2, D = 16, block_size = 4, num_blocks = 32;
   struct Seq { int64_t len, rows; std::vector<int32_t> blocks; };
-  const std::vector<Seq> seqs = {{10, 3, {7, 2, 9}}, {5, 5, {0, 11}}, {13, 1, {4, 1, 10, 3}}};
-  const int64_t max_blocks = 4;
+  // The last is a long prefill chunk (70 rows: gathered K/V, GEMM path).
+  std::vector<int32_t> long_blocks(20);
+  for (int32_t i = 0; i < 20; ++i) long_blocks[i] = 12 + (i * 7) % 20;
+  const std::vector<Seq> seqs = {{10, 3, {7, 2, 9}}, {5, 5, {0, 11}}, {13, 1, {4, 1, 10, 3}},
+                                 {80, 70, long_blocks}};
+  const int64_t max_blocks = 20;
   const int64_t slots = num_blocks * block_size, row = Hkv * D;
   std::vector<float> k_cache(slots * row, 0.0f), v_cache(slots * row, 0.0f);
   std::vector<int32_t> query_start{0}, seq_lens, tables(seqs.size() * max_blocks, 0);
