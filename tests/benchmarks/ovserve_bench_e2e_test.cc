@@ -232,7 +232,10 @@ TEST_F(OvserveBenchE2eTest, TextClosedLoopCountsEveryRequest) {
   EXPECT_EQ(r["failed"], 0);
   EXPECT_EQ(r["total_output_tokens"], 6 * 4);  // ignore_eos: exactly --output-len
   EXPECT_EQ(r["num_tpot_samples"], 6);
-  EXPECT_EQ(r["num_itl_samples"], 6 * 3);
+  // One gap per streamed response after the first: at most 3 per request, fewer
+  // when the server merged tokens that queued behind a write in flight.
+  EXPECT_LE(r["num_itl_samples"].get<int64_t>(), 6 * 3);
+  EXPECT_GT(r["num_itl_samples"].get<int64_t>(), 0);
   EXPECT_EQ(r["input_tokens"]["image"], 0);
   // 16 text tokens each, plus the chat template's fixed tokens.
   const auto rows = CsvRows();
