@@ -27,6 +27,21 @@ std::vector<uint16_t> ToBf16(const std::vector<float>& v) {
   return out;
 }
 
+// Largest |y - (x . w^T + bias)| against a double-precision reference.
+double MaxLinearError(const std::vector<float>& x, const std::vector<float>& w,
+                      const std::vector<float>& bias, const std::vector<float>& y, int64_t M,
+                      int64_t K, int64_t N) {
+  double max_err = 0;
+  for (int64_t m = 0; m < M; ++m) {
+    for (int64_t n = 0; n < N; ++n) {
+      double ref = bias[n];
+      for (int64_t k = 0; k < K; ++k) ref += static_cast<double>(x[m * K + k]) * w[n * K + k];
+      max_err = std::max(max_err, std::abs(ref - y[m * N + n]));
+    }
+  }
+  return max_err;
+}
+
 class CpuOpsTest : public ::testing::TestWithParam<cpu::Isa> {
  protected:
   void SetUp() override {
@@ -62,14 +77,7 @@ TEST_P(CpuOpsTest, LinearMatchesReferenceForAllWeightDtypesAndShapes) {
       Tensor bt(const_cast<float*>(bias.data()), DType::kF32, {s.n});
       Tensor yt(y.data(), DType::kF32, {s.m, s.n});
       backend_.Linear(xt, wt, &bt, yt);
-      double max_err = 0;
-      for (int64_t m = 0; m < s.m; ++m) {
-        for (int64_t n = 0; n < s.n; ++n) {
-          double ref = bias[n];
-          for (int64_t k = 0; k < s.k; ++k) ref += static_cast<double>(x[m * s.k + k]) * wq[n * s.k + k];
-          max_err = std::max(max_err, std::abs(ref - y[m * s.n + n]));
-        }
-      }
+      const double max_err = MaxLinearError(x, wq, bias, y, s.m, s.k, s.n);
       EXPECT_LT(max_err, 2e-5 * std::sqrt(static_cast<double>(s.k)))
           << "m=" << s.m << " k=" << s.k << " n=" << s.n << " dtype=" << DTypeName(wd);
     }
@@ -144,14 +152,7 @@ TEST_P(CpuOpsTest, PreparedLinearMatchesReference) {
       Tensor bt(const_cast<float*>(bias.data()), DType::kF32, {s.n});
       backend_.Linear(Tensor(const_cast<float*>(x.data()), DType::kF32, {s.m, s.k}), prepared, &bt,
                       Tensor(y.data(), DType::kF32, {s.m, s.n}));
-      double max_err = 0;
-      for (int64_t m = 0; m < s.m; ++m) {
-        for (int64_t n = 0; n < s.n; ++n) {
-          double ref = bias[n];
-          for (int64_t k = 0; k < s.k; ++k) ref += static_cast<double>(x[m * s.k + k]) * stored.values[n * s.k + k];
-          max_err = std::max(max_err, std::abs(ref - y[m * s.n + n]));
-        }
-      }
+      const double max_err = MaxLinearError(x, stored.values, bias, y, s.m, s.k, s.n);
       EXPECT_LT(max_err, 2e-5 * std::sqrt(static_cast<double>(s.k)))
           << "m=" << s.m << " k=" << s.k << " n=" << s.n << " dtype=" << DTypeName(wd);
     }
