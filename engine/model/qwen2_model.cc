@@ -1,5 +1,6 @@
 #include "engine/model/qwen2_model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <initializer_list>
 #include <vector>
@@ -11,8 +12,14 @@ namespace ovserve::engine {
 using kernels::Tensor;
 
 Qwen2Model::Qwen2Model(const TextConfig& config, const Qwen2Weights& weights,
-                       kernels::Backend& backend)
-    : config_(config), weights_(weights), backend_(backend), arena_(backend) {}
+                       kernels::Backend& backend, const TensorParallelRank* tp)
+    : config_(config), tp_(tp), weights_(weights), backend_(backend), arena_(backend) {}
+
+void Qwen2Model::AllReduce(const Tensor& t) {
+  if (tp_ == nullptr) return;
+  backend_.Synchronize();
+  tp_->comm->AllReduceSum(t.as<float>(), t.numel());
+}
 
 void Qwen2Model::PrepareLinears() {
   if (linears_.prepared()) return;
@@ -94,6 +101,7 @@ void Qwen2Model::Forward(const Tensor& embeddings, const ForwardBatch& batch,
     backend_.PagedAttention(q3, cache.Keys(l), cache.Values(l), paged, scale,
                             attn.Reshaped({T, heads, hd}));
     backend_.Linear(attn, w.o_w, nullptr, proj);
+    AllReduce(proj);
     backend_.Add(x, proj, x);
 
     backend_.RmsNorm(x, w.post_attention_layernorm_w, eps, normed);
@@ -101,6 +109,7 @@ void Qwen2Model::Forward(const Tensor& embeddings, const ForwardBatch& batch,
     backend_.Linear(normed, w.up_w, nullptr, up);
     backend_.SiluMul(gate, up, gate);
     backend_.Linear(gate, w.down_w, nullptr, proj);
+    AllReduce(proj);
     backend_.Add(x, proj, x);
   }
   // Only the rows that sample need the final norm (one per sequence at most).
@@ -111,7 +120,36 @@ void Qwen2Model::Forward(const Tensor& embeddings, const ForwardBatch& batch,
 
 void Qwen2Model::Logits(const Tensor& hidden, const Tensor& logits) {
   PrepareLinears();
-  backend_.Linear(hidden, weights_.lm_head, nullptr, logits);
+  if (tp_ == nullptr) {
+    backend_.Linear(hidden, weights_.lm_head, nullptr, logits);
+    return;
+  }
+  // Vocab-parallel: this rank's columns, gathered from every rank (padded to
+  // the widest slice, as collectives move equal counts), then laid out.
+  const int ranks = tp_->comm->size();
+  const std::vector<int64_t>& starts = tp_->vocab_starts;
+  int64_t widest = 0;
+  for (int r = 0; r < ranks; ++r) widest = std::max(widest, starts[r + 1] - starts[r]);
+  const int64_t R = hidden.rows();
+  arena_.Reset();
+  Tensor local = arena_.F32({R, widest});
+  const int64_t mine = weights_.lm_head.dim(0);
+  Tensor local_rows = arena_.F32({R, mine});
+  backend_.Linear(hidden, weights_.lm_head, nullptr, local_rows);
+  backend_.Synchronize();
+  for (int64_t r = 0; r < R; ++r) {
+    std::copy(local_rows.as<float>() + r * mine, local_rows.as<float>() + (r + 1) * mine,
+              local.as<float>() + r * widest);
+  }
+  Tensor gathered = arena_.F32({ranks, R, widest});
+  tp_->comm->AllGather(local.as<float>(), R * widest, gathered.as<float>());
+  for (int rank = 0; rank < ranks; ++rank) {
+    const int64_t width = starts[rank + 1] - starts[rank];
+    for (int64_t r = 0; r < R; ++r) {
+      const float* src = gathered.as<float>() + (rank * R + r) * widest;
+      std::copy(src, src + width, logits.as<float>() + r * config_.vocab_size + starts[rank]);
+    }
+  }
 }
 
 }  // namespace ovserve::engine

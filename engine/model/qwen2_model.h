@@ -15,13 +15,24 @@
 #include "engine/model/llava_weights.h"
 #include "engine/model/model_config.h"
 #include "engine/model/prepared_linears.h"
+#include "engine/parallel/communicator.h"
 #include "kernels/backend.h"
 
 namespace ovserve::engine {
 
+// A model's place in a tensor-parallel group (engine/parallel/): its config
+// and weights are the rank's shard (tensor_parallel_plan.h); the lm_head rows
+// are vocabulary [vocab_starts[rank], vocab_starts[rank + 1]).
+struct TensorParallelRank {
+  Communicator* comm = nullptr;
+  std::vector<int64_t> vocab_starts;  // size + 1 entries
+};
+
 class Qwen2Model {
  public:
-  Qwen2Model(const TextConfig& config, const Qwen2Weights& weights, kernels::Backend& backend);
+  // `tp` (may be null: the whole model on one device) must outlive the model.
+  Qwen2Model(const TextConfig& config, const Qwen2Weights& weights, kernels::Backend& backend,
+             const TensorParallelRank* tp = nullptr);
 
   const TextConfig& config() const { return config_; }
 
@@ -39,7 +50,8 @@ class Qwen2Model {
   void Forward(const kernels::Tensor& embeddings, const ForwardBatch& batch,
                const KvCacheStorage& cache, const kernels::Tensor& out);
 
-  // logits[R, vocab] = lm_head(hidden[R, hidden]).
+  // logits[R, vocab] = lm_head(hidden[R, hidden]); under tensor parallelism
+  // every rank computes its vocabulary rows and gets the whole logits.
   void Logits(const kernels::Tensor& hidden, const kernels::Tensor& logits);
 
  private:
@@ -48,8 +60,11 @@ class Qwen2Model {
 
   // Puts the Linear weights in the backend's layout on first use.
   void PrepareLinears();
+  // Sums a row-parallel layer's partial outputs over the ranks (no-op alone).
+  void AllReduce(const kernels::Tensor& t);
 
-  const TextConfig& config_;
+  const TextConfig config_;
+  const TensorParallelRank* tp_;
   Qwen2Weights weights_;  // views; the Linear ones replaced by prepared ones
   PreparedLinears linears_;
   kernels::Backend& backend_;

@@ -1,0 +1,101 @@
+#include "engine/parallel/tensor_parallel_qwen2.h"
+
+#include <algorithm>
+
+namespace ovserve::engine {
+
+using kernels::DType;
+using kernels::Tensor;
+
+TensorParallelQwen2::TensorParallelQwen2(const TextConfig& config, int tp)
+    : config_(config), group_(tp) {}
+
+absl::StatusOr<std::unique_ptr<TensorParallelQwen2>> TensorParallelQwen2::Create(
+    const TextConfig& config, const Qwen2Weights& weights, const TensorParallelOptions& options) {
+  auto plan = PlanTensorParallel(config, options.tp);
+  if (!plan.ok()) return plan.status();
+  if (options.num_blocks < 1) return absl::InvalidArgumentError("num_blocks must be >= 1");
+  std::unique_ptr<TensorParallelQwen2> model(new TensorParallelQwen2(config, options.tp));
+  std::vector<int64_t> vocab_starts;
+  for (const RankShard& s : *plan) vocab_starts.push_back(s.vocab_begin);
+  vocab_starts.push_back(config.vocab_size);
+  for (int r = 0; r < options.tp; ++r) {
+    auto rank = std::make_unique<Rank>();
+    rank->shard = (*plan)[static_cast<size_t>(r)];
+    rank->config = ShardTextConfig(config, rank->shard);
+    rank->tp = TensorParallelRank{.comm = &model->group_.rank(r), .vocab_starts = vocab_starts};
+    rank->backend = std::make_unique<kernels::CpuBackend>(
+        kernels::CpuBackendOptions{.num_threads = std::max(1, options.threads_per_rank)});
+    const Qwen2Weights shard_weights = ShardQwen2Weights(weights, config, rank->shard, &rank->storage);
+    rank->model = std::make_unique<Qwen2Model>(rank->config, shard_weights, *rank->backend, &rank->tp);
+    rank->cache = std::make_unique<KvCacheStorage>(
+        *rank->backend, rank->model->CacheShape(options.block_size), options.num_blocks);
+    model->ranks_.push_back(std::move(rank));
+  }
+  for (int r = 1; r < options.tp; ++r) model->workers_.emplace_back([m = model.get(), r] { m->WorkerLoop(r); });
+  return model;
+}
+
+TensorParallelQwen2::~TensorParallelQwen2() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  work_ready_.notify_all();
+  for (std::thread& t : workers_) t.join();
+}
+
+void TensorParallelQwen2::WorkerLoop(int rank) {
+  uint64_t seen = 0;
+  for (;;) {
+    const std::function<void(int)>* work;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      work_ready_.wait(lock, [&] { return stopping_ || generation_ != seen; });
+      if (stopping_) return;
+      seen = generation_;
+      work = work_;
+    }
+    (*work)(rank);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (--pending_ == 0) work_done_.notify_one();
+    }
+  }
+}
+
+void TensorParallelQwen2::OnAllRanks(const std::function<void(int)>& fn) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    work_ = &fn;
+    pending_ = static_cast<int>(workers_.size());
+    ++generation_;
+  }
+  work_ready_.notify_all();
+  fn(0);
+  std::unique_lock<std::mutex> lock(mutex_);
+  work_done_.wait(lock, [&] { return pending_ == 0; });
+}
+
+void TensorParallelQwen2::Step(const float* embeddings, const ForwardBatch& batch, float* logits) {
+  const int64_t N = batch.num_rows();
+  const auto R = static_cast<int64_t>(batch.output_rows().size());
+  const int64_t H = config_.hidden_size, V = config_.vocab_size;
+  OnAllRanks([&](int r) {
+    Rank& rank = *ranks_[static_cast<size_t>(r)];
+    // Host memory is every rank's device here: the input is read in place.
+    const Tensor emb(const_cast<float*>(embeddings), DType::kF32, {N, H});
+    rank.hidden.resize(static_cast<size_t>(R * H));
+    const Tensor hidden(rank.hidden.data(), DType::kF32, {R, H});
+    rank.model->Forward(emb, batch, *rank.cache, hidden);
+    if (R == 0) return;
+    float* out = logits;
+    if (r != 0) {
+      rank.logits.resize(static_cast<size_t>(R * V));
+      out = rank.logits.data();
+    }
+    rank.model->Logits(hidden, Tensor(out, DType::kF32, {R, V}));
+  });
+}
+
+}  // namespace ovserve::engine
