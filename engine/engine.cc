@@ -168,7 +168,8 @@ absl::Status Engine::Impl::Init() {
                                          .enable_prefix_caching = config_.enable_prefix_caching};
   RETURN_IF_ERROR(Scheduler::ValidateConfig(scheduler_config));
   scheduler_ = std::make_unique<Scheduler>(scheduler_config);
-  runner_ = std::make_unique<ModelRunner>(*model_, num_blocks_, config_.block_size);
+  ASSIGN_OR_RETURN(runner_, ModelRunner::Create(*model_, num_blocks_, config_.block_size,
+                                                config_.tensor_parallel_size, backend_->num_threads()));
 
   // One maximum request of each modality fits the token queue at once, and
   // the largest single request always fits (checked here, not per request).

@@ -37,6 +37,9 @@ namespace ovserve::engine {
 struct EngineConfig {
   std::filesystem::path model_dir;  // a Hugging Face LLaVA-OneVision folder
   int threads = 0;                  // CPU backend threads; 0 = every core
+  // Ranks the language model is split over (engine/parallel/); on the CPU
+  // they are threads sharing `threads`. The vision tower is not split.
+  int tensor_parallel_size = 1;
   int block_size = 16;              // tokens per KV block
   int64_t kv_cache_bytes = int64_t{2} << 30;  // K + V memory of the paged cache
   int64_t max_batched_tokens = 8192;  // tokens per step, decodes + prefill chunks

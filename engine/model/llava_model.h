@@ -46,6 +46,8 @@ class LlavaOnevisionModel {
 
   const LlavaOnevisionConfig& config() const { return config_; }
   const Checkpoint& checkpoint() const { return *checkpoint_; }
+  // The bound weight views (the language model's, e.g., for sharding).
+  const LlavaWeights& weights() const { return weights_; }
   Qwen2Model& language_model() { return *language_model_; }
   kernels::Backend& backend() { return backend_; }
 

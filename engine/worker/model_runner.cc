@@ -7,19 +7,43 @@ namespace ovserve::engine {
 using kernels::DType;
 using kernels::Tensor;
 
-ModelRunner::ModelRunner(LlavaOnevisionModel& model, int32_t num_blocks, int block_size)
+ModelRunner::ModelRunner(LlavaOnevisionModel& model, int32_t /*num_blocks*/, int block_size)
     : model_(model),
-      cache_(model.backend(), model.language_model().CacheShape(block_size), num_blocks),
+      block_size_(block_size),
       arena_(model.backend()),
       hidden_(model.config().text.hidden_size),
       vocab_(model.config().text.vocab_size) {}
+
+absl::StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::Create(LlavaOnevisionModel& model,
+                                                                 int32_t num_blocks, int block_size,
+                                                                 int tensor_parallel_size,
+                                                                 int threads) {
+  std::unique_ptr<ModelRunner> runner(new ModelRunner(model, num_blocks, block_size));
+  if (tensor_parallel_size <= 1) {
+    runner->cache_ = std::make_unique<KvCacheStorage>(
+        model.backend(), model.language_model().CacheShape(block_size), num_blocks);
+    return runner;
+  }
+  if (model.backend().device() != kernels::Device::kCpu) {
+    return absl::UnimplementedError("tensor parallelism runs on the CPU backend only so far");
+  }
+  auto parallel = TensorParallelQwen2::Create(
+      model.config().text, model.weights().text,
+      TensorParallelOptions{.tp = tensor_parallel_size,
+                            .threads_per_rank = std::max(1, threads / tensor_parallel_size),
+                            .block_size = block_size,
+                            .num_blocks = num_blocks});
+  if (!parallel.ok()) return parallel.status();
+  runner->parallel_ = std::move(*parallel);
+  return runner;
+}
 
 std::span<const float> ModelRunner::Execute(std::span<const ChunkInput> chunks) {
   kernels::Backend& backend = model_.backend();
   Qwen2Model& lm = model_.language_model();
   arena_.Reset();
 
-  ForwardBatch batch(cache_.block_size());
+  ForwardBatch batch(block_size_);
   ids_.clear();
   for (const ChunkInput& c : chunks) {
     batch.AddSequence(c.block_ids, c.start, c.num_tokens, c.samples);
@@ -47,9 +71,14 @@ std::span<const float> ModelRunner::Execute(std::span<const ChunkInput> chunks) 
     row += c.num_tokens;
   }
 
-  Tensor hidden = arena_.F32({R, hidden_});
-  lm.Forward(embeddings, batch, cache_, hidden);
   logits_.resize(static_cast<size_t>(R * vocab_));
+  if (parallel_ != nullptr) {
+    backend.Synchronize();  // the CPU backend's arena is host memory the ranks read
+    parallel_->Step(embeddings.as<const float>(), batch, logits_.data());
+    return logits_;
+  }
+  Tensor hidden = arena_.F32({R, hidden_});
+  lm.Forward(embeddings, batch, *cache_, hidden);
   if (R > 0) {
     Tensor logits = arena_.F32({R, vocab_});
     lm.Logits(hidden, logits);

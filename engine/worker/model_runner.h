@@ -16,6 +16,7 @@
 #include "engine/kv_cache/kv_cache_storage.h"
 #include "engine/model/activation_arena.h"
 #include "engine/model/llava_model.h"
+#include "engine/parallel/tensor_parallel_qwen2.h"
 #include "engine/worker/encoder_cache.h"
 
 namespace ovserve::engine {
@@ -40,18 +41,27 @@ struct ChunkInput {
 
 class ModelRunner {
  public:
-  ModelRunner(LlavaOnevisionModel& model, int32_t num_blocks, int block_size);
+  // tensor_parallel_size > 1 splits the decoder over that many ranks
+  // (TensorParallelQwen2, `threads` CPU threads shared among them); the
+  // embeddings are still built here on the model's backend.
+  static absl::StatusOr<std::unique_ptr<ModelRunner>> Create(LlavaOnevisionModel& model,
+                                                             int32_t num_blocks, int block_size,
+                                                             int tensor_parallel_size = 1,
+                                                             int threads = 1);
 
   // Runs the step; returns logits [sampling chunks, vocab] in chunk order,
   // valid until the next call.
   std::span<const float> Execute(std::span<const ChunkInput> chunks);
 
-  const KvCacheStorage& cache() const { return cache_; }
   int64_t vocab_size() const { return vocab_; }
 
  private:
+  ModelRunner(LlavaOnevisionModel& model, int32_t num_blocks, int block_size);
+
   LlavaOnevisionModel& model_;
-  KvCacheStorage cache_;
+  std::unique_ptr<KvCacheStorage> cache_;          // one device
+  std::unique_ptr<TensorParallelQwen2> parallel_;  // or split over ranks (each owns its cache)
+  int block_size_;
   ActivationArena arena_;
   int64_t hidden_, vocab_;
   std::vector<int32_t> ids_;

@@ -120,6 +120,44 @@ TEST_F(EngineTest, BatchedSeededSamplingIsReproducibleWhateverShareTheBatch) {
   ExpectBatchEquivalence(/*seeded=*/true);
 }
 
+// --tensor-parallel-size through the whole engine: the decoder split over 2
+// and 4 ranks (CPU threads) serves the 16 mixed requests, batched, with the
+// tokens one device generates (logits agree within ~1e-5; see
+// tests/engine/parallel/tensor_parallel_test.cc).
+TEST_F(EngineTest, TensorParallelEngineGeneratesWhatOneDeviceGenerates) {
+  const auto requests = MixedRequests(/*seeded=*/false);
+  auto run = [&](int tp) {
+    EngineConfig config = Config();
+    config.tensor_parallel_size = tp;
+    auto engine = MakeEngine(config);
+    std::vector<std::vector<int32_t>> tokens;
+    if (engine == nullptr) return tokens;
+    std::vector<std::unique_ptr<RequestHandle>> handles;
+    for (const auto& r : requests) {
+      auto handle = engine->Submit(r);
+      EXPECT_TRUE(handle.ok()) << handle.status();
+      if (handle.ok()) handles.push_back(std::move(*handle));
+    }
+    for (auto& h : handles) tokens.push_back(Drain(*h).tokens);
+    EXPECT_EQ(engine->Stats().kv_blocks_used, 0);
+    return tokens;
+  };
+  const auto one = run(1);
+  ASSERT_EQ(one.size(), requests.size());
+  for (int tp : {2, 4}) {
+    const auto split = run(tp);
+    ASSERT_EQ(split.size(), requests.size()) << "tp " << tp;
+    for (size_t i = 0; i < requests.size(); ++i) {
+      EXPECT_EQ(split[i], one[i]) << requests[i].request_id << " tp " << tp;
+    }
+  }
+  EngineConfig bad = Config();
+  bad.tensor_parallel_size = 3;  // the fixture has 2 KV heads
+  auto refused = Engine::Create(bad);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("num_key_value_heads"), std::string::npos) << refused.status();
+}
+
 TEST_F(EngineTest, RepeatedPromptHitsThePrefixCacheAndGeneratesTheSame) {
   auto engine = MakeEngine(Config());
   ASSERT_NE(engine, nullptr);
