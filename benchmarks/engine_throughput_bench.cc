@@ -7,7 +7,7 @@
 //
 //   ovserve-make-model --preset 0.5b --out /tmp/ov-0.5b
 //   ovserve-bench-engine --model /tmp/ov-0.5b [--concurrency 1,4,16,64]
-//                        [--prompt 128] [--new_tokens 64] [--threads 2] [--out FILE.json]
+//                        [--prompt 128] [--new_tokens 64] [--threads 2] [--tensor_parallel_size 1] [--out FILE.json]
 
 #include <algorithm>
 #include <chrono>
@@ -32,6 +32,7 @@ ABSL_FLAG(int64_t, prompt, 128, "prompt tokens per request");
 ABSL_FLAG(int64_t, new_tokens, 64, "generated tokens per request");
 ABSL_FLAG(int64_t, prefill_requests, 8, "requests in the prefill pass (max_tokens 1 each)");
 ABSL_FLAG(int32_t, threads, 2, "CPU threads");
+ABSL_FLAG(int32_t, tensor_parallel_size, 1, "ranks the decoder is split over (threads share --threads)");
 ABSL_FLAG(int64_t, max_batched_tokens, 8192, "engine token budget per step");
 ABSL_FLAG(std::string, out, "", "write the figures as JSON to this file");
 
@@ -157,6 +158,7 @@ int Main() {
   engine::EngineConfig config;
   config.model_dir = model;
   config.threads = absl::GetFlag(FLAGS_threads);
+  config.tensor_parallel_size = absl::GetFlag(FLAGS_tensor_parallel_size);
   config.max_batched_tokens = absl::GetFlag(FLAGS_max_batched_tokens);
   config.kv_cache_bytes = int64_t{1} << 30;
   auto created = Engine::Create(config);
@@ -192,6 +194,7 @@ int Main() {
   json["benchmark"] = "engine_throughput";
   json["model"] = model;
   json["threads"] = config.threads;
+  json["tensor_parallel_size"] = config.tensor_parallel_size;
   json["prompt_tokens_per_request"] = prompt_len;
   json["new_tokens_per_request"] = new_tokens;
   json["max_batched_tokens"] = config.max_batched_tokens;
