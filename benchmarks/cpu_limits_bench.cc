@@ -6,7 +6,8 @@
 // and fp32 FMA peak (the prefill / batched-decode / encode ceiling).
 //
 //   ovserve-bench-cpu [--threads 2] [--prefill 128,512,2048] [--decode_batch 1,4,16,64]
-//                     [--decode_steps 32] [--context 128] [--siglip_crops 1] [--out FILE.json]
+//                     [--decode_steps 32] [--context 128] [--siglip_crops 1] [--bf16_dot]
+//                     [--out FILE.json]
 
 #include <immintrin.h>
 
@@ -39,6 +40,8 @@ ABSL_FLAG(std::string, decode_batch, "1,4,16,64", "sequences decoded together pe
 ABSL_FLAG(int64_t, decode_steps, 32, "decode steps timed per batch size");
 ABSL_FLAG(int64_t, context, 128, "tokens already in each sequence's KV cache when decoding");
 ABSL_FLAG(int64_t, siglip_crops, 1, "384x384 crops encoded by SigLIP-so400m (0 skips it)");
+ABSL_FLAG(bool, bf16_dot, false,
+          "Linear with bf16 dot products (AVX512-BF16), activations rounded to bf16 (the server's --cpu-bf16-dot)");
 ABSL_FLAG(std::string, out, "", "write the figures as JSON to this file");
 
 namespace ovserve {
@@ -163,15 +166,32 @@ __attribute__((target("avx2,fma"))) double FmaChainsGflop(int64_t iterations) {
   return 12.0 * 8 * 2 * static_cast<double>(iterations) * 1e-9 + (sink == 12345.0f ? 1e-30 : 0.0);
 }
 
-double MeasureFmaPeak(kernels::cpu::ThreadPool& pool) {
-  if (kernels::cpu::SelectedIsa() != kernels::cpu::Isa::kAvx2) return 0.0;
+// The bf16 dot-product peak: 12 chains of vdpbf16ps (8 lanes x 2 products).
+__attribute__((target("avx512f,avx512vl,avx512bf16"))) double Bf16DotChainsGflop(int64_t iterations) {
+  __m256 acc[12];
+  for (int i = 0; i < 12; ++i) acc[i] = _mm256_set1_ps(0.001f * static_cast<float>(i));
+  const __m256bh a = (__m256bh)_mm256_set1_epi32(0x3f803f80), b = (__m256bh)_mm256_set1_epi32(0x33d633d6);
+  for (int64_t it = 0; it < iterations; ++it) {
+    for (int i = 0; i < 12; ++i) acc[i] = _mm256_dpbf16_ps(acc[i], a, b);
+  }
+  float sink = 0;
+  alignas(32) float lanes[8];
+  for (int i = 0; i < 12; ++i) {
+    _mm256_store_ps(lanes, acc[i]);
+    sink += lanes[0];
+  }
+  return 12.0 * 8 * 4 * static_cast<double>(iterations) * 1e-9 + (sink == 12345.0f ? 1e-30 : 0.0);
+}
+
+// Peak GFLOP/s of `chains` (one of the above) on every thread of the pool.
+double MeasurePeak(kernels::cpu::ThreadPool& pool, double (*chains)(int64_t)) {
   constexpr int64_t kIterations = 200'000'000;
   double best = 0;
   for (int rep = 0; rep < 3; ++rep) {
     std::vector<double> gflop(static_cast<size_t>(pool.num_threads()), 0.0);
     const double t0 = Now();
     pool.ParallelFor(pool.num_threads(), 1, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) gflop[i] = FmaChainsGflop(kIterations / pool.num_threads());
+      for (int64_t i = b; i < e; ++i) gflop[i] = chains(kIterations / pool.num_threads());
     });
     const double dt = Now() - t0;
     best = std::max(best, std::accumulate(gflop.begin(), gflop.end(), 0.0) / dt);
@@ -268,12 +288,17 @@ int Main() {
   const int64_t steps = absl::GetFlag(FLAGS_decode_steps);
   const int64_t context = absl::GetFlag(FLAGS_context);
   const int64_t crops = absl::GetFlag(FLAGS_siglip_crops);
-  kernels::CpuBackend backend(kernels::CpuBackendOptions{.num_threads = threads});
+  kernels::CpuBackend backend(
+      kernels::CpuBackendOptions{.num_threads = threads, .bf16_dot = absl::GetFlag(FLAGS_bf16_dot)});
 
   // The machine's limits first, on an idle machine.
   kernels::cpu::ThreadPool probe_pool(threads);
   const double bandwidth = MeasureReadBandwidth(probe_pool);
-  const double fma_peak = MeasureFmaPeak(probe_pool);
+  const bool avx2 = kernels::cpu::SelectedIsa() == kernels::cpu::Isa::kAvx2;
+  const double fp32_peak = avx2 ? MeasurePeak(probe_pool, FmaChainsGflop) : 0.0;
+  // In bf16-dot mode the arithmetic ceiling is the dot products'.
+  const double fma_peak = backend.bf16_dot() ? MeasurePeak(probe_pool, Bf16DotChainsGflop) : fp32_peak;
+  const char* peak_name = backend.bf16_dot() ? "bf16-dot peak" : "FMA peak";
 
   const engine::TextConfig config = Qwen2HalfBConfig();
   RandomWeights rw;
@@ -333,7 +358,7 @@ int Main() {
     const double dt = Now() - t0;
     const double flops = 2.0 * (layer_macs * tokens + head_macs);
     rows.push_back({absl::StrCat("prefill ", tokens), tokens / dt, "tokens/s", dt,
-                    fma_peak > 0 ? flops / dt / fma_peak : 0, "FMA peak"});
+                    fma_peak > 0 ? flops / dt / fma_peak : 0, peak_name});
   }
   for (int64_t b : batches) {
     // Each sequence already holds `context` tokens (KV contents do not change
@@ -351,7 +376,7 @@ int Main() {
                                     fma_peak > 0 ? 2.0 * (layer_macs + head_macs) * b / fma_peak : 0.0);
     rows.push_back({absl::StrCat("decode batch ", b), tps, "tokens/s", dt, b / floor_s > 0 ? tps / (b / floor_s) : 0,
                     weight_bytes / bandwidth >= 2.0 * (layer_macs + head_macs) * b / std::max(fma_peak, 1.0)
-                        ? "bandwidth floor" : "FMA peak"});
+                        ? "bandwidth floor" : peak_name});
   }
   if (crops > 0) {
     const engine::LlavaOnevisionConfig vconfig = SiglipSo400mConfig();
@@ -371,14 +396,17 @@ int Main() {
     const double macs = vc.num_hidden_layers * (P * (4 * vh * vh + 2 * vh * vc.intermediate_size) + 2 * P * P * vh) +
                         P * vh * 3 * vc.patch_size * vc.patch_size;
     rows.push_back({"siglip-so400m 384x384 crop", crops / dt, "crops/s", dt / crops,
-                    fma_peak > 0 ? 2.0 * macs * crops / dt / fma_peak : 0, "FMA peak"});
+                    fma_peak > 0 ? 2.0 * macs * crops / dt / fma_peak : 0, peak_name});
   }
 
   std::printf("model      Qwen2 0.5B shapes (LLaVA-OneVision-0.5B LM), bf16 weights %.3f GB; random weights\n",
               weight_bytes / 1e9);
-  std::printf("cpu        %s, %d threads\n", kernels::cpu::IsaName(kernels::cpu::SelectedIsa()), threads);
-  std::printf("limits     read bandwidth %.1f GB/s (decode floor %.1f tokens/s at batch 1); fp32 FMA peak %.0f GFLOP/s\n\n",
-              bandwidth / 1e9, bandwidth / weight_bytes, fma_peak / 1e9);
+  std::printf("cpu        %s%s, %d threads\n", kernels::cpu::IsaName(kernels::cpu::SelectedIsa()),
+              backend.bf16_dot() ? " + avx512-bf16 dot products (activations rounded to bf16)" : "", threads);
+  std::printf("limits     read bandwidth %.1f GB/s (decode floor %.1f tokens/s at batch 1); fp32 FMA peak %.0f GFLOP/s",
+              bandwidth / 1e9, bandwidth / weight_bytes, fp32_peak / 1e9);
+  if (backend.bf16_dot()) std::printf("; bf16-dot peak %.0f GFLOP/s", fma_peak / 1e9);
+  std::printf("\n\n");
   std::printf("%-28s %12s %-9s %10s %9s  %s\n", "measurement", "value", "unit", "seconds", "of limit", "limit");
   for (const Row& r : rows) {
     std::printf("%-28s %12.2f %-9s %10.3f %8.0f%%  %s\n", r.what.c_str(), r.value, r.unit.c_str(), r.seconds,
@@ -395,9 +423,11 @@ int Main() {
                         {"model", "qwen2-0.5b-shapes-random-bf16"},
                         {"threads", threads},
                         {"isa", kernels::cpu::IsaName(kernels::cpu::SelectedIsa())},
+                        {"bf16_dot", backend.bf16_dot()},
                         {"weight_bytes", weight_bytes},
                         {"read_bandwidth_bytes_per_second", bandwidth},
-                        {"fma_peak_flops", fma_peak},
+                        {"fma_peak_flops", fp32_peak},
+                        {"arithmetic_peak_flops", fma_peak},
                         {"decode_context_tokens", context},
                         {"decode_steps", steps},
                         {"results", results}};

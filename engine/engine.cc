@@ -127,7 +127,7 @@ absl::Status Engine::Impl::Init() {
     return absl::InvalidArgumentError(absl::StrCat("block_size ", config_.block_size, " must be > 0"));
   }
   backend_ = std::make_unique<kernels::CpuBackend>(
-      kernels::CpuBackendOptions{.num_threads = config_.threads});
+      kernels::CpuBackendOptions{.num_threads = config_.threads, .bf16_dot = config_.cpu_bf16_dot});
   ASSIGN_OR_RETURN(model_, LlavaOnevisionModel::Load(config_.model_dir, *backend_));
   ASSIGN_OR_RETURN(tokenizer_, Tokenizer::Load(config_.model_dir));
   ASSIGN_OR_RETURN(auto pre_config, LoadPreprocessorConfig(config_.model_dir));
@@ -169,7 +169,8 @@ absl::Status Engine::Impl::Init() {
   RETURN_IF_ERROR(Scheduler::ValidateConfig(scheduler_config));
   scheduler_ = std::make_unique<Scheduler>(scheduler_config);
   ASSIGN_OR_RETURN(runner_, ModelRunner::Create(*model_, num_blocks_, config_.block_size,
-                                                config_.tensor_parallel_size, backend_->num_threads()));
+                                                config_.tensor_parallel_size, backend_->num_threads(),
+                                                config_.cpu_bf16_dot));
 
   // One maximum request of each modality fits the token queue at once, and
   // the largest single request always fits (checked here, not per request).
@@ -189,6 +190,7 @@ absl::Status Engine::Impl::Init() {
   const VisionEncoderOptions vision{.model_dir = config_.model_dir,
                                     .workers = config_.vision_workers,
                                     .threads_per_worker = config_.vision_threads,
+                                    .bf16_dot = config_.cpu_bf16_dot,
                                     .token_queue_tokens = queue_tokens,
                                     .encoder_cache_bytes = config_.encoder_cache_bytes};
   ASSIGN_OR_RETURN(vision_, VisionEncoder::Create(

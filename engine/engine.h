@@ -40,6 +40,10 @@ struct EngineConfig {
   // Ranks the language model is split over (engine/parallel/); on the CPU
   // they are threads sharing `threads`. The vision tower is not split.
   int tensor_parallel_size = 1;
+  // CPU: bf16 dot products for Linear (kernels/cpu/cpu_backend.h
+  // CpuBackendOptions::bf16_dot): ~2x the arithmetic rate where the CPU has
+  // AVX512-BF16, activations rounded to bf16 as llama.cpp does. Off: fp32.
+  bool cpu_bf16_dot = false;
   int block_size = 16;              // tokens per KV block
   int64_t kv_cache_bytes = int64_t{2} << 30;  // K + V memory of the paged cache
   int64_t max_batched_tokens = 8192;  // tokens per step, decodes + prefill chunks

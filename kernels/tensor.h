@@ -26,6 +26,10 @@ enum class Layout : uint8_t {
   // n % 16 (kernels/cpu/linear_panels.h), so a micro-kernel reads one
   // contiguous 32-byte line per k for 16 outputs.
   kPanels16,
+  // CPU, BF16 only: 16-row panels of k pairs, element (n, k) in panel n / 16
+  // at (k / 2) * 32 + (n % 16) * 2 + k % 2 (kernels/cpu/linear_bf16_pairs.h),
+  // the operand order of AVX512-BF16 dot products.
+  kPanels16Pairs,
 };
 
 struct Tensor {

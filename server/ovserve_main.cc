@@ -33,6 +33,9 @@ ABSL_FLAG(std::string, host, "0.0.0.0", "address to listen on");
 ABSL_FLAG(int32_t, port, 50051, "gRPC port (0 picks a free one)");
 ABSL_FLAG(int32_t, metrics_port, 9090, "Prometheus /metrics port (-1 disables, 0 picks one)");
 ABSL_FLAG(int32_t, threads, 0, "CPU threads for the model (0 = every core)");
+ABSL_FLAG(bool, cpu_bf16_dot, false,
+          "CPU: Linear with bf16 dot products (AVX512-BF16, ~2x the fp32 rate), activations rounded "
+          "to bf16 as llama.cpp does; off = fp32 activations (the reference numerics)");
 ABSL_FLAG(int32_t, tensor_parallel_size, 1,
           "ranks the language model is split over (Megatron-style; on the CPU, threads sharing --threads)");
 ABSL_FLAG(int32_t, block_size, 16, "tokens per KV-cache block");
@@ -132,6 +135,7 @@ absl::Status Serve() {
   e.model_dir = absl::GetFlag(FLAGS_model);
   e.threads = absl::GetFlag(FLAGS_threads);
   e.tensor_parallel_size = absl::GetFlag(FLAGS_tensor_parallel_size);
+  e.cpu_bf16_dot = absl::GetFlag(FLAGS_cpu_bf16_dot);
   if (e.tensor_parallel_size < 1) return absl::InvalidArgumentError("--tensor-parallel-size must be >= 1");
   e.block_size = absl::GetFlag(FLAGS_block_size);
   e.kv_cache_bytes = absl::GetFlag(FLAGS_kv_cache_bytes);
@@ -151,13 +155,13 @@ absl::Status Serve() {
     ASSIGN_OR_RETURN(e.model_dir, EnsureDemoModel());
   }
   spdlog::info(fmt::runtime(
-                   "config: model={} host={} port={} metrics_port={} threads={} tensor_parallel_size={} block_size={} "
+                   "config: model={} host={} port={} metrics_port={} threads={} tensor_parallel_size={} cpu_bf16_dot={} block_size={} "
                    "kv_cache_bytes={} max_batched_tokens={} max_running_requests={} max_model_len={} "
                    "prefix_caching={} vision_workers={} vision_threads={} token_queue_tokens={} "
                    "encoder_cache_bytes={} max_waiting_requests={} default_max_tokens={} "
                    "max_receive_bytes={} tls={} mtls={} api_key={} drain_timeout_ms={}"),
                e.model_dir.string(), options.host, options.port, options.metrics_port, e.threads,
-               e.tensor_parallel_size, e.block_size, e.kv_cache_bytes, e.max_batched_tokens, e.max_running_requests,
+               e.tensor_parallel_size, e.cpu_bf16_dot, e.block_size, e.kv_cache_bytes, e.max_batched_tokens, e.max_running_requests,
                e.max_model_len, e.enable_prefix_caching, e.vision_workers, e.vision_threads,
                e.token_queue_tokens, e.encoder_cache_bytes, e.max_waiting_requests,
                options.default_max_tokens,

@@ -25,7 +25,8 @@ absl::StatusOr<std::unique_ptr<TensorParallelQwen2>> TensorParallelQwen2::Create
     rank->config = ShardTextConfig(config, rank->shard);
     rank->tp = TensorParallelRank{.comm = &model->group_.rank(r), .vocab_starts = vocab_starts};
     rank->backend = std::make_unique<kernels::CpuBackend>(
-        kernels::CpuBackendOptions{.num_threads = std::max(1, options.threads_per_rank)});
+        kernels::CpuBackendOptions{.num_threads = std::max(1, options.threads_per_rank),
+                                   .bf16_dot = options.bf16_dot});
     const Qwen2Weights shard_weights = ShardQwen2Weights(weights, config, rank->shard, &rank->storage);
     rank->model = std::make_unique<Qwen2Model>(rank->config, shard_weights, *rank->backend, &rank->tp);
     rank->cache = std::make_unique<KvCacheStorage>(

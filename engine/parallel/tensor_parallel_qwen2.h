@@ -34,6 +34,7 @@ struct TensorParallelOptions {
   int threads_per_rank = 1;  // CPU threads of each rank's backend
   int block_size = 16;
   int32_t num_blocks = 0;    // KV blocks (each rank holds its heads of every block)
+  bool bf16_dot = false;     // CpuBackendOptions::bf16_dot of every rank
 };
 
 class TensorParallelQwen2 {

@@ -17,7 +17,7 @@ ModelRunner::ModelRunner(LlavaOnevisionModel& model, int32_t /*num_blocks*/, int
 absl::StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::Create(LlavaOnevisionModel& model,
                                                                  int32_t num_blocks, int block_size,
                                                                  int tensor_parallel_size,
-                                                                 int threads) {
+                                                                 int threads, bool bf16_dot) {
   std::unique_ptr<ModelRunner> runner(new ModelRunner(model, num_blocks, block_size));
   if (tensor_parallel_size <= 1) {
     runner->cache_ = std::make_unique<KvCacheStorage>(
@@ -32,7 +32,8 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::Create(LlavaOnevisionM
       TensorParallelOptions{.tp = tensor_parallel_size,
                             .threads_per_rank = std::max(1, threads / tensor_parallel_size),
                             .block_size = block_size,
-                            .num_blocks = num_blocks});
+                            .num_blocks = num_blocks,
+                            .bf16_dot = bf16_dot});
   if (!parallel.ok()) return parallel.status();
   runner->parallel_ = std::move(*parallel);
   return runner;

@@ -47,7 +47,7 @@ class ModelRunner {
   static absl::StatusOr<std::unique_ptr<ModelRunner>> Create(LlavaOnevisionModel& model,
                                                              int32_t num_blocks, int block_size,
                                                              int tensor_parallel_size = 1,
-                                                             int threads = 1);
+                                                             int threads = 1, bool bf16_dot = false);
 
   // Runs the step; returns logits [sampling chunks, vocab] in chunk order,
   // valid until the next call.

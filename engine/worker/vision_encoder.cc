@@ -46,7 +46,7 @@ absl::StatusOr<std::unique_ptr<VisionEncoder>> VisionEncoder::Create(
   for (int i = 0; i < options.workers; ++i) {
     auto worker = std::make_unique<Worker>();
     worker->backend = std::make_unique<kernels::CpuBackend>(
-        kernels::CpuBackendOptions{.num_threads = options.threads_per_worker});
+        kernels::CpuBackendOptions{.num_threads = options.threads_per_worker, .bf16_dot = options.bf16_dot});
     ASSIGN_OR_RETURN(worker->model, LlavaOnevisionModel::Load(options.model_dir, *worker->backend));
     encoder->workers_.push_back(std::move(worker));
   }

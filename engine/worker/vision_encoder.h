@@ -40,6 +40,7 @@ struct VisionEncoderOptions {
   std::filesystem::path model_dir;
   int workers = 1;             // encode workers
   int threads_per_worker = 0;  // CPU threads of each worker's backend; 0 = every core
+  bool bf16_dot = false;       // CpuBackendOptions::bf16_dot of each worker's backend
   int64_t token_queue_tokens = 0;   // visual tokens in flight between encode and decode
   int64_t encoder_cache_bytes = 0;  // 0 disables the cache
 };

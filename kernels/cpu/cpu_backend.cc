@@ -7,6 +7,7 @@
 
 #include "kernels/check.h"
 #include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/linear_bf16_pairs.h"
 #include "kernels/cpu/linear_panels.h"
 #include "kernels/cpu/ops.h"
 
@@ -46,7 +47,8 @@ int ResolveThreads(int requested) {
 
 }  // namespace
 
-CpuBackend::CpuBackend(const CpuBackendOptions& options) : pool_(ResolveThreads(options.num_threads)) {}
+CpuBackend::CpuBackend(const CpuBackendOptions& options)
+    : pool_(ResolveThreads(options.num_threads)), bf16_dot_(options.bf16_dot && cpu::HasBf16Dot()) {}
 
 std::unique_ptr<DeviceBuffer> CpuBackend::Allocate(size_t bytes) {
   return std::make_unique<HostBuffer>(bytes);
@@ -65,6 +67,16 @@ Tensor CpuBackend::PrepareLinearWeight(const Tensor& w, std::unique_ptr<DeviceBu
   // The portable path reads panels too, but slower than rows: pack only for
   // the AVX2 kernels.
   if (!cpu::CanPackPanels(w) || cpu::SelectedIsa() != cpu::Isa::kAvx2) return w;
+  if (bf16_dot_ && w.dtype == DType::kBF16) {
+    *storage = Allocate(cpu::PairPanelBytes(w.dim(0), w.dim(1)));
+    auto* pairs = static_cast<uint32_t*>((*storage)->data());
+    pool_.ParallelFor(cpu::PanelCount(w.dim(0)), 16,
+                      [&](int64_t p0, int64_t p1) { cpu::PackPairPanels(w, p0, p1, pairs); });
+    Tensor packed = w;
+    packed.data = pairs;
+    packed.layout = Layout::kPanels16Pairs;
+    return packed;
+  }
   *storage = Allocate(cpu::PanelBytes(w.dim(0), w.dim(1)));
   auto* out = static_cast<uint16_t*>((*storage)->data());
   pool_.ParallelFor(cpu::PanelCount(w.dim(0)), 16,

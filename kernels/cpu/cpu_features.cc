@@ -35,6 +35,17 @@ Isa SelectedIsa() {
 
 void ForceIsaForTesting(Isa isa) { IsaOverride().store(static_cast<int>(isa)); }
 
+bool HasBf16Dot() {
+  if (SelectedIsa() != Isa::kAvx2) return false;
+#if defined(__x86_64__)
+  static const bool supported =
+      __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512vl");
+  return supported;
+#else
+  return false;
+#endif
+}
+
 const char* IsaName(Isa isa) { return isa == Isa::kAvx2 ? "avx2" : "generic"; }
 
 }  // namespace ovserve::kernels::cpu

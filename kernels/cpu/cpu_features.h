@@ -14,6 +14,11 @@ void ForceIsaForTesting(Isa isa);
 
 const char* IsaName(Isa isa);
 
+// AVX512-BF16 dot products (with AVX512-VL for 256-bit forms), on top of the
+// AVX2 path: what CpuBackendOptions::bf16_dot uses. False when the ISA is
+// forced to generic.
+bool HasBf16Dot();
+
 }  // namespace ovserve::kernels::cpu
 
 // Marks a portable loop to be compiled twice, for Haswell-class CPUs (AVX2,

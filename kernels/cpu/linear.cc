@@ -1,8 +1,10 @@
 // Linear: y = x . w^T + bias, with weights read in their stored dtype.
 #include <algorithm>
+#include <vector>
 
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/linear_avx2.h"
+#include "kernels/cpu/linear_bf16_pairs.h"
 #include "kernels/cpu/linear_panels.h"
 #include "kernels/cpu/ops.h"
 
@@ -28,6 +30,14 @@ void GenericRange(const float* x, int64_t M, int64_t K, const Tensor& w, int64_t
   }
 }
 
+// y[m, n0:n1] += bias[n0:n1] for every row (no-op without a bias).
+void AddBias(const Tensor* bias, int64_t M, int64_t N, int64_t n0, int64_t n1, float* y) {
+  if (bias == nullptr) return;
+  for (int64_t m = 0; m < M; ++m) {
+    for (int64_t n = n0; n < n1; ++n) y[m * N + n] += LoadAsFloat(*bias, n);
+  }
+}
+
 // Below this many activation rows (batched decode), converting each weight
 // row in registers and taking dot products beats packing panels for the GEMM
 // (measured crossover on Zen 3: ~64 rows).
@@ -43,6 +53,24 @@ void Linear(ThreadPool& pool, const Tensor& x, const Tensor& w, const Tensor* bi
   const float* xp = x.as<const float>();
   float* yp = y.as<float>();
   const Isa isa = SelectedIsa();
+  if (w.layout == Layout::kPanels16Pairs) {
+    // Activations rounded to bf16 pairs once, read by every thread.
+    // (A pointer, not the thread_local itself, goes to the workers.)
+    thread_local std::vector<uint32_t> pairs;
+    pairs.resize(static_cast<size_t>(M * ColumnPairs(K)));
+    RoundRowsToBf16Pairs(xp, M, K, pairs.data());
+    const uint32_t* xb = pairs.data();
+    const bool dot = HasBf16Dot();
+    pool.ParallelFor(PanelCount(N), 4, [&](int64_t p0, int64_t p1) {
+      if (dot) {
+        avx512bf16::PairPanelRange(xb, M, w, p0, p1, yp, N);
+      } else {
+        GenericPairPanelRange(xb, M, w, p0, p1, yp, N);
+      }
+      AddBias(bias, M, N, p0 * kPanelRows, std::min(N, p1 * kPanelRows), yp);
+    });
+    return;
+  }
   if (w.layout == Layout::kPanels16) {
     // Threads take whole panels, so each streams its own slice of the weights.
     pool.ParallelFor(PanelCount(N), 4, [&](int64_t p0, int64_t p1) {
@@ -51,12 +79,7 @@ void Linear(ThreadPool& pool, const Tensor& x, const Tensor& w, const Tensor* bi
       } else {
         GenericPanelRange(xp, M, w, p0, p1, yp, N);
       }
-      if (bias != nullptr) {
-        const int64_t n1 = std::min(N, p1 * kPanelRows);
-        for (int64_t m = 0; m < M; ++m) {
-          for (int64_t n = p0 * kPanelRows; n < n1; ++n) yp[m * N + n] += LoadAsFloat(*bias, n);
-        }
-      }
+      AddBias(bias, M, N, p0 * kPanelRows, std::min(N, p1 * kPanelRows), yp);
     });
     return;
   }
@@ -78,11 +101,7 @@ void Linear(ThreadPool& pool, const Tensor& x, const Tensor& w, const Tensor* bi
     } else {
       GenericRange(xp, M, K, w, n0, n1, yp, N);
     }
-    if (bias != nullptr) {
-      for (int64_t m = 0; m < M; ++m) {
-        for (int64_t n = n0; n < n1; ++n) yp[m * N + n] += LoadAsFloat(*bias, n);
-      }
-    }
+    AddBias(bias, M, N, n0, n1, yp);
   });
 }
 

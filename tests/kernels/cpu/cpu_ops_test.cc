@@ -204,6 +204,39 @@ TEST_P(CpuOpsTest, PanelKernelsEqualPortablePanelReaderBitForBit) {
   }
 }
 
+// The bf16-dot mode (CpuBackendOptions::bf16_dot): pair panels and
+// AVX512-BF16 dot products give x rounded to bf16 times the bf16 weights,
+// summed in fp32; the portable pair reader gives the same within rounding.
+TEST_P(CpuOpsTest, Bf16DotLinearMatchesTheBf16RoundedReference) {
+  if (GetParam() != cpu::Isa::kAvx2 || !cpu::HasBf16Dot()) GTEST_SKIP() << "CPU lacks AVX512-BF16";
+  CpuBackend fast(CpuBackendOptions{.num_threads = 2, .bf16_dot = true});
+  ASSERT_TRUE(fast.bf16_dot());
+  struct Shape { int64_t m, k, n; };
+  for (Shape s : {Shape{1, 64, 48}, Shape{1, 37, 100}, Shape{3, 301, 19}, Shape{8, 96, 33},
+                  Shape{9, 17, 16}, Shape{70, 130, 70}, Shape{260, 65, 35}}) {
+    const auto x = RandomVector(s.m * s.k, 31);
+    const auto wb = ToBf16(RandomVector(s.n * s.k, 32, 0.1f));
+    const auto bias = RandomVector(s.n, 33);
+    std::vector<float> xr(x.size()), wr(wb.size());
+    for (size_t i = 0; i < x.size(); ++i) xr[i] = Bf16ToF32(F32ToBf16(x[i]));
+    for (size_t i = 0; i < wb.size(); ++i) wr[i] = Bf16ToF32(wb[i]);
+    std::unique_ptr<DeviceBuffer> storage;
+    const Tensor wt = fast.PrepareLinearWeight(
+        Tensor(const_cast<uint16_t*>(wb.data()), DType::kBF16, {s.n, s.k}), &storage);
+    ASSERT_EQ(wt.layout, Layout::kPanels16Pairs);
+    const Tensor xt(const_cast<float*>(x.data()), DType::kF32, {s.m, s.k});
+    Tensor bt(const_cast<float*>(bias.data()), DType::kF32, {s.n});
+    std::vector<float> y(s.m * s.n), portable(s.m * s.n);
+    fast.Linear(xt, wt, &bt, Tensor(y.data(), DType::kF32, {s.m, s.n}));
+    cpu::ForceIsaForTesting(cpu::Isa::kGeneric);
+    fast.Linear(xt, wt, &bt, Tensor(portable.data(), DType::kF32, {s.m, s.n}));
+    cpu::ForceIsaForTesting(cpu::Isa::kAvx2);
+    const double tolerance = 2e-5 * std::sqrt(static_cast<double>(s.k));
+    EXPECT_LT(MaxLinearError(xr, wr, bias, y, s.m, s.k, s.n), tolerance) << "m=" << s.m << " k=" << s.k;
+    EXPECT_LT(MaxLinearError(xr, wr, bias, portable, s.m, s.k, s.n), tolerance) << "portable m=" << s.m;
+  }
+}
+
 TEST_P(CpuOpsTest, LinearReadsF16Weights) {
   const int64_t m = 5, k = 40, n = 17;
   const auto x = RandomVector(m * k, 4);

@@ -1,0 +1,113 @@
+// AVX512-BF16 (+VL) micro-kernels for Linear over pair panels
+// (kernels/cpu/linear_bf16_pairs.h); only called when the CPU has them.
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include "kernels/cpu/linear_bf16_pairs.h"
+
+namespace ovserve::kernels::cpu::avx512bf16 {
+namespace {
+
+// 8 rows x 2 accumulators + 2 weight vectors + 1 broadcast: 19 of the 32
+// ymm registers AVX-512VL gives.
+constexpr int kMaxRows = 8;
+constexpr int64_t kRowBlock = 256;  // as in linear_panels_avx2.cc: activations stay cached
+
+// y[MR rows][G panels x 16] = xb[MR rows] . panels^T over all column pairs.
+template <int MR, int G>
+inline void MicroKernel(const uint32_t* xb, int64_t ldx, const uint32_t* panel, int64_t pairs,
+                        const uint32_t* prefetch, float* y, int64_t ldy) {
+  __m256 acc[MR][G][2];
+#pragma GCC unroll 8
+  for (int m = 0; m < MR; ++m) {
+#pragma GCC unroll 4
+    for (int g = 0; g < G; ++g) acc[m][g][0] = acc[m][g][1] = _mm256_setzero_ps();
+  }
+  const int64_t panel_stride = pairs * kPanelRows;
+  for (int64_t j = 0; j < pairs; ++j) {
+    if (prefetch != nullptr) {
+      _mm_prefetch(reinterpret_cast<const char*>(prefetch + j * kPanelRows), _MM_HINT_T0);
+    }
+    __m256bh lo[G], hi[G];
+#pragma GCC unroll 4
+    for (int g = 0; g < G; ++g) {
+      const uint32_t* line = panel + g * panel_stride + j * kPanelRows;
+      lo[g] = (__m256bh)_mm256_loadu_si256(reinterpret_cast<const __m256i*>(line));
+      hi[g] = (__m256bh)_mm256_loadu_si256(reinterpret_cast<const __m256i*>(line + 8));
+    }
+#pragma GCC unroll 8
+    for (int m = 0; m < MR; ++m) {
+      const __m256bh a = (__m256bh)_mm256_set1_epi32(static_cast<int>(xb[m * ldx + j]));
+#pragma GCC unroll 4
+      for (int g = 0; g < G; ++g) {
+        acc[m][g][0] = _mm256_dpbf16_ps(acc[m][g][0], lo[g], a);
+        acc[m][g][1] = _mm256_dpbf16_ps(acc[m][g][1], hi[g], a);
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int m = 0; m < MR; ++m) {
+#pragma GCC unroll 4
+    for (int g = 0; g < G; ++g) {
+      _mm256_storeu_ps(y + m * ldy + g * kPanelRows, acc[m][g][0]);
+      _mm256_storeu_ps(y + m * ldy + g * kPanelRows + 8, acc[m][g][1]);
+    }
+  }
+}
+
+void PanelRows(const uint32_t* xb, int64_t ldx, int rows, const uint32_t* panel, int64_t pairs,
+               const uint32_t* prefetch, float* y, int64_t ldy) {
+  switch (rows) {
+    case 8: return MicroKernel<8, 1>(xb, ldx, panel, pairs, prefetch, y, ldy);
+    case 7: return MicroKernel<7, 1>(xb, ldx, panel, pairs, prefetch, y, ldy);
+    case 6: return MicroKernel<6, 1>(xb, ldx, panel, pairs, prefetch, y, ldy);
+    case 5: return MicroKernel<5, 1>(xb, ldx, panel, pairs, prefetch, y, ldy);
+    case 4: return MicroKernel<4, 1>(xb, ldx, panel, pairs, prefetch, y, ldy);
+    case 3: return MicroKernel<3, 1>(xb, ldx, panel, pairs, prefetch, y, ldy);
+    case 2: return MicroKernel<2, 1>(xb, ldx, panel, pairs, prefetch, y, ldy);
+    default: return MicroKernel<1, 1>(xb, ldx, panel, pairs, prefetch, y, ldy);
+  }
+}
+
+}  // namespace
+
+void PairPanelRange(const uint32_t* xb, int64_t M, const Tensor& w, int64_t p0, int64_t p1,
+                    float* y, int64_t ldy) {
+  const int64_t N = w.dim(0);
+  const int64_t pairs = ColumnPairs(w.dim(1));
+  const uint32_t* panels = w.as<const uint32_t>();
+  const int64_t panel_stride = pairs * kPanelRows;
+  const int64_t full_end = std::min(p1, N / kPanelRows);
+  alignas(32) float scratch[kMaxRows * kPanelRows];
+
+  int64_t p = p0;
+  if (M == 1) {  // decode of one sequence: three panels per pass, bound by the weights
+    for (; p + 3 <= full_end; p += 3) {
+      MicroKernel<1, 3>(xb, pairs, panels + p * panel_stride, pairs, nullptr, y + p * kPanelRows, ldy);
+    }
+  }
+  for (int64_t m0 = 0; m0 < M; m0 += kRowBlock) {
+    const int64_t m1 = std::min(M, m0 + kRowBlock);
+    for (int64_t q = p; q < p1; ++q) {
+      const uint32_t* panel = panels + q * panel_stride;
+      const uint32_t* next = q + 1 < p1 ? panel + panel_stride : nullptr;
+      const bool edge = q >= full_end;
+      for (int64_t m = m0; m < m1; m += kMaxRows) {
+        const int rows = static_cast<int>(std::min<int64_t>(kMaxRows, m1 - m));
+        const uint32_t* prefetch = m == m0 ? next : nullptr;
+        if (!edge) {
+          PanelRows(xb + m * pairs, pairs, rows, panel, pairs, prefetch, y + m * ldy + q * kPanelRows, ldy);
+          continue;
+        }
+        PanelRows(xb + m * pairs, pairs, rows, panel, pairs, nullptr, scratch, kPanelRows);
+        const int64_t cols = N - q * kPanelRows;
+        for (int r = 0; r < rows; ++r) {
+          std::copy(scratch + r * kPanelRows, scratch + r * kPanelRows + cols, y + (m + r) * ldy + q * kPanelRows);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace ovserve::kernels::cpu::avx512bf16
