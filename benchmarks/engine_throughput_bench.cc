@@ -33,6 +33,7 @@ ABSL_FLAG(int64_t, new_tokens, 64, "generated tokens per request");
 ABSL_FLAG(int64_t, prefill_requests, 8, "requests in the prefill pass (max_tokens 1 each)");
 ABSL_FLAG(int32_t, threads, 2, "CPU threads");
 ABSL_FLAG(int32_t, tensor_parallel_size, 1, "ranks the decoder is split over (threads share --threads)");
+ABSL_FLAG(bool, cpu_bf16_dot, false, "Linear with bf16 dot products (the server's --cpu-bf16-dot)");
 ABSL_FLAG(int64_t, max_batched_tokens, 8192, "engine token budget per step");
 ABSL_FLAG(std::string, out, "", "write the figures as JSON to this file");
 
@@ -159,6 +160,7 @@ int Main() {
   config.model_dir = model;
   config.threads = absl::GetFlag(FLAGS_threads);
   config.tensor_parallel_size = absl::GetFlag(FLAGS_tensor_parallel_size);
+  config.cpu_bf16_dot = absl::GetFlag(FLAGS_cpu_bf16_dot);
   config.max_batched_tokens = absl::GetFlag(FLAGS_max_batched_tokens);
   config.kv_cache_bytes = int64_t{1} << 30;
   auto created = Engine::Create(config);
@@ -195,6 +197,7 @@ int Main() {
   json["model"] = model;
   json["threads"] = config.threads;
   json["tensor_parallel_size"] = config.tensor_parallel_size;
+  json["cpu_bf16_dot"] = config.cpu_bf16_dot;
   json["prompt_tokens_per_request"] = prompt_len;
   json["new_tokens_per_request"] = new_tokens;
   json["max_batched_tokens"] = config.max_batched_tokens;

@@ -42,10 +42,12 @@ int32_t ArgMax(std::span<const float> logits) {
 }
 
 // log(sum(exp(logits))) accumulated in double; `max` is the row maximum.
+// The terms are float exps (each <= 1, ~1 ulp): a third of the cost of
+// double ones over the 152k vocabulary, every row of every step.
 double LogSumExp(std::span<const float> logits, float max) {
   if (max == kNegInf) return -std::numeric_limits<double>::infinity();
   double sum = 0.0;
-  for (float l : logits) sum += std::exp(static_cast<double>(l) - max);
+  for (float l : logits) sum += std::exp(l - max);
   return static_cast<double>(max) + std::log(sum);
 }
 

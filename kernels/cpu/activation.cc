@@ -1,6 +1,7 @@
 // Elementwise ops: SiLU-gated product, GELU (erf or tanh), add.
 #include <cmath>
 
+#include "kernels/cpu/activation_avx2.h"
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/ops.h"
 
@@ -22,16 +23,24 @@ void AddRange(const float* a, const float* b, float* out, int64_t n) {
 }  // namespace
 
 void SiluMul(ThreadPool& pool, const Tensor& gate, const Tensor& up, const Tensor& out) {
+  const bool avx2 = SelectedIsa() == Isa::kAvx2;
   pool.ParallelFor(gate.numel(), kGrain, [&](int64_t b, int64_t e) {
-    SiluMulRange(gate.as<const float>() + b, up.as<const float>() + b, out.as<float>() + b, e - b);
+    if (avx2) {
+      avx2::SiluMul(gate.as<const float>() + b, up.as<const float>() + b, out.as<float>() + b, e - b);
+    } else {
+      SiluMulRange(gate.as<const float>() + b, up.as<const float>() + b, out.as<float>() + b, e - b);
+    }
   });
 }
 
 void Gelu(ThreadPool& pool, const Tensor& x, GeluApproximation approximation, const Tensor& out) {
   const float* xp = x.as<const float>();
   float* op = out.as<float>();
+  const bool avx2 = SelectedIsa() == Isa::kAvx2;
   pool.ParallelFor(x.numel(), kGrain, [&](int64_t b, int64_t e) {
-    if (approximation == GeluApproximation::kTanh) {
+    if (approximation == GeluApproximation::kTanh && avx2) {
+      avx2::GeluTanh(xp + b, op + b, e - b);
+    } else if (approximation == GeluApproximation::kTanh) {
       // gelu_pytorch_tanh: 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3),
       // computed as x / (1 + exp(-2u)) (the same function): one expf instead
       // of tanhf's expm1f and more, for SigLIP's 85M activations per crop.

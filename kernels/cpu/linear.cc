@@ -58,9 +58,13 @@ void Linear(ThreadPool& pool, const Tensor& x, const Tensor& w, const Tensor* bi
     // (A pointer, not the thread_local itself, goes to the workers.)
     thread_local std::vector<uint32_t> pairs;
     pairs.resize(static_cast<size_t>(M * ColumnPairs(K)));
-    RoundRowsToBf16Pairs(xp, M, K, pairs.data());
-    const uint32_t* xb = pairs.data();
     const bool dot = HasBf16Dot();
+    if (dot) {
+      avx512bf16::RoundRowsToBf16Pairs(xp, M, K, pairs.data());
+    } else {
+      RoundRowsToBf16Pairs(xp, M, K, pairs.data());
+    }
+    const uint32_t* xb = pairs.data();
     pool.ParallelFor(PanelCount(N), 4, [&](int64_t p0, int64_t p1) {
       if (dot) {
         avx512bf16::PairPanelRange(xb, M, w, p0, p1, yp, N);

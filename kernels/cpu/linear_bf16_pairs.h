@@ -40,6 +40,8 @@ void GenericPairPanelRange(const uint32_t* xb, int64_t M, const Tensor& w, int64
                            float* y, int64_t ldy);
 
 namespace avx512bf16 {
+// As RoundRowsToBf16Pairs, 16 elements per instruction (vcvtneps2bf16).
+void RoundRowsToBf16Pairs(const float* x, int64_t M, int64_t K, uint32_t* out);
 void PairPanelRange(const uint32_t* xb, int64_t M, const Tensor& w, int64_t p0, int64_t p1,
                     float* y, int64_t ldy);
 }  // namespace avx512bf16

@@ -72,6 +72,22 @@ void PanelRows(const uint32_t* xb, int64_t ldx, int rows, const uint32_t* panel,
 
 }  // namespace
 
+void RoundRowsToBf16Pairs(const float* x, int64_t M, int64_t K, uint32_t* out) {
+  const int64_t pairs = ColumnPairs(K);
+  for (int64_t m = 0; m < M; ++m) {
+    const float* row = x + m * K;
+    // A row of bf16 values is its pairs, low half first (little endian).
+    auto* dst = reinterpret_cast<uint16_t*>(out + m * pairs);
+    int64_t k = 0;
+    for (; k + 16 <= K; k += 16) {
+      const __m256bh h = _mm512_cvtneps_pbh(_mm512_loadu_ps(row + k));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + k), (__m256i)h);
+    }
+    for (; k < K; ++k) dst[k] = F32ToBf16(row[k]);
+    if (K % 2 != 0) dst[K] = 0;
+  }
+}
+
 void PairPanelRange(const uint32_t* xb, int64_t M, const Tensor& w, int64_t p0, int64_t p1,
                     float* y, int64_t ldy) {
   const int64_t N = w.dim(0);
