@@ -1,4 +1,7 @@
 // Linear: y = x . w^T + bias, with weights read in their stored dtype.
+// Three weight layouts: 16-row panels (BF16/F16 prepared by the backend, the
+// model's path), k-pair panels (BF16 in bf16-dot mode), and row-major (F32
+// weights, unprepared views, attention's GEMMs) with the kernels below.
 #include <algorithm>
 #include <vector>
 

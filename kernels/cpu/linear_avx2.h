@@ -1,6 +1,8 @@
 #pragma once
-// AVX2/FMA GEMM and GEMV for Linear (compiled with -mavx2 -mfma -mf16c; only
-// called when the CPU supports them).
+// AVX2/FMA GEMM and GEMV over row-major weights (compiled with -mavx2 -mfma
+// -mf16c; only called when the CPU supports them): Linear with F32 or
+// unprepared weights, and attention's per-head GEMMs. Prepared BF16/F16
+// weights take the panel kernels (linear_panels.h).
 
 #include <cstdint>
 
