@@ -48,6 +48,11 @@ absl::StatusOr<std::unique_ptr<LlavaOnevisionModel>> LlavaOnevisionModel::Load(
   return model;
 }
 
+void LlavaOnevisionModel::PrepareVisionWeights() {
+  vision_tower_->PrepareLinears();
+  projector_->PrepareLinears();
+}
+
 absl::StatusOr<int64_t> LlavaOnevisionModel::VisualTokenCount(const VisualInput& item) const {
   const auto& vc = config_.vision;
   const int64_t P = vc.patches_per_side();

@@ -51,6 +51,10 @@ class LlavaOnevisionModel {
   Qwen2Model& language_model() { return *language_model_; }
   kernels::Backend& backend() { return backend_; }
 
+  // Prepares the vision tower's and projector's weights for the backend now
+  // instead of on the first encode (vision workers call it at start).
+  void PrepareVisionWeights();
+
   // The visual-token count of `item`, from sizes only (no encoding). Fails
   // when the crop/frame count does not match what the geometry requires.
   absl::StatusOr<int64_t> VisualTokenCount(const VisualInput& item) const;

@@ -12,8 +12,12 @@ MultimodalProjector::MultimodalProjector(const LlavaOnevisionConfig& config,
       gelu_(config.projector_hidden_act == "gelu" ? kernels::GeluApproximation::kNone
                                                   : kernels::GeluApproximation::kTanh) {}
 
-void MultimodalProjector::Forward(const kernels::Tensor& x, const kernels::Tensor& out) {
+void MultimodalProjector::PrepareLinears() {
   if (!linears_.prepared()) linears_.Prepare(backend_, {&weights_.linear1_w, &weights_.linear2_w});
+}
+
+void MultimodalProjector::Forward(const kernels::Tensor& x, const kernels::Tensor& out) {
+  PrepareLinears();
   arena_.Reset();
   kernels::Tensor mid = arena_.F32({x.rows(), text_hidden_});
   const kernels::Tensor* b1 = weights_.linear1_b.data ? &weights_.linear1_b : nullptr;

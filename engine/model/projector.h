@@ -19,6 +19,9 @@ class MultimodalProjector {
   // x[N, vision_hidden] -> out[N, text_hidden] (both F32).
   void Forward(const kernels::Tensor& x, const kernels::Tensor& out);
 
+  // Puts the Linear weights in the backend's layout (also done by the first Forward).
+  void PrepareLinears();
+
  private:
   ProjectorWeights weights_;  // views; the Linear ones prepared on first use
   PreparedLinears linears_;

@@ -30,10 +30,12 @@ class SiglipVisionTower {
   // pixels[n, C, S, S] (F32, normalized) -> features[n, tokens_per_crop, vh] (F32).
   void Encode(const kernels::Tensor& pixels, const kernels::Tensor& features);
 
+  // Puts the Linear weights in the backend's layout (also done by the first
+  // Encode); a vision worker calls it at start so no request waits for it.
+  void PrepareLinears();
+
  private:
   void EncodeChunk(const kernels::Tensor& pixels, const kernels::Tensor& hidden);
-  // Puts the Linear weights in the backend's layout on first use.
-  void PrepareLinears();
 
   const LlavaOnevisionConfig& config_;
   SiglipWeights weights_;  // views; the Linear ones replaced by prepared ones

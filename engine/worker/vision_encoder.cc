@@ -48,6 +48,7 @@ absl::StatusOr<std::unique_ptr<VisionEncoder>> VisionEncoder::Create(
     worker->backend = std::make_unique<kernels::CpuBackend>(
         kernels::CpuBackendOptions{.num_threads = options.threads_per_worker, .bf16_dot = options.bf16_dot});
     ASSIGN_OR_RETURN(worker->model, LlavaOnevisionModel::Load(options.model_dir, *worker->backend));
+    worker->model->PrepareVisionWeights();  // the first image does not wait for it
     encoder->workers_.push_back(std::move(worker));
   }
   for (auto& worker : encoder->workers_) {
