@@ -206,6 +206,7 @@ absl::StatusOr<LlavaWeights> BindLlavaWeights(const Checkpoint& checkpoint,
         binder.Bind(layout.image_newline, {config.text.hidden_size}, &weights.image_newline));
   }
   RETURN_IF_ERROR(BindText(binder, layout, config, &weights.text));
+  weights.vision.source = weights.projector.source = weights.text.source = &checkpoint;
   return weights;
 }
 

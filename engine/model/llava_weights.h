@@ -28,11 +28,13 @@ struct SiglipWeights {
   kernels::Tensor position_embedding;  // [num_patches, vh]
   std::vector<SiglipLayerWeights> layers;
   kernels::Tensor post_layernorm_w, post_layernorm_b;  // [vh]; may be absent (rank 0)
+  const Checkpoint* source = nullptr;  // the mapping the views point into (null: other memory)
 };
 
 struct ProjectorWeights {
   kernels::Tensor linear1_w, linear1_b;  // [th, vh], [th]
   kernels::Tensor linear2_w, linear2_b;  // [th, th], [th]
+  const Checkpoint* source = nullptr;
 };
 
 struct Qwen2LayerWeights {
@@ -50,6 +52,7 @@ struct Qwen2Weights {
   std::vector<Qwen2LayerWeights> layers;
   kernels::Tensor norm_w;   // [th]
   kernels::Tensor lm_head;  // [vocab, th]; == embed_tokens when tied
+  const Checkpoint* source = nullptr;
 };
 
 struct LlavaWeights {

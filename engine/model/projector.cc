@@ -13,7 +13,9 @@ MultimodalProjector::MultimodalProjector(const LlavaOnevisionConfig& config,
                                                   : kernels::GeluApproximation::kTanh) {}
 
 void MultimodalProjector::PrepareLinears() {
-  if (!linears_.prepared()) linears_.Prepare(backend_, {&weights_.linear1_w, &weights_.linear2_w});
+  if (!linears_.prepared()) {
+    linears_.Prepare(backend_, {&weights_.linear1_w, &weights_.linear2_w}, weights_.source);
+  }
 }
 
 void MultimodalProjector::Forward(const kernels::Tensor& x, const kernels::Tensor& out) {

@@ -29,7 +29,7 @@ void Qwen2Model::PrepareLinears() {
   }
   // A tied head is prepared apart from embed_tokens, which the gather reads by row.
   weights.push_back(&weights_.lm_head);
-  linears_.Prepare(backend_, weights);
+  linears_.Prepare(backend_, weights, weights_.source);
 }
 
 KvCacheShape Qwen2Model::CacheShape(int block_size) const {

@@ -282,6 +282,19 @@ SafetensorsFile::~SafetensorsFile() {
   if (base_ != nullptr) ::munmap(base_, size_);
 }
 
+bool SafetensorsFile::DropPages(const void* data, size_t bytes) const {
+  const auto begin = reinterpret_cast<uintptr_t>(data);
+  const auto base = reinterpret_cast<uintptr_t>(base_);
+  if (base_ == nullptr || begin < base || begin + bytes > base + size_) return false;
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  // Whole pages only: a partial page may hold a neighbour still in use
+  // (harmless to drop from a read-only file mapping, but not useful).
+  const uintptr_t first = (begin + page - 1) / page * page;
+  const uintptr_t last = (begin + bytes) / page * page;
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+  return true;
+}
+
 const kernels::Tensor* SafetensorsFile::Find(const std::string& name) const {
   const auto it = tensors_.find(name);
   return it == tensors_.end() ? nullptr : &it->second;
@@ -376,6 +389,13 @@ std::vector<std::string> Checkpoint::Names() const {
   names.reserve(index_.size());
   for (const auto& [name, file] : index_) names.push_back(name);
   return names;
+}
+
+bool Checkpoint::DropPages(const void* data, size_t bytes) const {
+  for (const auto& file : files_) {
+    if (file->DropPages(data, bytes)) return true;
+  }
+  return false;
 }
 
 size_t Checkpoint::total_tensor_bytes() const {

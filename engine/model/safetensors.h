@@ -36,6 +36,12 @@ class SafetensorsFile {
   const std::filesystem::path& path() const { return path_; }
   size_t size_bytes() const { return size_; }
 
+  // Unmaps the whole pages of [data, data + bytes) from this process when the
+  // range lies in this file's mapping (false otherwise: nothing done). Reads
+  // stay valid: a page read later faults back in from the file. For weights
+  // that were copied into another layout and are not read again.
+  bool DropPages(const void* data, size_t bytes) const;
+
  private:
   SafetensorsFile() = default;
   std::filesystem::path path_;
@@ -58,6 +64,8 @@ class Checkpoint {
   std::vector<std::string> Names() const;
   // Total bytes of tensor data mapped (for reporting).
   size_t total_tensor_bytes() const;
+  // SafetensorsFile::DropPages on whichever shard maps `data`.
+  bool DropPages(const void* data, size_t bytes) const;
 
  private:
   std::filesystem::path dir_;  // the model folder, for error messages

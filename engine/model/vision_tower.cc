@@ -39,7 +39,7 @@ void SiglipVisionTower::PrepareLinears() {
   for (SiglipLayerWeights& l : weights_.layers) {
     for (Tensor* w : {&l.q_w, &l.k_w, &l.v_w, &l.out_w, &l.fc1_w, &l.fc2_w}) weights.push_back(w);
   }
-  linears_.Prepare(backend_, weights);
+  linears_.Prepare(backend_, weights, weights_.source);
 }
 
 int64_t SiglipVisionTower::tokens_per_crop() const {

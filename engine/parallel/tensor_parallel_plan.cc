@@ -86,6 +86,7 @@ Qwen2Weights ShardQwen2Weights(const Qwen2Weights& full, const TextConfig& confi
   Qwen2Weights w;
   w.embed_tokens = full.embed_tokens;
   w.norm_w = full.norm_w;
+  w.source = full.source;  // the row slices are still its views
   w.lm_head = Rows(full.lm_head, shard.vocab_begin, shard.vocab_end);
   for (const Qwen2LayerWeights& f : full.layers) {
     Qwen2LayerWeights l = f;  // norms replicated

@@ -1,6 +1,11 @@
 #include "engine/model/safetensors.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstring>
+#include <fstream>
+#include <vector>
 #include <string>
 
 #include "absl/status/status.h"
@@ -64,6 +69,42 @@ TEST(SafetensorsFileTest, RoundTripsSyntheticFile) {
   EXPECT_EQ((*file)->Find("empty")->numel(), 0);
   EXPECT_EQ((*file)->Find("scalar")->rank, 0);
   EXPECT_EQ((*file)->Find("scalar")->numel(), 1);
+}
+
+// Resident pages of this process (/proc/self/statm, second field).
+int64_t ResidentPages() {
+  std::ifstream statm("/proc/self/statm");
+  int64_t size = 0, resident = 0;
+  statm >> size >> resident;
+  return resident;
+}
+
+// A weight copied into a packed layout gives its mapped pages back: resident
+// memory drops by its size, and reading it again still gives the file's bytes.
+TEST(SafetensorsFileTest, DropPagesReleasesMemoryAndKeepsTheBytes) {
+  ScratchDir dir;
+  SafetensorsWriter writer;
+  constexpr int64_t kRows = 4096, kCols = 1024;  // 8 MiB of bf16
+  std::vector<float> values(kRows * kCols);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i % 977) * 0.25f;
+  writer.AddBf16("w", {kRows, kCols}, values);
+  const auto path = dir.path() / "w.safetensors";
+  writer.Write(path);
+  auto file = SafetensorsFile::Open(path);
+  ASSERT_TRUE(file.ok()) << file.status();
+  const kernels::Tensor* w = (*file)->Find("w");
+  ASSERT_NE(w, nullptr);
+  const auto* bits = w->as<const uint16_t>();
+  std::vector<uint16_t> before(bits, bits + w->numel());  // faults every page in
+  const int64_t resident = ResidentPages();
+  EXPECT_TRUE((*file)->DropPages(w->data, w->nbytes()));
+  const int64_t page = ::sysconf(_SC_PAGESIZE);
+  EXPECT_LT(ResidentPages(), resident - static_cast<int64_t>(w->nbytes()) / page / 2);
+  EXPECT_TRUE(std::equal(before.begin(), before.end(), bits));  // faulted back from the file
+  // Memory that is not this file's mapping is never touched.
+  std::vector<uint16_t> heap(4096, 7);
+  EXPECT_FALSE((*file)->DropPages(heap.data(), heap.size() * 2));
+  EXPECT_EQ(heap[100], 7);
 }
 
 TEST(SafetensorsFileTest, MissingFileIsNotFound) {
