@@ -67,23 +67,21 @@ Tensor CpuBackend::PrepareLinearWeight(const Tensor& w, std::unique_ptr<DeviceBu
   // The portable path reads panels too, but slower than rows: pack only for
   // the AVX2 kernels.
   if (!cpu::CanPackPanels(w) || cpu::SelectedIsa() != cpu::Isa::kAvx2) return w;
-  if (bf16_dot_ && w.dtype == DType::kBF16) {
-    *storage = Allocate(cpu::PairPanelBytes(w.dim(0), w.dim(1)));
-    auto* pairs = static_cast<uint32_t*>((*storage)->data());
-    pool_.ParallelFor(cpu::PanelCount(w.dim(0)), 16,
-                      [&](int64_t p0, int64_t p1) { cpu::PackPairPanels(w, p0, p1, pairs); });
-    Tensor packed = w;
-    packed.data = pairs;
-    packed.layout = Layout::kPanels16Pairs;
-    return packed;
-  }
-  *storage = Allocate(cpu::PanelBytes(w.dim(0), w.dim(1)));
-  auto* out = static_cast<uint16_t*>((*storage)->data());
-  pool_.ParallelFor(cpu::PanelCount(w.dim(0)), 16,
-                    [&](int64_t p0, int64_t p1) { cpu::PackPanels(w, p0, p1, out); });
+  // bf16-dot mode reads BF16 as k-pair panels; otherwise 16-row panels.
+  const bool pairs = bf16_dot_ && w.dtype == DType::kBF16;
+  const int64_t N = w.dim(0), K = w.dim(1);
+  *storage = Allocate(pairs ? cpu::PairPanelBytes(N, K) : cpu::PanelBytes(N, K));
+  void* out = (*storage)->data();
+  pool_.ParallelFor(cpu::PanelCount(N), 16, [&](int64_t p0, int64_t p1) {
+    if (pairs) {
+      cpu::PackPairPanels(w, p0, p1, static_cast<uint32_t*>(out));
+    } else {
+      cpu::PackPanels(w, p0, p1, static_cast<uint16_t*>(out));
+    }
+  });
   Tensor packed = w;
   packed.data = out;
-  packed.layout = Layout::kPanels16;
+  packed.layout = pairs ? Layout::kPanels16Pairs : Layout::kPanels16;
   return packed;
 }
 

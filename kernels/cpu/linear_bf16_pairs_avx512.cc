@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "kernels/cpu/linear_bf16_pairs.h"
+#include "kernels/cpu/panel_walk.h"
 
 namespace ovserve::kernels::cpu::avx512bf16 {
 namespace {
@@ -90,40 +91,18 @@ void RoundRowsToBf16Pairs(const float* x, int64_t M, int64_t K, uint32_t* out) {
 
 void PairPanelRange(const uint32_t* xb, int64_t M, const Tensor& w, int64_t p0, int64_t p1,
                     float* y, int64_t ldy) {
-  const int64_t N = w.dim(0);
   const int64_t pairs = ColumnPairs(w.dim(1));
   const uint32_t* panels = w.as<const uint32_t>();
-  const int64_t panel_stride = pairs * kPanelRows;
-  const int64_t full_end = std::min(p1, N / kPanelRows);
-  alignas(32) float scratch[kMaxRows * kPanelRows];
-
-  int64_t p = p0;
-  if (M == 1) {  // decode of one sequence: three panels per pass, bound by the weights
-    for (; p + 3 <= full_end; p += 3) {
-      MicroKernel<1, 3>(xb, pairs, panels + p * panel_stride, pairs, nullptr, y + p * kPanelRows, ldy);
-    }
-  }
-  for (int64_t m0 = 0; m0 < M; m0 += kRowBlock) {
-    const int64_t m1 = std::min(M, m0 + kRowBlock);
-    for (int64_t q = p; q < p1; ++q) {
-      const uint32_t* panel = panels + q * panel_stride;
-      const uint32_t* next = q + 1 < p1 ? panel + panel_stride : nullptr;
-      const bool edge = q >= full_end;
-      for (int64_t m = m0; m < m1; m += kMaxRows) {
-        const int rows = static_cast<int>(std::min<int64_t>(kMaxRows, m1 - m));
-        const uint32_t* prefetch = m == m0 ? next : nullptr;
-        if (!edge) {
-          PanelRows(xb + m * pairs, pairs, rows, panel, pairs, prefetch, y + m * ldy + q * kPanelRows, ldy);
-          continue;
-        }
-        PanelRows(xb + m * pairs, pairs, rows, panel, pairs, nullptr, scratch, kPanelRows);
-        const int64_t cols = N - q * kPanelRows;
-        for (int r = 0; r < rows; ++r) {
-          std::copy(scratch + r * kPanelRows, scratch + r * kPanelRows + cols, y + (m + r) * ldy + q * kPanelRows);
-        }
-      }
-    }
-  }
+  const int64_t stride = pairs * kPanelRows;
+  WalkPanels<kMaxRows, kRowBlock>(
+      M, w.dim(0), p0, p1, y, ldy,
+      [&](int64_t m, int rows, int64_t q, bool prefetch_next, float* out, int64_t ldo) {
+        const uint32_t* panel = panels + q * stride;
+        PanelRows(xb + m * pairs, pairs, rows, panel, pairs, prefetch_next ? panel + stride : nullptr, out, ldo);
+      },
+      [&](int64_t p) {
+        MicroKernel<1, 3>(xb, pairs, panels + p * stride, pairs, nullptr, y + p * kPanelRows, ldy);
+      });
 }
 
 }  // namespace ovserve::kernels::cpu::avx512bf16

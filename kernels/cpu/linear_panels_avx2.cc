@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "kernels/cpu/linear_panels.h"
+#include "kernels/cpu/panel_walk.h"
 
 namespace ovserve::kernels::cpu::avx2 {
 namespace {
@@ -87,46 +88,17 @@ void PanelRows(const float* x, int64_t ldx, int rows, const uint16_t* panel, int
 template <DType D>
 void Range(const float* x, int64_t M, const Tensor& w, int64_t p0, int64_t p1, float* y,
            int64_t ldy) {
-  const int64_t N = w.dim(0);
   const int64_t K = w.dim(1);
   const uint16_t* panels = w.as<const uint16_t>();
-  const int64_t panel_stride = K * kPanelRows;
-  // The last panel may hold fewer than 16 real rows: computed into a scratch
-  // tile, then its real columns copied out.
-  const int64_t full_end = std::min(p1, N / kPanelRows);
-  alignas(32) float scratch[kMaxRows * kPanelRows];
-
-  int64_t p = p0;
-  if (M == 1) {
-    // One row (decode of one sequence): three panels per pass for six
-    // independent FMA chains; bound by reading the weights.
-    for (; p + 3 <= full_end; p += 3) {
-      MicroKernel<D, 1, 3>(x, K, panels + p * panel_stride, K, nullptr, y + p * kPanelRows, ldy);
-    }
-  }
-  for (int64_t m0 = 0; m0 < M; m0 += kRowBlock) {
-    const int64_t m1 = std::min(M, m0 + kRowBlock);
-    for (int64_t q = p; q < p1; ++q) {
-      const uint16_t* panel = panels + q * panel_stride;
-      const uint16_t* next = q + 1 < p1 ? panel + panel_stride : nullptr;
-      const bool edge = q >= full_end;
-      for (int64_t m = m0; m < m1; m += kMaxRows) {
-        const int rows = static_cast<int>(std::min<int64_t>(kMaxRows, m1 - m));
-        // The first chunk streams this panel from memory: prefetch the next.
-        const uint16_t* prefetch = m == m0 ? next : nullptr;
-        if (!edge) {
-          PanelRows<D>(x + m * K, K, rows, panel, K, prefetch, y + m * ldy + q * kPanelRows, ldy);
-          continue;
-        }
-        PanelRows<D>(x + m * K, K, rows, panel, K, nullptr, scratch, kPanelRows);
-        const int64_t cols = N - q * kPanelRows;
-        for (int r = 0; r < rows; ++r) {
-          std::copy(scratch + r * kPanelRows, scratch + r * kPanelRows + cols,
-                    y + (m + r) * ldy + q * kPanelRows);
-        }
-      }
-    }
-  }
+  const int64_t stride = K * kPanelRows;
+  WalkPanels<kMaxRows, kRowBlock>(
+      M, w.dim(0), p0, p1, y, ldy,
+      [&](int64_t m, int rows, int64_t q, bool prefetch_next, float* out, int64_t ldo) {
+        const uint16_t* panel = panels + q * stride;
+        PanelRows<D>(x + m * K, K, rows, panel, K, prefetch_next ? panel + stride : nullptr, out, ldo);
+      },
+      // Six independent FMA chains for a row bound by reading the weights.
+      [&](int64_t p) { MicroKernel<D, 1, 3>(x, K, panels + p * stride, K, nullptr, y + p * kPanelRows, ldy); });
 }
 
 }  // namespace

@@ -85,26 +85,32 @@ TEST_P(CpuOpsTest, LinearMatchesReferenceForAllWeightDtypesAndShapes) {
 }
 
 // Batched decode relies on this: a row's result must not depend on which other
-// rows share the call (below the GEMM threshold), so continuous batching
-// leaves each request's tokens unchanged.
-TEST_P(CpuOpsTest, SmallBatchLinearRowsEqualSingleRowBitForBit) {
-  const int64_t k = 301, n = 37;
-  const auto wb = ToBf16(RandomVector(n * k, 5, 0.1f));
-  Tensor wt(const_cast<uint16_t*>(wb.data()), DType::kBF16, {n, k});
-  for (int64_t m : {2, 3, 4, 5, 8, 16, 31, 63}) {
+// rows share the call, so continuous batching leaves each request's tokens
+// unchanged. Each of `row_counts` rows of x through `wt` at once, then alone.
+void ExpectRowsEqualAlone(CpuBackend& backend, const Tensor& wt, const std::vector<int64_t>& row_counts) {
+  const int64_t n = wt.dim(0), k = wt.dim(1);
+  for (int64_t m : row_counts) {
     const auto x = RandomVector(m * k, 6 + m);
     std::vector<float> batched(m * n);
-    backend_.Linear(Tensor(const_cast<float*>(x.data()), DType::kF32, {m, k}), wt, nullptr,
-                    Tensor(batched.data(), DType::kF32, {m, n}));
+    backend.Linear(Tensor(const_cast<float*>(x.data()), DType::kF32, {m, k}), wt, nullptr,
+                   Tensor(batched.data(), DType::kF32, {m, n}));
     for (int64_t row = 0; row < m; ++row) {
       std::vector<float> single(n);
-      backend_.Linear(Tensor(const_cast<float*>(x.data() + row * k), DType::kF32, {1, k}), wt,
-                      nullptr, Tensor(single.data(), DType::kF32, {1, n}));
+      backend.Linear(Tensor(const_cast<float*>(x.data() + row * k), DType::kF32, {1, k}), wt, nullptr,
+                     Tensor(single.data(), DType::kF32, {1, n}));
       for (int64_t j = 0; j < n; ++j) {
         ASSERT_EQ(batched[row * n + j], single[j]) << "m=" << m << " row=" << row << " col=" << j;
       }
     }
   }
+}
+
+// Row-major weights, below the GEMM threshold (64 rows).
+TEST_P(CpuOpsTest, SmallBatchLinearRowsEqualSingleRowBitForBit) {
+  const int64_t k = 301, n = 37;
+  const auto wb = ToBf16(RandomVector(n * k, 5, 0.1f));
+  ExpectRowsEqualAlone(backend_, Tensor(const_cast<uint16_t*>(wb.data()), DType::kBF16, {n, k}),
+                       {2, 3, 4, 5, 8, 16, 31, 63});
 }
 
 uint16_t F32ToF16(float f) {
@@ -159,28 +165,15 @@ TEST_P(CpuOpsTest, PreparedLinearMatchesReference) {
   }
 }
 
-// As SmallBatchLinearRowsEqualSingleRowBitForBit for prepared weights, at
-// any row count (decode batches and prefill chunks alike).
+// Prepared (panel) weights, at any row count: decode batches and prefill
+// chunks alike.
 TEST_P(CpuOpsTest, PreparedLinearRowsEqualSingleRowBitForBit) {
   const int64_t k = 203, n = 53;
   const auto wb = ToBf16(RandomVector(n * k, 15, 0.1f));
   std::unique_ptr<DeviceBuffer> storage;
   const Tensor wt = backend_.PrepareLinearWeight(
       Tensor(const_cast<uint16_t*>(wb.data()), DType::kBF16, {n, k}), &storage);
-  for (int64_t m : {2, 3, 6, 7, 16, 64, 241}) {
-    const auto x = RandomVector(m * k, 16 + m);
-    std::vector<float> batched(m * n);
-    backend_.Linear(Tensor(const_cast<float*>(x.data()), DType::kF32, {m, k}), wt, nullptr,
-                    Tensor(batched.data(), DType::kF32, {m, n}));
-    for (int64_t row = 0; row < m; ++row) {
-      std::vector<float> single(n);
-      backend_.Linear(Tensor(const_cast<float*>(x.data() + row * k), DType::kF32, {1, k}), wt,
-                      nullptr, Tensor(single.data(), DType::kF32, {1, n}));
-      for (int64_t j = 0; j < n; ++j) {
-        ASSERT_EQ(batched[row * n + j], single[j]) << "m=" << m << " row=" << row << " col=" << j;
-      }
-    }
-  }
+  ExpectRowsEqualAlone(backend_, wt, {2, 3, 6, 7, 16, 64, 241});
 }
 
 // The portable reader of packed panels (taken if the ISA is forced down after
