@@ -43,12 +43,14 @@ done
 [[ -n "$PORT" ]] || { echo "the server did not start" >&2; cat "$LOG" >&2; exit 1; }
 echo "server on 127.0.0.1:$PORT (log $LOG)"
 
+RESULTS=()  # this run's files (OUT also holds other programs' JSON)
 bench() {  # NAME ARGS...
   local name="$1"
   shift
   echo "== $name"
   flock "$LOCK" "$BENCH" --server "127.0.0.1:$PORT" --wait-for-server-s 300 \
     --out "$OUT/$name.json" --label "$name" "$@"
+  RESULTS+=("$OUT/$name.json")
 }
 
 START=$(date +%s)
@@ -84,8 +86,8 @@ LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$OUT/machine.md"
 
 if /usr/bin/python3 -c "import matplotlib" 2>/dev/null; then
-  /usr/bin/python3 "$ROOT/benchmarks/plot_results.py" "$OUT"/*.json --out-dir "$OUT" --x concurrency
+  /usr/bin/python3 "$ROOT/benchmarks/plot_results.py" "${RESULTS[@]}" --out-dir "$OUT" --x concurrency
 else
   echo "no matplotlib for /usr/bin/python3 (apt-get install python3-matplotlib): charts skipped"
 fi
-/usr/bin/python3 "$ROOT/benchmarks/plot_results.py" "$OUT"/*.json --summary | tee "$OUT/summary.md"
+/usr/bin/python3 "$ROOT/benchmarks/plot_results.py" "${RESULTS[@]}" --summary | tee "$OUT/summary.md"
