@@ -16,7 +16,6 @@
 #include <cstdio>
 #include <fstream>
 #include <numeric>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -29,6 +28,7 @@
 #include "engine/model/llava_weights.h"
 #include "engine/model/model_config.h"
 #include "engine/model/qwen2_model.h"
+#include "engine/model/random_weights.h"
 #include "engine/model/vision_tower.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/cpu_features.h"
@@ -53,34 +53,6 @@ using kernels::Tensor;
 double Now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
-
-// Owns bf16 weight storage and hands out views.
-class RandomWeights {
- public:
-  Tensor Bf16(std::initializer_list<int64_t> dims, float stddev) {
-    Tensor t(nullptr, DType::kBF16, dims);
-    auto& buf = storage_.emplace_back(t.numel());
-    std::normal_distribution<float> dist(0.0f, stddev);
-    // Fill a 64K pattern and repeat it: random enough, and fast for 1 GB.
-    const size_t pattern = std::min<size_t>(buf.size(), 1 << 16);
-    for (size_t i = 0; i < pattern; ++i) buf[i] = kernels::F32ToBf16(dist(rng_));
-    for (size_t i = pattern; i < buf.size(); ++i) buf[i] = buf[i % pattern];
-    t.data = buf.data();
-    bytes_ += buf.size() * 2;
-    return t;
-  }
-  Tensor Ones(int64_t n) {
-    Tensor t = Bf16({n}, 0.0f);
-    std::fill_n(t.as<uint16_t>(), n, kernels::F32ToBf16(1.0f));
-    return t;
-  }
-  size_t bytes() const { return bytes_; }
-
- private:
-  std::mt19937 rng_{1234};
-  std::vector<std::vector<uint16_t>> storage_;
-  size_t bytes_ = 0;
-};
 
 engine::TextConfig Qwen2HalfBConfig() {
   engine::TextConfig c;
@@ -208,32 +180,6 @@ std::vector<int64_t> ParseList(const std::string& text) {
   return out;
 }
 
-engine::Qwen2Weights RandomQwen2Weights(const engine::TextConfig& config, RandomWeights& rw) {
-  engine::Qwen2Weights w;
-  const int64_t H = config.hidden_size, I = config.intermediate_size, hd = config.head_dim;
-  const int64_t qd = config.num_attention_heads * hd, kvd = config.num_key_value_heads * hd;
-  w.embed_tokens = rw.Bf16({config.vocab_size, H}, 0.02f);
-  for (int64_t l = 0; l < config.num_hidden_layers; ++l) {
-    engine::Qwen2LayerWeights lw;
-    lw.input_layernorm_w = rw.Ones(H);
-    lw.q_w = rw.Bf16({qd, H}, 0.03f);
-    lw.q_b = rw.Bf16({qd}, 0.02f);
-    lw.k_w = rw.Bf16({kvd, H}, 0.03f);
-    lw.k_b = rw.Bf16({kvd}, 0.02f);
-    lw.v_w = rw.Bf16({kvd, H}, 0.03f);
-    lw.v_b = rw.Bf16({kvd}, 0.02f);
-    lw.o_w = rw.Bf16({H, qd}, 0.03f);
-    lw.post_attention_layernorm_w = rw.Ones(H);
-    lw.gate_w = rw.Bf16({I, H}, 0.03f);
-    lw.up_w = rw.Bf16({I, H}, 0.03f);
-    lw.down_w = rw.Bf16({H, I}, 0.015f);
-    w.layers.push_back(lw);
-  }
-  w.norm_w = rw.Ones(H);
-  w.lm_head = w.embed_tokens;  // tied, as the real 0.5B
-  return w;
-}
-
 // SigLIP-so400m-patch14-384, the LLaVA-OneVision vision tower.
 engine::LlavaOnevisionConfig SiglipSo400mConfig() {
   engine::LlavaOnevisionConfig c;
@@ -248,28 +194,6 @@ engine::LlavaOnevisionConfig SiglipSo400mConfig() {
   c.vision_feature_layer = -1;
   c.feature_select_strategy = engine::FeatureSelectStrategy::kFull;
   return c;
-}
-
-engine::SiglipWeights RandomSiglipWeights(const engine::VisionConfig& v, RandomWeights& rw) {
-  engine::SiglipWeights w;
-  const int64_t vh = v.hidden_size, vi = v.intermediate_size;
-  w.patch_embedding_w = rw.Bf16({vh, v.num_channels, v.patch_size, v.patch_size}, 0.02f);
-  w.patch_embedding_b = rw.Bf16({vh}, 0.02f);
-  w.position_embedding = rw.Bf16({v.num_patches(), vh}, 0.02f);
-  for (int64_t l = 0; l < v.num_hidden_layers; ++l) {
-    engine::SiglipLayerWeights lw;
-    lw.layer_norm1_w = rw.Ones(vh);
-    lw.layer_norm1_b = rw.Bf16({vh}, 0.0f);
-    for (kernels::Tensor* t : {&lw.q_w, &lw.k_w, &lw.v_w, &lw.out_w}) *t = rw.Bf16({vh, vh}, 0.02f);
-    for (kernels::Tensor* t : {&lw.q_b, &lw.k_b, &lw.v_b, &lw.out_b, &lw.fc2_b}) *t = rw.Bf16({vh}, 0.02f);
-    lw.layer_norm2_w = rw.Ones(vh);
-    lw.layer_norm2_b = rw.Bf16({vh}, 0.0f);
-    lw.fc1_w = rw.Bf16({vi, vh}, 0.02f);
-    lw.fc1_b = rw.Bf16({vi}, 0.02f);
-    lw.fc2_w = rw.Bf16({vh, vi}, 0.02f);
-    w.layers.push_back(lw);
-  }
-  return w;
 }
 
 struct Row {
@@ -301,8 +225,8 @@ int Main() {
   const char* peak_name = backend.bf16_dot() ? "bf16-dot peak" : "FMA peak";
 
   const engine::TextConfig config = Qwen2HalfBConfig();
-  RandomWeights rw;
-  const engine::Qwen2Weights w = RandomQwen2Weights(config, rw);
+  engine::RandomWeights rw;
+  const engine::Qwen2Weights w = rw.Qwen2(config);
   // Bytes streamed per decode step: every weight once (the tied table is read
   // as the lm_head; its embedding-row read is negligible).
   const double weight_bytes = static_cast<double>(rw.bytes());
@@ -380,8 +304,9 @@ int Main() {
   }
   if (crops > 0) {
     const engine::LlavaOnevisionConfig vconfig = SiglipSo400mConfig();
-    RandomWeights vrw;
-    const engine::SiglipWeights vw = RandomSiglipWeights(vconfig.vision, vrw);
+    engine::RandomWeights vrw;
+    const engine::SiglipWeights vw =
+        vrw.Siglip(vconfig.vision, {.embed = 0.02f, .proj = 0.02f, .bias = 0.02f, .down = 0.02f});
     engine::SiglipVisionTower tower(vconfig, vw, backend);
     const auto& vc = vconfig.vision;
     std::vector<float> pixels(static_cast<size_t>(crops * 3 * vc.image_size * vc.image_size), 0.1f);

@@ -8,13 +8,13 @@
 #include <fstream>
 #include <memory>
 #include <numeric>
-#include <random>
 #include <thread>
 #include <vector>
 
 #include "engine/kv_cache/block_table.h"
 #include "engine/model/llava_model.h"
 #include "engine/model/llava_weights.h"
+#include "engine/model/random_weights.h"
 #include "engine/model/safetensors.h"
 #include "engine/parallel/in_process_communicator.h"
 #include "engine/parallel/tensor_parallel_plan.h"
@@ -118,47 +118,6 @@ TEST(TensorParallelPlanTest, SplitsByKvGroupAndReplicatesKvHeadsPastTheirCount) 
   EXPECT_NE(sixteen.status().message().find("without a query head"), std::string::npos) << sixteen.status();
 }
 
-// bf16 weights of a Qwen2 config, seeded, owned here.
-class RandomQwen2 {
- public:
-  explicit RandomQwen2(const TextConfig& c) {
-    const int64_t H = c.hidden_size, hd = c.head_dim, I = c.intermediate_size;
-    const int64_t qd = c.num_attention_heads * hd, kvd = c.num_key_value_heads * hd;
-    weights.embed_tokens = Make({c.vocab_size, H}, 0.5f);
-    for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-      Qwen2LayerWeights w;
-      w.input_layernorm_w = Make({H}, 0.1f, 1.0f);
-      w.q_w = Make({qd, H}, 0.15f);
-      w.q_b = Make({qd}, 0.1f);
-      w.k_w = Make({kvd, H}, 0.15f);
-      w.k_b = Make({kvd}, 0.1f);
-      w.v_w = Make({kvd, H}, 0.15f);
-      w.v_b = Make({kvd}, 0.1f);
-      w.o_w = Make({H, qd}, 0.15f);
-      w.post_attention_layernorm_w = Make({H}, 0.1f, 1.0f);
-      w.gate_w = Make({I, H}, 0.15f);
-      w.up_w = Make({I, H}, 0.15f);
-      w.down_w = Make({H, I}, 0.1f);
-      weights.layers.push_back(w);
-    }
-    weights.norm_w = Make({H}, 0.1f, 1.0f);
-    weights.lm_head = weights.embed_tokens;
-  }
-  Qwen2Weights weights;
-
- private:
-  Tensor Make(std::initializer_list<int64_t> dims, float stddev, float mean = 0.0f) {
-    Tensor t(nullptr, DType::kBF16, dims);
-    auto& buf = storage_.emplace_back(static_cast<size_t>(t.numel()));
-    std::normal_distribution<float> dist(mean, stddev);
-    for (auto& v : buf) v = kernels::F32ToBf16(dist(rng_));
-    t.data = buf.data();
-    return t;
-  }
-  std::mt19937 rng_{7};
-  std::vector<std::vector<uint16_t>> storage_;
-};
-
 // Embedding rows of `ids` as float (the table is bf16).
 std::vector<float> EmbedRows(const Qwen2Weights& w, const std::vector<int32_t>& ids) {
   const int64_t H = w.embed_tokens.dim(1);
@@ -219,12 +178,14 @@ TEST(TensorParallelQwen2Test, RanksGiveTheSingleDeviceLogitsOnAnOddConfig) {
   c.max_position_embeddings = 64;
   c.rope_theta = 10000.0;
   c.rms_norm_eps = 1e-6;
-  RandomQwen2 model(c);
+  RandomWeights random(7);
+  const Qwen2Weights weights =
+      random.Qwen2(c, {.embed = 0.5f, .proj = 0.15f, .bias = 0.1f, .down = 0.1f, .norm = 0.1f});
 
   kernels::CpuBackend backend(kernels::CpuBackendOptions{.num_threads = 1});
-  Qwen2Model single(c, model.weights, backend);
+  Qwen2Model single(c, weights, backend);
   KvCacheStorage cache(backend, single.CacheShape(16), 4);
-  const Trace reference = RunTwoSequences(c, model.weights, [&](const std::vector<float>& emb,
+  const Trace reference = RunTwoSequences(c, weights, [&](const std::vector<float>& emb,
                                                                 const ForwardBatch& batch, float* logits) {
     const auto R = static_cast<int64_t>(batch.output_rows().size());
     std::vector<float> hidden(R * c.hidden_size);
@@ -235,10 +196,10 @@ TEST(TensorParallelQwen2Test, RanksGiveTheSingleDeviceLogitsOnAnOddConfig) {
   });
 
   for (int tp : {1, 2, 4}) {
-    auto parallel = TensorParallelQwen2::Create(c, model.weights,
+    auto parallel = TensorParallelQwen2::Create(c, weights,
                                                 {.tp = tp, .threads_per_rank = 1, .block_size = 16, .num_blocks = 4});
     ASSERT_TRUE(parallel.ok()) << parallel.status();
-    const Trace got = RunTwoSequences(c, model.weights, [&](const std::vector<float>& emb,
+    const Trace got = RunTwoSequences(c, weights, [&](const std::vector<float>& emb,
                                                             const ForwardBatch& batch, float* logits) {
       (*parallel)->Step(emb.data(), batch, logits);
     });
