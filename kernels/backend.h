@@ -6,8 +6,9 @@
 // Conventions for every op:
 // - Tensors are row-major views (kernels/tensor.h) of memory on this
 //   backend's device; the caller owns all memory and keeps it alive.
-// - Activations are F32 on the CPU backend; weights may be BF16, F16 or F32
-//   and are read as stored (never widened into a copy).
+// - Activations are F32 on every backend; weights may be BF16, F16 or F32
+//   and are read as stored (never widened into a copy). The paged KV cache
+//   is kv_cache_dtype() (F32 on the CPU, BF16 on the GPU).
 // - Ops run in issue order on the calling thread's stream; one thread (the
 //   owner of the backend) calls ops at a time. Output may alias an input only
 //   where the op says so.
@@ -49,6 +50,11 @@ struct PagedBatch {
                         // position seq_lens[b] - n + i and sees keys [0, that position]
   Tensor block_tables;  // [B, max_blocks_per_seq]
   int block_size = 16;
+  // Host-side bounds of the batch (0 = unknown): the most query rows and the
+  // most tokens of any one sequence. The GPU sizes its launch grid and its
+  // split-K decode from them without reading the device index tensors back.
+  int64_t max_query_len = 0;
+  int64_t max_seq_len = 0;
 };
 
 enum class GeluApproximation { kNone, kTanh };
@@ -77,6 +83,10 @@ class Backend {
     return w;
   }
 
+  // Element type of the paged KV cache this backend's StoreKv and
+  // PagedAttention use.
+  virtual DType kv_cache_dtype() const { return DType::kF32; }
+
   // ---- ops ----
   // y[M,N] = x[M,K] . w[N,K]^T (+ bias[N]). x, y: F32. w, bias: BF16/F16/F32;
   // w row-major or as returned by PrepareLinearWeight. bias may be nullptr.
@@ -84,6 +94,14 @@ class Backend {
 
   // y = x / sqrt(mean(x^2) + eps) * weight, per row. y may alias x.
   virtual void RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& y) = 0;
+
+  // x += delta, then y = RmsNorm(x): a residual add and the norm after it
+  // (fused into one pass over x on the GPU). y must not alias x or delta.
+  virtual void AddRmsNorm(const Tensor& x, const Tensor& delta, const Tensor& weight, float eps,
+                          const Tensor& y) {
+    Add(x, delta, x);
+    RmsNorm(x, weight, eps, y);
+  }
 
   // y = (x - mean) / sqrt(var + eps) * weight + bias, per row. y may alias x.
   virtual void LayerNorm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
@@ -98,8 +116,8 @@ class Backend {
   virtual void Attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
                          const AttentionParams& params) = 0;
 
-  // Writes k[N, Hkv, D] and v[N, Hkv, D] into slots[N] (I32) of one layer's
-  // paged cache k_cache / v_cache [slots, Hkv, D] (same dtype as k, v).
+  // Writes k[N, Hkv, D] and v[N, Hkv, D] (F32) into slots[N] (I32) of one
+  // layer's paged cache k_cache / v_cache [slots, Hkv, D] (kv_cache_dtype()).
   virtual void StoreKv(const Tensor& k, const Tensor& v, const Tensor& slots,
                        const Tensor& k_cache, const Tensor& v_cache) = 0;
 

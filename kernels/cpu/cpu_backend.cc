@@ -10,6 +10,7 @@
 #include "kernels/cpu/linear_bf16_pairs.h"
 #include "kernels/cpu/linear_panels.h"
 #include "kernels/cpu/ops.h"
+#include "kernels/op_checks.h"
 
 namespace ovserve::kernels {
 namespace {
@@ -31,13 +32,6 @@ class HostBuffer final : public DeviceBuffer {
   void* data_;
   size_t size_;
 };
-
-bool IsFloating(DType d) { return d == DType::kF32 || d == DType::kBF16 || d == DType::kF16; }
-
-void CheckF32(const Tensor& t, const char* what) {
-  OVSERVE_CHECK(t.dtype == DType::kF32, "%s must be F32, got %s", what,
-                std::string(DTypeName(t.dtype)).c_str());
-}
 
 int ResolveThreads(int requested) {
   if (requested > 0) return requested;
@@ -86,66 +80,36 @@ Tensor CpuBackend::PrepareLinearWeight(const Tensor& w, std::unique_ptr<DeviceBu
 }
 
 void CpuBackend::Linear(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y) {
-  CheckF32(x, "Linear x");
-  CheckF32(y, "Linear y");
-  OVSERVE_CHECK(w.rank == 2 && IsFloating(w.dtype), "Linear w must be a 2-D float tensor");
-  OVSERVE_CHECK(x.cols() == w.dim(1), "Linear: x %s vs w %s", x.ShapeString().c_str(),
-                w.ShapeString().c_str());
-  OVSERVE_CHECK(y.rows() == x.rows() && y.cols() == w.dim(0), "Linear: y %s for x %s, w %s",
-                y.ShapeString().c_str(), x.ShapeString().c_str(), w.ShapeString().c_str());
-  if (bias != nullptr) OVSERVE_CHECK(bias->numel() == w.dim(0), "Linear: bias size");
-  OVSERVE_CHECK(w.layout == Layout::kRowMajor || w.dtype != DType::kF32,
-                "Linear: packed weights are BF16 or F16");
+  checks::Linear(x, w, bias, y);
   cpu::Linear(pool_, x, w, bias, y);
 }
 
 void CpuBackend::RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& y) {
-  CheckF32(x, "RmsNorm x");
-  OVSERVE_CHECK(weight.numel() == x.cols() && y.numel() == x.numel(), "RmsNorm shapes");
+  checks::RmsNorm(x, weight, y);
   cpu::RmsNorm(pool_, x, weight, eps, y);
 }
 
 void CpuBackend::LayerNorm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
                            const Tensor& y) {
-  CheckF32(x, "LayerNorm x");
-  OVSERVE_CHECK(weight.numel() == x.cols() && bias.numel() == x.cols() && y.numel() == x.numel(),
-                "LayerNorm shapes");
+  checks::LayerNorm(x, weight, bias, y);
   cpu::LayerNorm(pool_, x, weight, bias, eps, y);
 }
 
 void CpuBackend::RopeInPlace(const Tensor& x, const Tensor& positions, float theta) {
-  CheckF32(x, "Rope x");
-  OVSERVE_CHECK(x.rank == 3 && x.dim(2) % 2 == 0, "Rope x must be [T, H, D] with even D");
-  OVSERVE_CHECK(positions.dtype == DType::kI32 && positions.numel() == x.dim(0), "Rope positions");
+  checks::Rope(x, positions);
   cpu::RopeInPlace(pool_, x, positions, theta);
 }
 
 void CpuBackend::Attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
                            const AttentionParams& params) {
-  CheckF32(q, "Attention q");
-  CheckF32(k, "Attention k");
-  CheckF32(v, "Attention v");
-  OVSERVE_CHECK(q.rank == 3 && k.rank == 3 && v.rank == 3 && out.rank == 3, "Attention ranks");
-  OVSERVE_CHECK(q.dim(2) == k.dim(2) && k.dim(2) == v.dim(2) && k.dim(0) == v.dim(0) &&
-                    k.dim(1) == v.dim(1) && q.dim(1) % k.dim(1) == 0,
-                "Attention: q %s k %s v %s", q.ShapeString().c_str(), k.ShapeString().c_str(),
-                v.ShapeString().c_str());
-  OVSERVE_CHECK(out.numel() == q.numel(), "Attention out");
+  checks::Attention(q, k, v, out);
   cpu::Attention(pool_, q, k, v, out, params);
 }
 
 void CpuBackend::StoreKv(const Tensor& k, const Tensor& v, const Tensor& slots,
                          const Tensor& k_cache, const Tensor& v_cache) {
-  OVSERVE_CHECK(slots.dtype == DType::kI32, "StoreKv slots must be I32");
-  OVSERVE_CHECK(k.dtype == k_cache.dtype && v.dtype == v_cache.dtype && k.dtype == v.dtype,
-                "StoreKv dtypes");
-  OVSERVE_CHECK(k.numel() == v.numel() && k_cache.numel() == v_cache.numel() &&
-                    k.dim(0) == slots.numel(),
-                "StoreKv: k %s v %s slots %s", k.ShapeString().c_str(), v.ShapeString().c_str(),
-                slots.ShapeString().c_str());
-  OVSERVE_CHECK(slots.numel() == 0 || k.numel() / slots.numel() == k_cache.numel() / k_cache.dim(0),
-                "StoreKv: row of k %s does not match a cache slot %s", k.ShapeString().c_str(),
-                k_cache.ShapeString().c_str());
+  checks::StoreKv(k, v, slots, k_cache, v_cache);
+  OVSERVE_CHECK(k_cache.dtype == DType::kF32, "StoreKv: the CPU cache is F32");
   const int32_t* slot = slots.as<const int32_t>();
   for (int64_t n = 0; n < slots.numel(); ++n) {
     OVSERVE_CHECK(slot[n] >= 0 && slot[n] < k_cache.dim(0), "StoreKv slot %d outside [0, %lld)",
@@ -156,20 +120,9 @@ void CpuBackend::StoreKv(const Tensor& k, const Tensor& v, const Tensor& slots,
 
 void CpuBackend::PagedAttention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                                 const PagedBatch& batch, float scale, const Tensor& out) {
-  CheckF32(q, "PagedAttention q");
-  CheckF32(k_cache, "PagedAttention k_cache");
-  CheckF32(v_cache, "PagedAttention v_cache");
-  OVSERVE_CHECK(q.rank == 3 && k_cache.rank == 3 && v_cache.rank == 3 && out.numel() == q.numel(),
-                "PagedAttention: q %s k_cache %s", q.ShapeString().c_str(),
-                k_cache.ShapeString().c_str());
-  OVSERVE_CHECK(q.dim(2) == k_cache.dim(2) && q.dim(1) % k_cache.dim(1) == 0 &&
-                    k_cache.numel() == v_cache.numel() && k_cache.dim(0) % batch.block_size == 0,
-                "PagedAttention: q %s k_cache %s block_size %d", q.ShapeString().c_str(),
-                k_cache.ShapeString().c_str(), batch.block_size);
+  checks::PagedAttention(q, k_cache, v_cache, batch, out);
+  checks::F32(k_cache, "PagedAttention k_cache (CPU)");
   const int64_t B = batch.seq_lens.numel();
-  OVSERVE_CHECK(batch.query_start.numel() == B + 1 && batch.block_tables.rank == 2 &&
-                    batch.block_tables.dim(0) == B,
-                "PagedAttention: batch index shapes");
   const int32_t* query_start = batch.query_start.as<const int32_t>();
   const int32_t* seq_lens = batch.seq_lens.as<const int32_t>();
   const int32_t* tables = batch.block_tables.as<const int32_t>();
@@ -195,23 +148,22 @@ void CpuBackend::PagedAttention(const Tensor& q, const Tensor& k_cache, const Te
 }
 
 void CpuBackend::SiluMul(const Tensor& gate, const Tensor& up, const Tensor& out) {
-  OVSERVE_CHECK(gate.numel() == up.numel() && out.numel() == gate.numel(), "SiluMul shapes");
+  checks::SameSize(gate, up, out, "SiluMul");
   cpu::SiluMul(pool_, gate, up, out);
 }
 
 void CpuBackend::Gelu(const Tensor& x, GeluApproximation approximation, const Tensor& out) {
-  OVSERVE_CHECK(x.numel() == out.numel(), "Gelu shapes");
+  checks::SameSize(x, x, out, "Gelu");
   cpu::Gelu(pool_, x, approximation, out);
 }
 
 void CpuBackend::Add(const Tensor& a, const Tensor& b, const Tensor& out) {
-  OVSERVE_CHECK(a.numel() == b.numel() && out.numel() == a.numel(), "Add shapes");
+  checks::SameSize(a, b, out, "Add");
   cpu::Add(pool_, a, b, out);
 }
 
 void CpuBackend::EmbeddingGather(const Tensor& ids, const Tensor& table, const Tensor& out) {
-  OVSERVE_CHECK(ids.dtype == DType::kI32 && table.rank == 2, "EmbeddingGather types");
-  OVSERVE_CHECK(out.rows() == ids.numel() && out.cols() == table.dim(1), "EmbeddingGather shapes");
+  checks::EmbeddingGather(ids, table, out);
   const int32_t* id = ids.as<const int32_t>();
   for (int64_t i = 0; i < ids.numel(); ++i) {
     OVSERVE_CHECK(id[i] >= 0 && id[i] < table.dim(0), "token id %d outside [0, %lld)", id[i],
@@ -221,23 +173,17 @@ void CpuBackend::EmbeddingGather(const Tensor& ids, const Tensor& table, const T
 }
 
 void CpuBackend::Im2Patches(const Tensor& image, int patch, const Tensor& out) {
-  OVSERVE_CHECK(image.rank == 3 && image.dim(1) >= patch && image.dim(2) >= patch,
-                "Im2Patches image %s, patch %d", image.ShapeString().c_str(), patch);
-  OVSERVE_CHECK(out.rows() == (image.dim(1) / patch) * (image.dim(2) / patch) &&
-                    out.cols() == image.dim(0) * patch * patch,
-                "Im2Patches out %s", out.ShapeString().c_str());
+  checks::Im2Patches(image, patch, out);
   cpu::Im2Patches(pool_, image, patch, out);
 }
 
 void CpuBackend::BilinearResize(const Tensor& x, const Tensor& out) {
-  OVSERVE_CHECK(x.rank == 3 && out.rank == 3 && x.dim(2) == out.dim(2), "BilinearResize shapes");
+  checks::BilinearResize(x, out);
   cpu::BilinearResize(pool_, x, out);
 }
 
 void CpuBackend::Convert(const Tensor& src, const Tensor& dst) {
-  OVSERVE_CHECK(src.numel() == dst.numel(), "Convert shapes");
-  OVSERVE_CHECK(dst.dtype == DType::kF32 || dst.dtype == src.dtype, "Convert to %s",
-                std::string(DTypeName(dst.dtype)).c_str());
+  checks::Convert(src, dst);
   cpu::Convert(pool_, src, dst);
 }
 

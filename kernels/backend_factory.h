@@ -1,0 +1,39 @@
+#pragma once
+// Creates the backend a run asks for (`--device cpu|cuda`): the CPU backend
+// always; the CUDA backend when this build has it (the toolkit was found at
+// configure time) and the machine has a GPU. Errors say which is missing.
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "kernels/backend.h"
+#include "kernels/cpu/cpu_backend.h"
+
+namespace ovserve::kernels {
+
+struct BackendOptions {
+  Device device = Device::kCpu;
+  CpuBackendOptions cpu;  // for Device::kCpu
+  int cuda_device = 0;    // for Device::kCuda: the device ordinal
+};
+
+absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(const BackendOptions& options);
+
+// "cpu" / "cuda" -> Device (InvalidArgument otherwise, naming the choices).
+absl::StatusOr<Device> ParseDevice(const std::string& name);
+
+// Whether this build has the CUDA backend, and how many GPUs it can use now
+// (0 without a driver or a GPU).
+bool CudaBuilt();
+int CudaDevices();
+// Why CreateBackend would refuse Device::kCuda here ("" when it would not).
+std::string CudaUnavailable();
+// Free and total bytes of a GPU (zeros when there is none).
+struct GpuMemory {
+  int64_t free_bytes = 0;
+  int64_t total_bytes = 0;
+};
+GpuMemory QueryGpuMemory(int cuda_device);
+
+}  // namespace ovserve::kernels
