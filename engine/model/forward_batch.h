@@ -44,6 +44,20 @@ class ForwardBatch {
   const std::vector<int32_t>& seq_lens() const { return seq_lens_; }
   const std::vector<int32_t>& output_rows() const { return output_rows_; }
 
+  // The most rows and the most tokens (cache included) of any one sequence.
+  int64_t max_query_len() const {
+    int64_t most = 0;
+    for (size_t b = 0; b + 1 < query_start_.size(); ++b) {
+      most = std::max<int64_t>(most, query_start_[b + 1] - query_start_[b]);
+    }
+    return most;
+  }
+  int64_t max_seq_len() const {
+    int64_t most = 0;
+    for (int32_t len : seq_lens_) most = std::max<int64_t>(most, len);
+    return most;
+  }
+
   // Widest block table (columns of the flattened table).
   int64_t max_blocks() const {
     size_t widest = 1;

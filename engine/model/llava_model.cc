@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/model/visual_packing.h"
+#include "kernels/cpu/cpu_backend.h"
 #include "engine/util/status_macros.h"
 
 namespace ovserve::engine {
@@ -27,10 +28,7 @@ absl::Status CheckPixelShape(const VisionConfig& vc, const Tensor& px) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<LlavaOnevisionModel>> LlavaOnevisionModel::Load(
-    const std::filesystem::path& model_dir, kernels::Backend& backend) {
-  if (backend.device() != kernels::Device::kCpu) {
-    return absl::UnimplementedError("LlavaOnevisionModel: only the CPU backend can load weights yet");
-  }
+    const std::filesystem::path& model_dir, kernels::Backend& backend, ModelParts parts) {
   std::unique_ptr<LlavaOnevisionModel> model(new LlavaOnevisionModel(backend));
   ASSIGN_OR_RETURN(model->config_, LoadModelConfig(model_dir));
   ASSIGN_OR_RETURN(model->checkpoint_, Checkpoint::Open(model_dir));
@@ -38,6 +36,20 @@ absl::StatusOr<std::unique_ptr<LlavaOnevisionModel>> LlavaOnevisionModel::Load(
   if (model->weights_.image_newline.data == nullptr) {
     return absl::UnimplementedError(
         "checkpoint has no image_newline (use_image_newline_parameter=false): not supported");
+  }
+  LlavaWeights& w = model->weights_;
+  model->host_newline_ = w.image_newline;
+  if (backend.device() != kernels::Device::kCpu) {
+    model->host_ops_ = std::make_unique<kernels::CpuBackend>(kernels::CpuBackendOptions{.num_threads = 1});
+    if (parts != ModelParts::kLanguage) {
+      model->device_weights_.Upload(backend, WeightTensors(w.vision), w.vision.source);
+      model->device_weights_.Upload(backend, WeightTensors(w.projector), w.projector.source);
+      w.vision.source = w.projector.source = nullptr;  // the views are device memory now
+    }
+    if (parts != ModelParts::kVision) {
+      model->device_weights_.Upload(backend, WeightTensors(w.text), w.text.source);
+      w.text.source = nullptr;
+    }
   }
   model->vision_tower_ =
       std::make_unique<SiglipVisionTower>(model->config_, model->weights_.vision, backend);
@@ -87,27 +99,53 @@ absl::StatusOr<int64_t> LlavaOnevisionModel::VisualTokenCount(const VisualInput&
   return absl::InternalError("unknown visual kind");
 }
 
-absl::StatusOr<std::vector<float>> LlavaOnevisionModel::VisionFeatures(const Tensor& pixels) {
+absl::StatusOr<Tensor> LlavaOnevisionModel::EncodeCrops(const Tensor& pixels,
+                                                         std::unique_ptr<kernels::DeviceBuffer>* storage,
+                                                         std::vector<float>* features) {
   const auto& vc = config_.vision;
   RETURN_IF_ERROR(CheckPixelShape(vc, pixels));
   const int64_t crops = pixels.dim(0);
   const int64_t tokens = vision_tower_->tokens_per_crop();
-  // Pixels may be stored F16 (the reference fixtures); the tower reads F32.
+  const int64_t rows = crops * tokens;
+  // Pixels come from the host, maybe F16 (the reference fixtures); the tower
+  // reads F32 on its device.
+  auto staged = backend_.Allocate(pixels.nbytes());
+  backend_.CopyFromHost(staged->data(), pixels.data, pixels.nbytes());
+  Tensor px_in = pixels;
+  px_in.data = staged->data();
+  px_in.device = backend_.device();
   auto px = backend_.Allocate(pixels.numel() * sizeof(float));
-  const Tensor px32(px->data(), DType::kF32, {crops, pixels.dim(1), pixels.dim(2), pixels.dim(3)});
-  backend_.Convert(pixels, px32);
-  std::vector<float> features(crops * tokens * vc.hidden_size);
-  vision_tower_->Encode(px32, Tensor(features.data(), DType::kF32, {crops, tokens, vc.hidden_size}));
+  const Tensor px32(px->data(), DType::kF32, {crops, pixels.dim(1), pixels.dim(2), pixels.dim(3)},
+                    backend_.device());
+  backend_.Convert(px_in, px32);
+  auto tower_out = backend_.Allocate(rows * vc.hidden_size * sizeof(float));
+  const Tensor feats(tower_out->data(), DType::kF32, {crops, tokens, vc.hidden_size}, backend_.device());
+  vision_tower_->Encode(px32, feats);
+  if (features != nullptr) {
+    features->resize(static_cast<size_t>(feats.numel()));
+    backend_.CopyToHost(features->data(), feats.data, feats.nbytes());
+  }
+  *storage = backend_.Allocate(rows * config_.text.hidden_size * sizeof(float));
+  const Tensor projected((*storage)->data(), DType::kF32, {crops, tokens, config_.text.hidden_size},
+                         backend_.device());
+  projector_->Forward(feats.Reshaped({rows, vc.hidden_size}),
+                      projected.Reshaped({rows, config_.text.hidden_size}));
+  return projected;
+}
+
+absl::StatusOr<std::vector<float>> LlavaOnevisionModel::VisionFeatures(const Tensor& pixels) {
+  std::unique_ptr<kernels::DeviceBuffer> storage;
+  std::vector<float> features;
+  RETURN_IF_ERROR(EncodeCrops(pixels, &storage, &features).status());
   return features;
 }
 
 absl::StatusOr<std::vector<float>> LlavaOnevisionModel::ProjectCrops(const Tensor& pixels) {
-  ASSIGN_OR_RETURN(std::vector<float> features, VisionFeatures(pixels));
-  const int64_t rows = static_cast<int64_t>(features.size()) / config_.vision.hidden_size;
-  std::vector<float> projected(rows * config_.text.hidden_size);
-  projector_->Forward(Tensor(features.data(), DType::kF32, {rows, config_.vision.hidden_size}),
-                      Tensor(projected.data(), DType::kF32, {rows, config_.text.hidden_size}));
-  return projected;
+  std::unique_ptr<kernels::DeviceBuffer> storage;
+  ASSIGN_OR_RETURN(const Tensor projected, EncodeCrops(pixels, &storage, nullptr));
+  std::vector<float> host(static_cast<size_t>(projected.numel()));
+  backend_.CopyToHost(host.data(), projected.data, projected.nbytes());
+  return host;
 }
 
 absl::StatusOr<std::vector<float>> LlavaOnevisionModel::EncodeVisual(const VisualInput& item) {
@@ -123,18 +161,19 @@ absl::StatusOr<std::vector<float>> LlavaOnevisionModel::EncodeVisual(const Visua
   const Tensor proj(projected.data(), DType::kF32, {crops, P * P, th});
   std::vector<float> packed(tokens * th);
   const Tensor out(packed.data(), DType::kF32, {tokens, th});
+  kernels::Backend& host = host_ops_ != nullptr ? *host_ops_ : backend_;
   switch (item.kind) {
     case VisualKind::kImageAnyRes:
-      PackAnyResImage(backend_, proj,
+      PackAnyResImage(host, proj,
                       ComputeAnyResLayout(item.original_size, config_.image_grid_pinpoints,
                                           vc.image_size, P, config_.anyres_max_crops),
-                      P, weights_.image_newline, out);
+                      P, host_newline_, out);
       break;
     case VisualKind::kImageSingleCrop:
-      PackSingleCropImage(backend_, proj, weights_.image_newline, out);
+      PackSingleCropImage(host, proj, host_newline_, out);
       break;
     case VisualKind::kVideo:
-      PackVideo(backend_, proj, P, weights_.image_newline, out);
+      PackVideo(host, proj, P, host_newline_, out);
       break;
   }
   return packed;
@@ -182,8 +221,9 @@ absl::Status LlavaOnevisionModel::BuildInputEmbeddings(
                                                      " outside the vocabulary [0, ", vocab, ")"));
     }
   }
-  Tensor ids_t(const_cast<int32_t*>(ids.data()), DType::kI32, {L});
-  language_model_->Embed(ids_t, embeddings);
+  auto ids_buffer = backend_.Allocate(ids.size() * sizeof(int32_t));
+  backend_.CopyFromHost(ids_buffer->data(), ids.data(), ids.size() * sizeof(int32_t));
+  language_model_->Embed(Tensor(ids_buffer->data(), DType::kI32, {L}, backend_.device()), embeddings);
   // As the reference's masked_scatter: image rows fill the image placeholders
   // in order, video rows the video placeholders.
   RowCursor images(image_rows, H), videos(video_rows, H);
@@ -195,7 +235,7 @@ absl::Status LlavaOnevisionModel::BuildInputEmbeddings(
       return absl::InvalidArgumentError(absl::StrCat("more ", is_image ? "image" : "video",
                                                      " placeholder tokens than features (position ", i, ")"));
     }
-    std::memcpy(embeddings.as<float>() + i * H, row, H * sizeof(float));
+    backend_.CopyFromHost(embeddings.as<float>() + i * H, row, H * sizeof(float));
   }
   if (images.Remaining() != 0 || videos.Remaining() != 0) {
     return absl::InvalidArgumentError(absl::StrCat(images.Remaining(), " image and ", videos.Remaining(),

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "engine/model/device_weights.h"
 #include "engine/model/llava_weights.h"
 #include "engine/model/model_config.h"
 #include "engine/model/projector.h"
@@ -38,11 +39,18 @@ struct VisualInput {
   Size2d original_size;  // images: the original (height, width)
 };
 
+// Which modules a load puts on a GPU backend (on the CPU every module reads
+// the mapped checkpoint and this changes nothing): a vision worker needs the
+// tower and projector, the decode worker the language model.
+enum class ModelParts { kAll, kVision, kLanguage };
+
 class LlavaOnevisionModel {
  public:
-  // Loads `model_dir`; errors name the file / tensor at fault.
+  // Loads `model_dir`; errors name the file / tensor at fault. Modules left
+  // out of `parts` must not be run on a GPU backend.
   static absl::StatusOr<std::unique_ptr<LlavaOnevisionModel>> Load(
-      const std::filesystem::path& model_dir, kernels::Backend& backend);
+      const std::filesystem::path& model_dir, kernels::Backend& backend,
+      ModelParts parts = ModelParts::kAll);
 
   const LlavaOnevisionConfig& config() const { return config_; }
   const Checkpoint& checkpoint() const { return *checkpoint_; }
@@ -62,6 +70,8 @@ class LlavaOnevisionModel {
   // SigLIP + projector + packing: rows [VisualTokenCount, text_hidden] (F32).
   absl::StatusOr<std::vector<float>> EncodeVisual(const VisualInput& item);
 
+  // Weight bytes copied to the backend's device (0 on the CPU).
+  int64_t device_weight_bytes() const { return device_weights_.bytes(); }
   // The vision tower's selected hidden state per crop: [crops, P*P, vision_hidden].
   absl::StatusOr<std::vector<float>> VisionFeatures(const kernels::Tensor& pixels);
 
@@ -80,6 +90,13 @@ class LlavaOnevisionModel {
  private:
   LlavaOnevisionModel(kernels::Backend& backend) : backend_(backend) {}
 
+  // Tower + projector over `pixels` (host) into projected [crops, P*P,
+  // text_hidden] on the backend's device, in `*storage`; with `features`, the
+  // tower's output is copied to it (host) as well.
+  absl::StatusOr<kernels::Tensor> EncodeCrops(const kernels::Tensor& pixels,
+                                              std::unique_ptr<kernels::DeviceBuffer>* storage,
+                                              std::vector<float>* features);
+
   kernels::Backend& backend_;
   LlavaOnevisionConfig config_;
   std::unique_ptr<Checkpoint> checkpoint_;
@@ -87,6 +104,12 @@ class LlavaOnevisionModel {
   std::unique_ptr<SiglipVisionTower> vision_tower_;
   std::unique_ptr<MultimodalProjector> projector_;
   std::unique_ptr<Qwen2Model> language_model_;
+  DeviceWeights device_weights_;
+  // Packing runs on host memory: on a GPU backend, the projected features
+  // come back to the host and are packed by this CPU backend, with the
+  // newline row as mapped from the checkpoint.
+  std::unique_ptr<kernels::Backend> host_ops_;
+  kernels::Tensor host_newline_;
 };
 
 }  // namespace ovserve::engine

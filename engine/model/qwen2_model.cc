@@ -17,7 +17,8 @@ Qwen2Model::Qwen2Model(const TextConfig& config, const Qwen2Weights& weights,
 
 void Qwen2Model::AllReduce(const Tensor& t) {
   if (tp_ == nullptr) return;
-  backend_.Synchronize();
+  // A host-side collective reads the data now: the ops before must be done.
+  if (!tp_->comm->runs_on_device_stream()) backend_.Synchronize();
   tp_->comm->AllReduceSum(t.as<float>(), t.numel());
 }
 
@@ -36,7 +37,8 @@ KvCacheShape Qwen2Model::CacheShape(int block_size) const {
   return KvCacheShape{.layers = config_.num_hidden_layers,
                       .kv_heads = config_.num_key_value_heads,
                       .head_dim = config_.head_dim,
-                      .block_size = block_size};
+                      .block_size = block_size,
+                      .dtype = backend_.kv_cache_dtype()};
 }
 
 void Qwen2Model::Embed(const Tensor& ids, const Tensor& embeddings) {
@@ -71,7 +73,9 @@ void Qwen2Model::Forward(const Tensor& embeddings, const ForwardBatch& batch,
       .query_start = Upload(batch.query_start(), {B + 1}),
       .seq_lens = Upload(batch.seq_lens(), {B}),
       .block_tables = Upload(batch.FlatBlockTables(), {B, batch.max_blocks()}),
-      .block_size = batch.block_size()};
+      .block_size = batch.block_size(),
+      .max_query_len = batch.max_query_len(),
+      .max_seq_len = batch.max_seq_len()};
 
   Tensor x = arena_.F32({T, H});
   backend_.Convert(embeddings, x);
@@ -87,9 +91,11 @@ void Qwen2Model::Forward(const Tensor& embeddings, const ForwardBatch& batch,
   const float theta = static_cast<float>(config_.rope_theta);
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
 
-  for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
+  // Each residual add is fused into the norm that follows it (AddRmsNorm).
+  const int64_t layers = config_.num_hidden_layers;
+  if (layers > 0) backend_.RmsNorm(x, weights_.layers[0].input_layernorm_w, eps, normed);
+  for (int64_t l = 0; l < layers; ++l) {
     const Qwen2LayerWeights& w = weights_.layers[l];
-    backend_.RmsNorm(x, w.input_layernorm_w, eps, normed);
     backend_.Linear(normed, w.q_w, &w.q_b, q);
     backend_.Linear(normed, w.k_w, &w.k_b, k);
     backend_.Linear(normed, w.v_w, &w.v_b, v);
@@ -102,15 +108,18 @@ void Qwen2Model::Forward(const Tensor& embeddings, const ForwardBatch& batch,
                             attn.Reshaped({T, heads, hd}));
     backend_.Linear(attn, w.o_w, nullptr, proj);
     AllReduce(proj);
-    backend_.Add(x, proj, x);
+    backend_.AddRmsNorm(x, proj, w.post_attention_layernorm_w, eps, normed);
 
-    backend_.RmsNorm(x, w.post_attention_layernorm_w, eps, normed);
     backend_.Linear(normed, w.gate_w, nullptr, gate);
     backend_.Linear(normed, w.up_w, nullptr, up);
     backend_.SiluMul(gate, up, gate);
     backend_.Linear(gate, w.down_w, nullptr, proj);
     AllReduce(proj);
-    backend_.Add(x, proj, x);
+    if (l + 1 < layers) {
+      backend_.AddRmsNorm(x, proj, weights_.layers[l + 1].input_layernorm_w, eps, normed);
+    } else {
+      backend_.Add(x, proj, x);
+    }
   }
   // Only the rows that sample need the final norm (one per sequence at most).
   for (int64_t r = 0; r < R; ++r) {
@@ -132,22 +141,24 @@ void Qwen2Model::Logits(const Tensor& hidden, const Tensor& logits) {
   for (int r = 0; r < ranks; ++r) widest = std::max(widest, starts[r + 1] - starts[r]);
   const int64_t R = hidden.rows();
   arena_.Reset();
+  // Row copies go through the backend (Convert of same-dtype slices), so the
+  // logits may live on any device.
+  const auto row_part = [](const Tensor& m, int64_t row, int64_t begin, int64_t count) {
+    return m.Slice(row, 1).Reshaped({m.cols()}).Slice(begin, count);
+  };
   Tensor local = arena_.F32({R, widest});
   const int64_t mine = weights_.lm_head.dim(0);
   Tensor local_rows = arena_.F32({R, mine});
   backend_.Linear(hidden, weights_.lm_head, nullptr, local_rows);
-  backend_.Synchronize();
-  for (int64_t r = 0; r < R; ++r) {
-    std::copy(local_rows.as<float>() + r * mine, local_rows.as<float>() + (r + 1) * mine,
-              local.as<float>() + r * widest);
-  }
+  for (int64_t r = 0; r < R; ++r) backend_.Convert(local_rows.Slice(r, 1), row_part(local, r, 0, mine));
   Tensor gathered = arena_.F32({ranks, R, widest});
+  if (!tp_->comm->runs_on_device_stream()) backend_.Synchronize();
   tp_->comm->AllGather(local.as<float>(), R * widest, gathered.as<float>());
+  const Tensor by_rank = gathered.Reshaped({ranks * R, widest});
   for (int rank = 0; rank < ranks; ++rank) {
     const int64_t width = starts[rank + 1] - starts[rank];
     for (int64_t r = 0; r < R; ++r) {
-      const float* src = gathered.as<float>() + (rank * R + r) * widest;
-      std::copy(src, src + width, logits.as<float>() + r * config_.vocab_size + starts[rank]);
+      backend_.Convert(row_part(by_rank, rank * R + r, 0, width), row_part(logits, r, starts[rank], width));
     }
   }
 }

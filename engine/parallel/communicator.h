@@ -34,6 +34,12 @@ class Communicator {
 
   // Returns once every rank has called it.
   virtual void Barrier() = 0;
+
+  // True when the collectives are enqueued on the rank's device stream after
+  // the ops already issued there (NCCL): the caller need not synchronize its
+  // backend first. False: they read and write the buffers on the calling
+  // thread, now (in-process), so the backend's pending ops must be done.
+  virtual bool runs_on_device_stream() const { return false; }
 };
 
 }  // namespace ovserve::engine

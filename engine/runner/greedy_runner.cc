@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
+#include "engine/model/activation_arena.h"
 #include "engine/kv_cache/block_table.h"
 #include "engine/multimodal/prompt_expansion.h"
 #include "engine/util/status_macros.h"
@@ -79,13 +80,15 @@ absl::StatusOr<GreedyResult> RunGreedy(LlavaOnevisionModel& model, const GreedyR
   std::iota(block_ids.begin(), block_ids.end(), 0);
 
   const auto prefill_start = std::chrono::steady_clock::now();
-  std::vector<float> embeddings(L * H);
-  const Tensor emb(embeddings.data(), DType::kF32, {L, H});
+  // Activations live on the model's backend (host memory on the CPU, the GPU
+  // otherwise); only the logits come back.
+  kernels::Backend& backend = model.backend();
+  ActivationArena arena(backend);
+  const Tensor emb = arena.F32({L, H});
   RETURN_IF_ERROR(model.BuildInputEmbeddings(result.input_ids, image_rows, video_rows, emb));
-  std::vector<float> hidden(H);
-  const Tensor last(hidden.data(), DType::kF32, {1, H});
+  const Tensor last = arena.F32({1, H});
+  const Tensor logits = arena.F32({1, vocab});
   result.last_logits.resize(vocab);
-  const Tensor logits(result.last_logits.data(), DType::kF32, {1, vocab});
   const int64_t chunk = request.prefill_chunk > 0 ? request.prefill_chunk : L;
   for (int64_t start = 0; start < L; start += chunk) {
     const int64_t n = std::min(chunk, L - start);
@@ -94,12 +97,13 @@ absl::StatusOr<GreedyResult> RunGreedy(LlavaOnevisionModel& model, const GreedyR
     lm.Forward(emb.Slice(start, n), batch, cache, start + n == L ? last : last.Slice(0, 0));
   }
   lm.Logits(last, logits);
+  backend.CopyToHost(result.last_logits.data(), logits.data, logits.nbytes());
   result.prefill_seconds = SecondsSince(prefill_start);
 
   const auto decode_start = std::chrono::steady_clock::now();
   std::vector<float> step_logits = result.last_logits;
-  std::vector<float> step_emb(H);
-  const Tensor step_logits_t(step_logits.data(), DType::kF32, {1, vocab});
+  const Tensor step_id = arena.Take(DType::kI32, {1});
+  const Tensor step_emb = arena.F32({1, H});
   for (int64_t i = 0; i < request.max_new_tokens; ++i) {
     const int32_t next = Argmax(step_logits);
     result.generated_ids.push_back(next);
@@ -108,12 +112,13 @@ absl::StatusOr<GreedyResult> RunGreedy(LlavaOnevisionModel& model, const GreedyR
       break;
     }
     if (i + 1 == request.max_new_tokens) break;
-    int32_t id = next;
-    lm.Embed(Tensor(&id, DType::kI32, {1}), Tensor(step_emb.data(), DType::kF32, {1, H}));
+    backend.CopyFromHost(step_id.data, &next, sizeof(next));
+    lm.Embed(step_id, step_emb);
     ForwardBatch batch(shape.block_size);
     batch.AddSequence(block_ids, L + i, 1, /*want_output=*/true);
-    lm.Forward(Tensor(step_emb.data(), DType::kF32, {1, H}), batch, cache, last);
-    lm.Logits(last, step_logits_t);
+    lm.Forward(step_emb, batch, cache, last);
+    lm.Logits(last, logits);
+    backend.CopyToHost(step_logits.data(), logits.data, logits.nbytes());
   }
   result.decode_seconds = SecondsSince(decode_start);
   return result;
