@@ -23,7 +23,9 @@
 #include "engine/util/status_macros.h"
 #include "engine/worker/model_runner.h"
 #include "engine/worker/vision_encoder.h"
-#include "kernels/cpu/cpu_backend.h"
+#include "engine/kv_cache/memory_planner.h"
+#include "kernels/backend_factory.h"
+#include "spdlog/spdlog.h"
 
 namespace ovserve::engine {
 
@@ -84,7 +86,7 @@ class Engine::Impl {
   void DeliverOutputs();
 
   const EngineConfig config_;
-  std::unique_ptr<kernels::CpuBackend> backend_;
+  std::unique_ptr<kernels::Backend> backend_;
   std::unique_ptr<LlavaOnevisionModel> model_;
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<MediaPreprocessor> preprocessor_;
@@ -126,16 +128,31 @@ absl::Status Engine::Impl::Init() {
   if (config_.block_size <= 0) {
     return absl::InvalidArgumentError(absl::StrCat("block_size ", config_.block_size, " must be > 0"));
   }
-  backend_ = std::make_unique<kernels::CpuBackend>(
-      kernels::CpuBackendOptions{.num_threads = config_.threads, .bf16_dot = config_.cpu_bf16_dot});
-  ASSIGN_OR_RETURN(model_, LlavaOnevisionModel::Load(config_.model_dir, *backend_));
+  const bool gpu = config_.device != kernels::Device::kCpu;
+  const int host_threads = config_.threads > 0 ? config_.threads
+                                               : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  ASSIGN_OR_RETURN(backend_, kernels::CreateBackend(kernels::BackendOptions{
+                                 .device = config_.device,
+                                 .cpu = {.num_threads = host_threads, .bf16_dot = config_.cpu_bf16_dot},
+                                 .cuda_device = 0}));
+  if (gpu && kernels::CudaDevices() < config_.tensor_parallel_size) {
+    return absl::FailedPreconditionError(absl::StrCat("tensor_parallel_size ", config_.tensor_parallel_size,
+                                                      " needs as many GPUs; this machine has ",
+                                                      kernels::CudaDevices()));
+  }
+  // On a GPU the decode worker holds the language model (or, split over
+  // ranks, only the token embeddings); the vision workers load their own.
+  ASSIGN_OR_RETURN(model_, LlavaOnevisionModel::Load(config_.model_dir, *backend_,
+                                                     config_.tensor_parallel_size > 1
+                                                         ? ModelParts::kTokenEmbeddings
+                                                         : ModelParts::kLanguage));
   ASSIGN_OR_RETURN(tokenizer_, Tokenizer::Load(config_.model_dir));
   ASSIGN_OR_RETURN(auto pre_config, LoadPreprocessorConfig(config_.model_dir));
   ASSIGN_OR_RETURN(auto processor, ImageProcessor::Create(std::move(pre_config)));
   MediaPreprocessorOptions media = config_.media;
   media.patches_per_side = model_->config().vision.patches_per_side();
   media.anyres_max_crops = model_->config().anyres_max_crops;
-  media.threads = backend_->num_threads();
+  media.threads = host_threads;
   preprocessor_ = std::make_unique<MediaPreprocessor>(std::move(processor), media);
 
   const TextConfig& text = model_->config().text;
@@ -151,26 +168,6 @@ absl::Status Engine::Impl::Init() {
   max_model_len_ = config_.max_model_len > 0
                        ? std::min(config_.max_model_len, text.max_position_embeddings)
                        : text.max_position_embeddings;
-
-  const KvCacheShape shape = model_->language_model().CacheShape(config_.block_size);
-  const int64_t blocks = shape.BlocksForBytes(config_.kv_cache_bytes);
-  if (blocks < 2 || blocks > std::numeric_limits<int32_t>::max()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "kv_cache_bytes ", config_.kv_cache_bytes, " gives ", blocks, " KV blocks of ",
-        shape.BytesPerBlock(), " bytes; need at least 2 (and fewer than 2^31)"));
-  }
-  num_blocks_ = static_cast<int32_t>(blocks);
-  const SchedulerConfig scheduler_config{.block_size = config_.block_size,
-                                         .num_blocks = num_blocks_,
-                                         .max_batched_tokens = config_.max_batched_tokens,
-                                         .max_running_requests = config_.max_running_requests,
-                                         .watermark_blocks = 0,
-                                         .enable_prefix_caching = config_.enable_prefix_caching};
-  RETURN_IF_ERROR(Scheduler::ValidateConfig(scheduler_config));
-  scheduler_ = std::make_unique<Scheduler>(scheduler_config);
-  ASSIGN_OR_RETURN(runner_, ModelRunner::Create(*model_, num_blocks_, config_.block_size,
-                                                config_.tensor_parallel_size, backend_->num_threads(),
-                                                config_.cpu_bf16_dot));
 
   // One maximum request of each modality fits the token queue at once, and
   // the largest single request always fits (checked here, not per request).
@@ -188,6 +185,7 @@ absl::Status Engine::Impl::Init() {
     return absl::InvalidArgumentError("max_waiting_requests must be >= 0");
   }
   const VisionEncoderOptions vision{.model_dir = config_.model_dir,
+                                    .device = config_.device,
                                     .workers = config_.vision_workers,
                                     .threads_per_worker = config_.vision_threads,
                                     .bf16_dot = config_.cpu_bf16_dot,
@@ -202,6 +200,53 @@ absl::Status Engine::Impl::Init() {
                                   }
                                   wakeup_->Notify();
                                 }));
+  // The KV cache takes what is left once everything else is loaded (the
+  // vision workers included, on a GPU).
+  const KvCacheShape shape = model_->language_model().CacheShape(config_.block_size);
+  int64_t blocks = shape.BlocksForBytes(config_.kv_cache_bytes);
+  if (gpu) {
+    // Each rank holds its share of the KV heads of every block (at least one
+    // head); GPU 0 holds the most, the vision workers, and the logits.
+    const int64_t heads = shape.kv_heads;
+    const int64_t rank_heads = std::max<int64_t>(1, (heads + config_.tensor_parallel_size - 1) /
+                                                         config_.tensor_parallel_size);
+    const int64_t rank_block_bytes = shape.BytesPerBlock() / heads * rank_heads;
+    const kernels::GpuMemory memory = kernels::QueryGpuMemory(0);
+    // Split over ranks, rank 0's shard is loaded after this plan: count its
+    // share of the decoder (and a replicated embedding) as in use already.
+    int64_t shard_bytes = 0;
+    if (config_.tensor_parallel_size > 1) {
+      LlavaWeights host = model_->host_weights();
+      for (const kernels::Tensor* t : WeightTensors(host.text)) shard_bytes += static_cast<int64_t>(t->nbytes());
+      shard_bytes = shard_bytes / config_.tensor_parallel_size + static_cast<int64_t>(host.text.embed_tokens.nbytes());
+    }
+    ASSIGN_OR_RETURN(const KvCachePlan plan,
+                     PlanKvCache(GpuMemorySnapshot{memory.total_bytes,
+                                                   std::max<int64_t>(0, memory.free_bytes - shard_bytes)},
+                                 config_.gpu_memory_fraction,
+                                 StepActivationBytes(text, config_.max_batched_tokens, config_.max_running_requests),
+                                 rank_block_bytes));
+    spdlog::info(fmt::runtime("GPU 0 memory plan: " + plan.Describe()));
+    blocks = plan.blocks;
+  }
+  if (blocks < 2 || blocks > std::numeric_limits<int32_t>::max()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "kv_cache_bytes ", config_.kv_cache_bytes, " gives ", blocks, " KV blocks of ",
+        shape.BytesPerBlock(), " bytes; need at least 2 (and fewer than 2^31)"));
+  }
+  num_blocks_ = static_cast<int32_t>(blocks);
+  const SchedulerConfig scheduler_config{.block_size = config_.block_size,
+                                         .num_blocks = num_blocks_,
+                                         .max_batched_tokens = config_.max_batched_tokens,
+                                         .max_running_requests = config_.max_running_requests,
+                                         .watermark_blocks = 0,
+                                         .enable_prefix_caching = config_.enable_prefix_caching};
+  RETURN_IF_ERROR(Scheduler::ValidateConfig(scheduler_config));
+  scheduler_ = std::make_unique<Scheduler>(scheduler_config);
+  ASSIGN_OR_RETURN(runner_, ModelRunner::Create(*model_, num_blocks_, config_.block_size,
+                                                config_.tensor_parallel_size, host_threads,
+                                                config_.cpu_bf16_dot));
+
   stats_.kv_blocks_total = num_blocks_;
   thread_ = std::thread([this] { Loop(); });
   return absl::OkStatus();

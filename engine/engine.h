@@ -31,11 +31,19 @@
 #include "engine/sampling/sampling_params.h"
 #include "engine/sampling/stop_checker.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "kernels/tensor.h"
 
 namespace ovserve::engine {
 
 struct EngineConfig {
   std::filesystem::path model_dir;  // a Hugging Face LLaVA-OneVision folder
+  // Where the model runs: the CPU, or CUDA GPUs (the decoder on GPUs
+  // 0..tensor_parallel_size-1, the vision workers on GPU 0).
+  kernels::Device device = kernels::Device::kCpu;
+  // GPU: the share of GPU 0's memory this server may use, weights included;
+  // the KV cache gets what the model and a step's activations leave
+  // (engine/kv_cache/memory_planner.h). kv_cache_bytes is the CPU's knob.
+  double gpu_memory_fraction = 0.9;
   int threads = 0;                  // CPU backend threads; 0 = every core
   // Ranks the language model is split over (engine/parallel/); on the CPU
   // they are threads sharing `threads`. The vision tower is not split.
@@ -45,7 +53,7 @@ struct EngineConfig {
   // AVX512-BF16, activations rounded to bf16 as llama.cpp does. Off: fp32.
   bool cpu_bf16_dot = false;
   int block_size = 16;              // tokens per KV block
-  int64_t kv_cache_bytes = int64_t{2} << 30;  // K + V memory of the paged cache
+  int64_t kv_cache_bytes = int64_t{2} << 30;  // K + V memory of the paged cache (CPU)
   int64_t max_batched_tokens = 8192;  // tokens per step, decodes + prefill chunks
   int64_t max_running_requests = 256;
   int64_t max_model_len = 0;  // prompt + generated tokens; 0 = the model's context length

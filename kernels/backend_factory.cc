@@ -1,13 +1,19 @@
 #include "kernels/backend_factory.h"
 
 #include "absl/strings/str_cat.h"
-
-#if OVSERVE_HAVE_CUDA
-#include "kernels/cuda/cuda_backend.h"
-#include "kernels/cuda/device_info.h"
-#endif
+#include "kernels/cuda/plugin_api.h"
+#include "kernels/cuda_plugin.h"
 
 namespace ovserve::kernels {
+namespace {
+
+// The plugin's function `name` as type F, or null with `*error` set.
+template <typename F>
+F* PluginFunction(const char* name, std::string* error) {
+  return reinterpret_cast<F*>(CudaPluginSymbol(name, error));
+}
+
+}  // namespace
 
 bool CudaBuilt() {
 #if OVSERVE_HAVE_CUDA
@@ -18,29 +24,32 @@ bool CudaBuilt() {
 }
 
 int CudaDevices() {
-#if OVSERVE_HAVE_CUDA
-  return CudaDeviceCount();
-#else
-  return 0;
-#endif
+  std::string error;
+  auto* count = PluginFunction<decltype(ovserve_cuda_device_count)>("ovserve_cuda_device_count", &error);
+  return count == nullptr ? 0 : count(nullptr, 0);
 }
 
 std::string CudaUnavailable() {
-#if OVSERVE_HAVE_CUDA
-  return CudaUnavailableReason();
-#else
-  return "this build has no CUDA backend (no CUDA toolkit at configure time, or OVSERVE_ENABLE_CUDA=OFF)";
-#endif
+  std::string error;
+  auto* count = PluginFunction<decltype(ovserve_cuda_device_count)>("ovserve_cuda_device_count", &error);
+  if (count == nullptr) return error;
+  char why[512] = {0};
+  return count(why, sizeof(why)) > 0 ? "" : (why[0] != '\0' ? std::string(why) : "no CUDA device");
 }
 
 GpuMemory QueryGpuMemory(int cuda_device) {
-#if OVSERVE_HAVE_CUDA
-  const CudaMemoryInfo info = QueryCudaMemory(cuda_device);
-  return GpuMemory{info.free_bytes, info.total_bytes};
-#else
-  (void)cuda_device;
-  return {};
-#endif
+  std::string error;
+  auto* info = PluginFunction<decltype(ovserve_cuda_memory_info)>("ovserve_cuda_memory_info", &error);
+  GpuMemory memory;
+  if (info == nullptr || !info(cuda_device, &memory.free_bytes, &memory.total_bytes)) return {};
+  return memory;
+}
+
+void* BackendStream(Backend& backend) {
+  if (backend.device() != Device::kCuda) return nullptr;
+  std::string error;
+  auto* stream = PluginFunction<decltype(ovserve_cuda_backend_stream)>("ovserve_cuda_backend_stream", &error);
+  return stream == nullptr ? nullptr : stream(&backend);
 }
 
 absl::StatusOr<Device> ParseDevice(const std::string& name) {
@@ -53,15 +62,14 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(const BackendOptions& opt
   if (options.device == Device::kCpu) return std::make_unique<CpuBackend>(options.cpu);
   const std::string why = CudaUnavailable();
   if (!why.empty()) return absl::FailedPreconditionError(absl::StrCat("--device cuda: ", why));
-  if (options.cuda_device < 0 || options.cuda_device >= CudaDevices()) {
-    return absl::InvalidArgumentError(absl::StrCat("CUDA device ", options.cuda_device, " outside [0, ",
-                                                   CudaDevices(), ")"));
+  const int devices = CudaDevices();
+  if (options.cuda_device < 0 || options.cuda_device >= devices) {
+    return absl::InvalidArgumentError(absl::StrCat("CUDA device ", options.cuda_device, " outside [0, ", devices, ")"));
   }
-#if OVSERVE_HAVE_CUDA
-  return std::make_unique<CudaBackend>(CudaBackendOptions{.device = options.cuda_device});
-#else
-  return absl::InternalError("unreachable");
-#endif
+  std::string error;
+  auto* create = PluginFunction<decltype(ovserve_cuda_create_backend)>("ovserve_cuda_create_backend", &error);
+  if (create == nullptr) return absl::FailedPreconditionError(error);
+  return std::unique_ptr<Backend>(create(options.cuda_device));
 }
 
 }  // namespace ovserve::kernels

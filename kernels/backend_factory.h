@@ -1,7 +1,8 @@
 #pragma once
 // Creates the backend a run asks for (`--device cpu|cuda`): the CPU backend
 // always; the CUDA backend when this build has it (the toolkit was found at
-// configure time) and the machine has a GPU. Errors say which is missing.
+// configure time), its plugin loads (kernels/cuda_plugin.h) and the machine
+// has a GPU. Errors say which is missing.
 
 #include <memory>
 #include <string>
@@ -16,15 +17,22 @@ struct BackendOptions {
   Device device = Device::kCpu;
   CpuBackendOptions cpu;  // for Device::kCpu
   int cuda_device = 0;    // for Device::kCuda: the device ordinal
+
+  static BackendOptions Cuda(int ordinal = 0) {
+    return BackendOptions{.device = Device::kCuda, .cpu = {}, .cuda_device = ordinal};
+  }
 };
 
 absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(const BackendOptions& options);
+
+// The cudaStream_t (as void*) a CUDA backend enqueues on; nullptr for the CPU.
+void* BackendStream(Backend& backend);
 
 // "cpu" / "cuda" -> Device (InvalidArgument otherwise, naming the choices).
 absl::StatusOr<Device> ParseDevice(const std::string& name);
 
 // Whether this build has the CUDA backend, and how many GPUs it can use now
-// (0 without a driver or a GPU).
+// (0 without the plugin, a driver or a GPU).
 bool CudaBuilt();
 int CudaDevices();
 // Why CreateBackend would refuse Device::kCuda here ("" when it would not).

@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/model/checkpoint_generator.h"
 #include "engine/util/status_macros.h"
+#include "kernels/backend_factory.h"
 #include "server/dashed_flags.h"
 #include "server/grpc_server.h"
 #include "spdlog/spdlog.h"
@@ -32,6 +33,12 @@ ABSL_FLAG(std::string, demo_dir, "",
 ABSL_FLAG(std::string, host, "0.0.0.0", "address to listen on");
 ABSL_FLAG(int32_t, port, 50051, "gRPC port (0 picks a free one)");
 ABSL_FLAG(int32_t, metrics_port, 9090, "Prometheus /metrics port (-1 disables, 0 picks one)");
+ABSL_FLAG(std::string, device, "cpu",
+          "where the model runs: cpu, or cuda (the decoder on GPUs 0..tensor-parallel-size-1, "
+          "vision workers on GPU 0)");
+ABSL_FLAG(double, gpu_memory_fraction, 0.9,
+          "cuda: share of GPU 0's memory this server may use, weights included; the KV cache gets "
+          "what the model and a step's activations leave (--kv-cache-bytes is the CPU's)");
 ABSL_FLAG(int32_t, threads, 0, "CPU threads for the model (0 = every core)");
 ABSL_FLAG(bool, cpu_bf16_dot, false,
           "CPU: Linear with bf16 dot products (AVX512-BF16, ~2x the fp32 rate), activations rounded "
@@ -39,7 +46,8 @@ ABSL_FLAG(bool, cpu_bf16_dot, false,
 ABSL_FLAG(int32_t, tensor_parallel_size, 1,
           "ranks the language model is split over (Megatron-style; on the CPU, threads sharing --threads)");
 ABSL_FLAG(int32_t, block_size, 16, "tokens per KV-cache block");
-ABSL_FLAG(int64_t, kv_cache_bytes, int64_t{2} << 30, "memory for the paged KV cache (K + V), bytes");
+ABSL_FLAG(int64_t, kv_cache_bytes, int64_t{2} << 30,
+          "cpu: memory for the paged KV cache (K + V), bytes (cuda: --gpu-memory-fraction)");
 // 512 for the CPU backend: a step carrying 512 prompt tokens takes ~2.5 s on
 // 2 cores, which bounds how long running streams wait behind a long (image)
 // prefill; a GPU deployment sets 8192 or more.
@@ -133,6 +141,8 @@ absl::Status Serve() {
   options.drain_timeout = std::chrono::milliseconds(absl::GetFlag(FLAGS_drain_timeout_ms));
   engine::EngineConfig& e = options.engine;
   e.model_dir = absl::GetFlag(FLAGS_model);
+  ASSIGN_OR_RETURN(e.device, kernels::ParseDevice(absl::GetFlag(FLAGS_device)));
+  e.gpu_memory_fraction = absl::GetFlag(FLAGS_gpu_memory_fraction);
   e.threads = absl::GetFlag(FLAGS_threads);
   e.tensor_parallel_size = absl::GetFlag(FLAGS_tensor_parallel_size);
   e.cpu_bf16_dot = absl::GetFlag(FLAGS_cpu_bf16_dot);
@@ -155,12 +165,12 @@ absl::Status Serve() {
     ASSIGN_OR_RETURN(e.model_dir, EnsureDemoModel());
   }
   spdlog::info(fmt::runtime(
-                   "config: model={} host={} port={} metrics_port={} threads={} tensor_parallel_size={} cpu_bf16_dot={} block_size={} "
+                   "config: model={} device={} gpu_memory_fraction={} host={} port={} metrics_port={} threads={} tensor_parallel_size={} cpu_bf16_dot={} block_size={} "
                    "kv_cache_bytes={} max_batched_tokens={} max_running_requests={} max_model_len={} "
                    "prefix_caching={} vision_workers={} vision_threads={} token_queue_tokens={} "
                    "encoder_cache_bytes={} max_waiting_requests={} default_max_tokens={} "
                    "max_receive_bytes={} tls={} mtls={} api_key={} drain_timeout_ms={}"),
-               e.model_dir.string(), options.host, options.port, options.metrics_port, e.threads,
+               e.model_dir.string(), absl::GetFlag(FLAGS_device), e.gpu_memory_fraction, options.host, options.port, options.metrics_port, e.threads,
                e.tensor_parallel_size, e.cpu_bf16_dot, e.block_size, e.kv_cache_bytes, e.max_batched_tokens, e.max_running_requests,
                e.max_model_len, e.enable_prefix_caching, e.vision_workers, e.vision_threads,
                e.token_queue_tokens, e.encoder_cache_bytes, e.max_waiting_requests,

@@ -33,7 +33,7 @@
 #include "engine/tokenizer/incremental_decoder.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "engine/util/status_macros.h"
-#include "kernels/cpu/cpu_backend.h"
+#include "kernels/backend_factory.h"
 #include "kernels/cpu/cpu_features.h"
 
 ABSL_FLAG(std::string, model, "", "Hugging Face LLaVA-OneVision folder (config.json, model.safetensors, tokenizer.json)");
@@ -42,6 +42,7 @@ ABSL_FLAG(std::string, case_dir, "", "reference case folder (case.json + tensors
 ABSL_FLAG(std::string, out, "", "write result.json and last_logits.f32 to this folder");
 ABSL_FLAG(int64_t, max_tokens, 64, "maximum new tokens (prompt mode)");
 ABSL_FLAG(int32_t, threads, 0, "CPU threads (0 = all cores)");
+ABSL_FLAG(std::string, device, "cpu", "where the model runs: cpu or cuda (GPU 0)");
 ABSL_FLAG(int64_t, num_frames, 0, "frames sampled from --video (0 = the maximum, 32; more is capped)");
 ABSL_FLAG(std::vector<std::string>, image, {}, "image file, repeatable (--image a.jpg --image b.png)");
 ABSL_FLAG(std::vector<std::string>, video, {}, "video file");
@@ -102,12 +103,14 @@ absl::Status Run() {
     return absl::InvalidArgumentError("--case takes its media from the case folder: drop --image/--video");
   }
 
-  kernels::CpuBackend backend(kernels::CpuBackendOptions{.num_threads = absl::GetFlag(FLAGS_threads)});
-  ASSIGN_OR_RETURN(auto model, engine::LlavaOnevisionModel::Load(model_dir, backend));
+  ASSIGN_OR_RETURN(const kernels::Device device, kernels::ParseDevice(absl::GetFlag(FLAGS_device)));
+  ASSIGN_OR_RETURN(auto backend, kernels::CreateBackend(kernels::BackendOptions{
+                                     .device = device, .cpu = {.num_threads = absl::GetFlag(FLAGS_threads)}, .cuda_device = 0}));
+  ASSIGN_OR_RETURN(auto model, engine::LlavaOnevisionModel::Load(model_dir, *backend));
   ASSIGN_OR_RETURN(auto tokenizer, engine::Tokenizer::Load(model_dir));
-  std::fprintf(stderr, "ovserve-run: loaded %s (%.1f MB of weights, cpu %s x%d)\n", model_dir.c_str(),
+  std::fprintf(stderr, "ovserve-run: loaded %s (%.1f MB of weights, %s, cpu %s)\n", model_dir.c_str(),
                static_cast<double>(model->checkpoint().total_tensor_bytes()) / 1e6,
-               kernels::cpu::IsaName(kernels::cpu::SelectedIsa()), backend.num_threads());
+               std::string(backend->name()).c_str(), kernels::cpu::IsaName(kernels::cpu::SelectedIsa()));
 
   engine::GreedyRequest request;
   engine::FixtureCase fixture;                   // keeps the case's pixel memory alive

@@ -4,7 +4,8 @@
 # by dpkg). The images' runtime stage installs exactly these, so the runtime list
 # follows the build (scripts/packages.txt) without a second hand-kept list; apt adds
 # their own dependencies. Libraries that no package owns (e.g. a toolkit copied in by
-# hand) fail the script, since the runtime image could not get them.
+# hand) fail the script, since the runtime image could not get them — except the CUDA
+# runtime libraries (cudart, cuBLAS, NCCL), which the nvidia/cuda runtime image ships.
 # Usage: runtime-deps.sh EXECUTABLE...
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: $0 EXECUTABLE..." >&2; exit 2; }
@@ -31,6 +32,11 @@ for exe in "$@"; do
   mapfile -t needed < <(objdump -p "$exe" | awk '$1 == "NEEDED" {print $2}')
   resolved="$(ldd "$exe")"
   for lib in "${needed[@]}"; do
+    case "$lib" in
+      libcudart.so.*|libcublas.so.*|libcublasLt.so.*|libnccl.so.*)
+        echo "runtime-deps: $lib comes with the CUDA runtime image" >&2
+        continue ;;
+    esac
     path="$(awk -v lib="$lib" '$1 == lib && $2 == "=>" {print $3}' <<<"$resolved")"
     if [ -z "$path" ] || [ "$path" = "not" ]; then
       echo "runtime-deps: $exe needs $lib, which ldd cannot find" >&2

@@ -38,18 +38,22 @@ absl::StatusOr<std::unique_ptr<LlavaOnevisionModel>> LlavaOnevisionModel::Load(
         "checkpoint has no image_newline (use_image_newline_parameter=false): not supported");
   }
   LlavaWeights& w = model->weights_;
+  model->host_weights_ = w;
   model->host_newline_ = w.image_newline;
   if (backend.device() != kernels::Device::kCpu) {
     model->host_ops_ = std::make_unique<kernels::CpuBackend>(kernels::CpuBackendOptions{.num_threads = 1});
-    if (parts != ModelParts::kLanguage) {
+    if (parts == ModelParts::kAll || parts == ModelParts::kVision) {
       model->device_weights_.Upload(backend, WeightTensors(w.vision), w.vision.source);
       model->device_weights_.Upload(backend, WeightTensors(w.projector), w.projector.source);
-      w.vision.source = w.projector.source = nullptr;  // the views are device memory now
     }
-    if (parts != ModelParts::kVision) {
+    if (parts == ModelParts::kAll || parts == ModelParts::kLanguage) {
       model->device_weights_.Upload(backend, WeightTensors(w.text), w.text.source);
-      w.text.source = nullptr;
+    } else if (parts == ModelParts::kTokenEmbeddings) {
+      model->device_weights_.Upload(backend, {&w.text.embed_tokens}, w.text.source);
     }
+    // Nothing of the mapping is read through these views any more: the
+    // packed-weight path must not drop pages the host views still map.
+    w.vision.source = w.projector.source = w.text.source = nullptr;
   }
   model->vision_tower_ =
       std::make_unique<SiglipVisionTower>(model->config_, model->weights_.vision, backend);

@@ -41,8 +41,9 @@ struct VisualInput {
 
 // Which modules a load puts on a GPU backend (on the CPU every module reads
 // the mapped checkpoint and this changes nothing): a vision worker needs the
-// tower and projector, the decode worker the language model.
-enum class ModelParts { kAll, kVision, kLanguage };
+// tower and projector, the decode worker the language model, or only its
+// token embeddings when tensor-parallel ranks hold the decoder.
+enum class ModelParts { kAll, kVision, kLanguage, kTokenEmbeddings };
 
 class LlavaOnevisionModel {
  public:
@@ -54,8 +55,11 @@ class LlavaOnevisionModel {
 
   const LlavaOnevisionConfig& config() const { return config_; }
   const Checkpoint& checkpoint() const { return *checkpoint_; }
-  // The bound weight views (the language model's, e.g., for sharding).
+  // The bound weight views, on the backend's device.
   const LlavaWeights& weights() const { return weights_; }
+  // The same views into the mapped checkpoint (host memory on any backend;
+  // what tensor parallelism cuts its shards from).
+  const LlavaWeights& host_weights() const { return host_weights_; }
   Qwen2Model& language_model() { return *language_model_; }
   kernels::Backend& backend() { return backend_; }
 
@@ -101,6 +105,7 @@ class LlavaOnevisionModel {
   LlavaOnevisionConfig config_;
   std::unique_ptr<Checkpoint> checkpoint_;
   LlavaWeights weights_;
+  LlavaWeights host_weights_;
   std::unique_ptr<SiglipVisionTower> vision_tower_;
   std::unique_ptr<MultimodalProjector> projector_;
   std::unique_ptr<Qwen2Model> language_model_;

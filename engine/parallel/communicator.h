@@ -3,8 +3,9 @@
 // one group (one model spread over `size()` devices, Megatron-style).
 //
 // Implementations: InProcessCommunicator (ranks are threads of this process
-// sharing host memory; what CI tests tensor parallelism with), and NCCL for
-// GPUs (issue #7's CUDA backend) behind the same calls. Buffers are memory of
+// sharing host memory; what CI tests tensor parallelism with), and
+// NcclCommunicator (one GPU per rank, nccl_communicator.h) behind the same
+// calls. Buffers are memory of
 // the rank's backend device. Every rank calls the same collectives in the
 // same order with the same counts; a collective returns on a rank once that
 // rank's output is complete.
@@ -40,6 +41,15 @@ class Communicator {
   // backend first. False: they read and write the buffers on the calling
   // thread, now (in-process), so the backend's pending ops must be done.
   virtual bool runs_on_device_stream() const { return false; }
+};
+
+// The communicators of one group, one per rank (each used by its rank's
+// thread only).
+class CommunicatorGroup {
+ public:
+  virtual ~CommunicatorGroup() = default;
+  virtual int size() const = 0;
+  virtual Communicator& rank(int r) = 0;
 };
 
 }  // namespace ovserve::engine

@@ -14,13 +14,13 @@
 
 namespace ovserve::engine {
 
-class InProcessGroup {
+class InProcessGroup final : public CommunicatorGroup {
  public:
   explicit InProcessGroup(int size);
 
-  int size() const { return size_; }
+  int size() const override { return size_; }
   // The communicator of rank r (owned by the group; one thread per rank).
-  Communicator& rank(int r) { return *ranks_[static_cast<size_t>(r)]; }
+  Communicator& rank(int r) override { return *ranks_[static_cast<size_t>(r)]; }
 
  private:
   friend class InProcessCommunicator;

@@ -2,36 +2,57 @@
 
 #include <algorithm>
 
+#include "engine/util/status_macros.h"
+#include "kernels/backend_factory.h"
+#include "engine/parallel/nccl_group_loader.h"
+
 namespace ovserve::engine {
 
 using kernels::DType;
 using kernels::Tensor;
 
-TensorParallelQwen2::TensorParallelQwen2(const TextConfig& config, int tp)
-    : config_(config), group_(tp) {}
+TensorParallelQwen2::TensorParallelQwen2(const TextConfig& config) : config_(config) {}
 
 absl::StatusOr<std::unique_ptr<TensorParallelQwen2>> TensorParallelQwen2::Create(
     const TextConfig& config, const Qwen2Weights& weights, const TensorParallelOptions& options) {
   auto plan = PlanTensorParallel(config, options.tp);
   if (!plan.ok()) return plan.status();
   if (options.num_blocks < 1) return absl::InvalidArgumentError("num_blocks must be >= 1");
-  std::unique_ptr<TensorParallelQwen2> model(new TensorParallelQwen2(config, options.tp));
+  std::unique_ptr<TensorParallelQwen2> model(new TensorParallelQwen2(config));
+  // The backends first: NCCL binds each communicator to its rank's stream.
+  std::vector<int> devices;
+  std::vector<void*> streams;
+  for (int r = 0; r < options.tp; ++r) {
+    auto rank = std::make_unique<Rank>();
+    ASSIGN_OR_RETURN(rank->backend,
+                     kernels::CreateBackend(kernels::BackendOptions{
+                         .device = options.device,
+                         .cpu = {.num_threads = std::max(1, options.threads_per_rank),
+                                 .bf16_dot = options.bf16_dot},
+                         .cuda_device = r}));
+    devices.push_back(r);
+    streams.push_back(kernels::BackendStream(*rank->backend));
+    model->ranks_.push_back(std::move(rank));
+  }
+  if (options.device == kernels::Device::kCpu) {
+    model->group_ = std::make_unique<InProcessGroup>(options.tp);
+  } else {
+    ASSIGN_OR_RETURN(model->group_, CreateNcclGroup(devices, streams));
+  }
   std::vector<int64_t> vocab_starts;
   for (const RankShard& s : *plan) vocab_starts.push_back(s.vocab_begin);
   vocab_starts.push_back(config.vocab_size);
   for (int r = 0; r < options.tp; ++r) {
-    auto rank = std::make_unique<Rank>();
-    rank->shard = (*plan)[static_cast<size_t>(r)];
-    rank->config = ShardTextConfig(config, rank->shard);
-    rank->tp = TensorParallelRank{.comm = &model->group_.rank(r), .vocab_starts = vocab_starts};
-    rank->backend = std::make_unique<kernels::CpuBackend>(
-        kernels::CpuBackendOptions{.num_threads = std::max(1, options.threads_per_rank),
-                                   .bf16_dot = options.bf16_dot});
-    const Qwen2Weights shard_weights = ShardQwen2Weights(weights, config, rank->shard, &rank->storage);
-    rank->model = std::make_unique<Qwen2Model>(rank->config, shard_weights, *rank->backend, &rank->tp);
-    rank->cache = std::make_unique<KvCacheStorage>(
-        *rank->backend, rank->model->CacheShape(options.block_size), options.num_blocks);
-    model->ranks_.push_back(std::move(rank));
+    Rank& rank = *model->ranks_[static_cast<size_t>(r)];
+    rank.shard = (*plan)[static_cast<size_t>(r)];
+    rank.config = ShardTextConfig(config, rank.shard);
+    rank.tp = TensorParallelRank{.comm = &model->group_->rank(r), .vocab_starts = vocab_starts};
+    Qwen2Weights shard_weights = ShardQwen2Weights(weights, config, rank.shard, &rank.storage);
+    rank.device_weights.Upload(*rank.backend, WeightTensors(shard_weights), nullptr);
+    rank.model = std::make_unique<Qwen2Model>(rank.config, shard_weights, *rank.backend, &rank.tp);
+    rank.cache = std::make_unique<KvCacheStorage>(
+        *rank.backend, rank.model->CacheShape(options.block_size), options.num_blocks);
+    rank.arena = std::make_unique<ActivationArena>(*rank.backend);
   }
   for (int r = 1; r < options.tp; ++r) model->workers_.emplace_back([m = model.get(), r] { m->WorkerLoop(r); });
   return model;
@@ -84,18 +105,23 @@ void TensorParallelQwen2::Step(const float* embeddings, const ForwardBatch& batc
   const int64_t H = config_.hidden_size, V = config_.vocab_size;
   OnAllRanks([&](int r) {
     Rank& rank = *ranks_[static_cast<size_t>(r)];
-    // Host memory is every rank's device here: the input is read in place.
-    const Tensor emb(const_cast<float*>(embeddings), DType::kF32, {N, H});
-    rank.hidden.resize(static_cast<size_t>(R * H));
-    const Tensor hidden(rank.hidden.data(), DType::kF32, {R, H});
+    kernels::Backend& backend = *rank.backend;
+    rank.arena->Reset();
+    const bool host = backend.device() == kernels::Device::kCpu;
+    // On the CPU the input is read in place; a GPU rank copies it over.
+    Tensor emb(const_cast<float*>(embeddings), DType::kF32, {N, H});
+    if (!host) {
+      emb = rank.arena->F32({N, H});
+      backend.CopyFromHost(emb.data, embeddings, static_cast<size_t>(N * H) * sizeof(float));
+    }
+    const Tensor hidden = rank.arena->F32({R, H});
     rank.model->Forward(emb, batch, *rank.cache, hidden);
     if (R == 0) return;
-    float* out = logits;
-    if (r != 0) {
-      rank.logits.resize(static_cast<size_t>(R * V));
-      out = rank.logits.data();
-    }
-    rank.model->Logits(hidden, Tensor(out, DType::kF32, {R, V}));
+    // Every rank computes (and gathers) the logits; rank 0's are the result.
+    const Tensor out = host && r == 0 ? Tensor(logits, DType::kF32, {R, V}) : rank.arena->F32({R, V});
+    rank.model->Logits(hidden, out);
+    if (r == 0 && !host) backend.CopyToHost(logits, out.data, out.nbytes());
+    backend.Synchronize();
   });
 }
 

@@ -1,14 +1,12 @@
 #pragma once
 // TensorParallelQwen2: one Qwen2 decoder spread over `tp` ranks of this
-// process — a thread, a CPU backend, a weight shard (tensor_parallel_plan.h)
-// and a slice of the paged KV cache each, joined by the in-process
-// communicator. The calling thread drives rank 0; ranks 1.. wait on their
+// process — a thread, a backend (CPU threads, or GPU r for rank r), a weight
+// shard (tensor_parallel_plan.h) and a slice of the paged KV cache each,
+// joined by the in-process communicator (CPU) or NCCL (GPUs). The calling thread drives rank 0; ranks 1.. wait on their
 // threads and run every call in lockstep (the same batch on every rank, as
 // the one scheduler decided it). Rank 0's logits are the result: the caller
 // samples once (no token broadcast needed, the ranks never diverge).
 //
-// The GPU form of this class has one device and an NCCL communicator per rank
-// (issue #7); the sharding and the model code are the same.
 
 #include <condition_variable>
 #include <functional>
@@ -25,7 +23,9 @@
 #include "engine/model/qwen2_model.h"
 #include "engine/parallel/in_process_communicator.h"
 #include "engine/parallel/tensor_parallel_plan.h"
-#include "kernels/cpu/cpu_backend.h"
+#include "engine/model/activation_arena.h"
+#include "engine/model/device_weights.h"
+#include "kernels/backend.h"
 
 namespace ovserve::engine {
 
@@ -35,6 +35,7 @@ struct TensorParallelOptions {
   int block_size = 16;
   int32_t num_blocks = 0;    // KV blocks (each rank holds its heads of every block)
   bool bf16_dot = false;     // CpuBackendOptions::bf16_dot of every rank
+  kernels::Device device = kernels::Device::kCpu;  // kCuda: rank r on GPU r, NCCL between them
 };
 
 class TensorParallelQwen2 {
@@ -57,19 +58,20 @@ class TensorParallelQwen2 {
     TextConfig config;
     ShardStorage storage;
     TensorParallelRank tp;
-    std::unique_ptr<kernels::CpuBackend> backend;
+    std::unique_ptr<kernels::Backend> backend;
+    DeviceWeights device_weights;  // the shard's copy on a GPU
     std::unique_ptr<Qwen2Model> model;
     std::unique_ptr<KvCacheStorage> cache;
-    std::vector<float> hidden, logits;  // rank-local outputs
+    std::unique_ptr<ActivationArena> arena;  // the step's input, hidden states, logits
   };
 
-  TensorParallelQwen2(const TextConfig& config, int tp);
+  explicit TensorParallelQwen2(const TextConfig& config);
   // Runs fn(rank) on every rank at once (rank 0 on this thread); returns when all are done.
   void OnAllRanks(const std::function<void(int)>& fn);
   void WorkerLoop(int rank);
 
   const TextConfig config_;
-  InProcessGroup group_;
+  std::unique_ptr<CommunicatorGroup> group_;
   std::vector<std::unique_ptr<Rank>> ranks_;
 
   std::mutex mutex_;

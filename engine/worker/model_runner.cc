@@ -24,16 +24,14 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::Create(LlavaOnevisionM
         model.backend(), model.language_model().CacheShape(block_size), num_blocks);
     return runner;
   }
-  if (model.backend().device() != kernels::Device::kCpu) {
-    return absl::UnimplementedError("tensor parallelism runs on the CPU backend only so far");
-  }
   auto parallel = TensorParallelQwen2::Create(
-      model.config().text, model.weights().text,
+      model.config().text, model.host_weights().text,
       TensorParallelOptions{.tp = tensor_parallel_size,
                             .threads_per_rank = std::max(1, threads / tensor_parallel_size),
                             .block_size = block_size,
                             .num_blocks = num_blocks,
-                            .bf16_dot = bf16_dot});
+                            .bf16_dot = bf16_dot,
+                            .device = model.backend().device()});
   if (!parallel.ok()) return parallel.status();
   runner->parallel_ = std::move(*parallel);
   return runner;
@@ -74,8 +72,16 @@ std::span<const float> ModelRunner::Execute(std::span<const ChunkInput> chunks) 
 
   logits_.resize(static_cast<size_t>(R * vocab_));
   if (parallel_ != nullptr) {
-    backend.Synchronize();  // the CPU backend's arena is host memory the ranks read
-    parallel_->Step(embeddings.as<const float>(), batch, logits_.data());
+    // The ranks take the embeddings from host memory (where the CPU backend's
+    // arena already is; a GPU's come back first).
+    const float* host_embeddings = embeddings.as<const float>();
+    if (backend.device() != kernels::Device::kCpu) {
+      host_embeddings_.resize(static_cast<size_t>(embeddings.numel()));
+      backend.CopyToHost(host_embeddings_.data(), embeddings.data, embeddings.nbytes());
+      host_embeddings = host_embeddings_.data();
+    }
+    backend.Synchronize();
+    parallel_->Step(host_embeddings, batch, logits_.data());
     return logits_;
   }
   Tensor hidden = arena_.F32({R, hidden_});

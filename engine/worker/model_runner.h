@@ -66,6 +66,7 @@ class ModelRunner {
   int64_t hidden_, vocab_;
   std::vector<int32_t> ids_;
   std::vector<float> logits_;
+  std::vector<float> host_embeddings_;  // tensor parallelism on GPUs: the step's input, via the host
 };
 
 }  // namespace ovserve::engine

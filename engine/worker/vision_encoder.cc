@@ -9,7 +9,7 @@
 #include "engine/runner/media_inputs.h"
 #include "engine/util/seconds_between.h"
 #include "engine/util/status_macros.h"
-#include "kernels/cpu/cpu_backend.h"
+#include "kernels/backend_factory.h"
 
 namespace ovserve::engine {
 
@@ -17,7 +17,7 @@ using Clock = std::chrono::steady_clock;
 
 // One worker: its own backend and model view (only the vision part is used).
 struct VisionEncoder::Worker {
-  std::unique_ptr<kernels::CpuBackend> backend;
+  std::unique_ptr<kernels::Backend> backend;
   std::unique_ptr<LlavaOnevisionModel> model;
   std::thread thread;
 };
@@ -45,9 +45,13 @@ absl::StatusOr<std::unique_ptr<VisionEncoder>> VisionEncoder::Create(
       new VisionEncoder(options, bytes_per_token, std::move(on_done)));
   for (int i = 0; i < options.workers; ++i) {
     auto worker = std::make_unique<Worker>();
-    worker->backend = std::make_unique<kernels::CpuBackend>(
-        kernels::CpuBackendOptions{.num_threads = options.threads_per_worker, .bf16_dot = options.bf16_dot});
-    ASSIGN_OR_RETURN(worker->model, LlavaOnevisionModel::Load(options.model_dir, *worker->backend));
+    ASSIGN_OR_RETURN(worker->backend,
+                     kernels::CreateBackend(kernels::BackendOptions{
+                         .device = options.device,
+                         .cpu = {.num_threads = options.threads_per_worker, .bf16_dot = options.bf16_dot},
+                         .cuda_device = 0}));
+    ASSIGN_OR_RETURN(worker->model,
+                     LlavaOnevisionModel::Load(options.model_dir, *worker->backend, ModelParts::kVision));
     worker->model->PrepareVisionWeights();  // the first image does not wait for it
     encoder->workers_.push_back(std::move(worker));
   }

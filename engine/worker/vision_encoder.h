@@ -33,11 +33,13 @@
 #include "engine/multimodal/media_preprocessor.h"
 #include "engine/worker/encoder_cache.h"
 #include "engine/worker/token_queue.h"
+#include "kernels/tensor.h"
 
 namespace ovserve::engine {
 
 struct VisionEncoderOptions {
   std::filesystem::path model_dir;
+  kernels::Device device = kernels::Device::kCpu;  // kCuda: every worker on GPU 0, its own stream
   int workers = 1;             // encode workers
   int threads_per_worker = 0;  // CPU threads of each worker's backend; 0 = every core
   bool bf16_dot = false;       // CpuBackendOptions::bf16_dot of each worker's backend

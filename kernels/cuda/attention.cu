@@ -27,7 +27,6 @@ namespace {
 constexpr int kWarps = 8;
 constexpr int kItemsPerWarp = 2;
 constexpr int kItems = kWarps * kItemsPerWarp;  // (row, query head) pairs per block
-constexpr int kKeyTile = 32;
 constexpr int kChunks = kMaxHeadDim / 32;  // head-dim values per lane
 
 // Where key p of sequence b lives: a paged cache slot, or row p.
@@ -229,27 +228,6 @@ int64_t RowsPerTile(int64_t Hq, int64_t Hkv) {
 }
 
 }  // namespace
-
-SplitPlan PlanSplits(int64_t max_query_len, int64_t max_seq_len, int64_t sequences, int64_t kv_heads,
-                     int sm_count) {
-  constexpr int64_t kMinKeysPerSplit = 256;
-  constexpr int kMaxSplits = 16;
-  // Only decode-like steps: a long prefill chunk already has blocks enough.
-  if (max_query_len > 4 || max_seq_len < 2 * kMinKeysPerSplit) return SplitPlan{};
-  const int64_t blocks = std::max<int64_t>(1, sequences * kv_heads);
-  const int64_t wanted = (2 * int64_t{sm_count} + blocks - 1) / blocks;  // ~2 blocks per SM
-  const int64_t by_length = max_seq_len / kMinKeysPerSplit;
-  const int64_t splits = std::min<int64_t>({wanted, by_length, kMaxSplits});
-  if (splits <= 1) return SplitPlan{};
-  int64_t per = (max_seq_len + splits - 1) / splits;
-  per = (per + kKeyTile - 1) / kKeyTile * kKeyTile;
-  return SplitPlan{.splits = static_cast<int>((max_seq_len + per - 1) / per),
-                   .keys_per_split = static_cast<int>(per)};
-}
-
-int64_t SplitWorkspaceFloats(const SplitPlan& plan, int64_t rows, int64_t heads, int64_t head_dim) {
-  return plan.splits <= 1 ? 0 : plan.splits * rows * heads * (head_dim + 2);
-}
 
 void DenseAttention(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
                     const Tensor& out, const AttentionParams& params) {

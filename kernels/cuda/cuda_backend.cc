@@ -88,6 +88,17 @@ cudaDataType_t CudaType(DType dtype) {
 }  // namespace
 
 struct CudaBackend::State {
+  // Makes this backend's GPU the calling thread's current device (the CUDA
+  // runtime's current device is per thread; vision workers and TP ranks call
+  // from their own threads).
+  void Bind() const {
+    thread_local int current = -1;
+    if (current != device) {
+      OVSERVE_CUDA_CHECK(cudaSetDevice(device));
+      current = device;
+    }
+  }
+
   int device = 0;
   int sm_count = 0;
   cudaStream_t stream = nullptr;
@@ -120,11 +131,12 @@ int CudaBackend::device_ordinal() const { return state_->device; }
 void* CudaBackend::stream() const { return state_->stream; }
 
 std::unique_ptr<DeviceBuffer> CudaBackend::Allocate(size_t bytes) {
-  OVSERVE_CUDA_CHECK(cudaSetDevice(state_->device));
+  state_->Bind();
   return std::make_unique<CudaBuffer>(bytes);
 }
 
 void CudaBackend::CopyFromHost(void* device_dst, const void* host_src, size_t bytes) {
+  state_->Bind();
   if (bytes == 0) return;
   if (bytes <= PinnedStaging::kCapacity / 4) {
     const void* staged = state_->staging.Stage(host_src, bytes, state_->stream);
@@ -137,17 +149,20 @@ void CudaBackend::CopyFromHost(void* device_dst, const void* host_src, size_t by
 }
 
 void CudaBackend::CopyToHost(void* host_dst, const void* device_src, size_t bytes) {
+  state_->Bind();
   if (bytes == 0) return;
   OVSERVE_CUDA_CHECK(cudaMemcpyAsync(host_dst, device_src, bytes, cudaMemcpyDeviceToHost, state_->stream));
   Synchronize();
 }
 
 void CudaBackend::Synchronize() {
+  state_->Bind();
   OVSERVE_CUDA_CHECK(cudaStreamSynchronize(state_->stream));
   state_->staging.Reset();
 }
 
 void CudaBackend::Linear(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y) {
+  state_->Bind();
   checks::Linear(x, w, bias, y);
   OVSERVE_CHECK(w.layout == Layout::kRowMajor, "CudaBackend::Linear reads row-major weights");
   const int64_t M = x.rows(), N = w.dim(0), K = w.dim(1);
@@ -174,12 +189,14 @@ void CudaBackend::Linear(const Tensor& x, const Tensor& w, const Tensor* bias, c
 }
 
 void CudaBackend::RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& y) {
+  state_->Bind();
   checks::RmsNorm(x, weight, y);
   cuda::RmsNorm(state_->stream, x, nullptr, weight, eps, y);
 }
 
 void CudaBackend::AddRmsNorm(const Tensor& x, const Tensor& delta, const Tensor& weight, float eps,
                              const Tensor& y) {
+  state_->Bind();
   checks::SameSize(x, delta, x, "AddRmsNorm");
   checks::RmsNorm(x, weight, y);
   cuda::RmsNorm(state_->stream, x, &delta, weight, eps, y);
@@ -187,17 +204,20 @@ void CudaBackend::AddRmsNorm(const Tensor& x, const Tensor& delta, const Tensor&
 
 void CudaBackend::LayerNorm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
                             const Tensor& y) {
+  state_->Bind();
   checks::LayerNorm(x, weight, bias, y);
   cuda::LayerNorm(state_->stream, x, weight, bias, eps, y);
 }
 
 void CudaBackend::RopeInPlace(const Tensor& x, const Tensor& positions, float theta) {
+  state_->Bind();
   checks::Rope(x, positions);
   cuda::RopeInPlace(state_->stream, x, positions, theta);
 }
 
 void CudaBackend::Attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
                             const AttentionParams& params) {
+  state_->Bind();
   checks::Attention(q, k, v, out);
   OVSERVE_CHECK(q.dim(2) <= cuda::kMaxHeadDim, "CUDA attention: head_dim %lld > %d",
                 static_cast<long long>(q.dim(2)), cuda::kMaxHeadDim);
@@ -206,12 +226,14 @@ void CudaBackend::Attention(const Tensor& q, const Tensor& k, const Tensor& v, c
 
 void CudaBackend::StoreKv(const Tensor& k, const Tensor& v, const Tensor& slots, const Tensor& k_cache,
                           const Tensor& v_cache) {
+  state_->Bind();
   checks::StoreKv(k, v, slots, k_cache, v_cache);
   cuda::StoreKv(state_->stream, k, v, slots, k_cache, v_cache);
 }
 
 void CudaBackend::PagedAttention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                                  const PagedBatch& batch, float scale, const Tensor& out) {
+  state_->Bind();
   checks::PagedAttention(q, k_cache, v_cache, batch, out);
   OVSERVE_CHECK(q.dim(2) <= cuda::kMaxHeadDim, "CUDA attention: head_dim %lld > %d",
                 static_cast<long long>(q.dim(2)), cuda::kMaxHeadDim);
@@ -229,36 +251,43 @@ void CudaBackend::PagedAttention(const Tensor& q, const Tensor& k_cache, const T
 }
 
 void CudaBackend::SiluMul(const Tensor& gate, const Tensor& up, const Tensor& out) {
+  state_->Bind();
   checks::SameSize(gate, up, out, "SiluMul");
   cuda::SiluMul(state_->stream, gate, up, out);
 }
 
 void CudaBackend::Gelu(const Tensor& x, GeluApproximation approximation, const Tensor& out) {
+  state_->Bind();
   checks::SameSize(x, x, out, "Gelu");
   cuda::Gelu(state_->stream, x, approximation, out);
 }
 
 void CudaBackend::Add(const Tensor& a, const Tensor& b, const Tensor& out) {
+  state_->Bind();
   checks::SameSize(a, b, out, "Add");
   cuda::Add(state_->stream, a, b, out);
 }
 
 void CudaBackend::EmbeddingGather(const Tensor& ids, const Tensor& table, const Tensor& out) {
+  state_->Bind();
   checks::EmbeddingGather(ids, table, out);
   cuda::EmbeddingGather(state_->stream, ids, table, out);
 }
 
 void CudaBackend::Im2Patches(const Tensor& image, int patch, const Tensor& out) {
+  state_->Bind();
   checks::Im2Patches(image, patch, out);
   cuda::Im2Patches(state_->stream, image, patch, out);
 }
 
 void CudaBackend::BilinearResize(const Tensor& x, const Tensor& out) {
+  state_->Bind();
   checks::BilinearResize(x, out);
   cuda::BilinearResize(state_->stream, x, out);
 }
 
 void CudaBackend::Convert(const Tensor& src, const Tensor& dst) {
+  state_->Bind();
   checks::Convert(src, dst);
   cuda::Convert(state_->stream, src, dst);
 }

@@ -5,6 +5,7 @@
 #include <cuda_runtime_api.h>
 
 #include "kernels/backend.h"
+#include "kernels/cuda/split_plan.h"
 
 namespace ovserve::kernels::cuda {
 
@@ -35,14 +36,7 @@ void StoreKv(cudaStream_t stream, const Tensor& k, const Tensor& v, const Tensor
              const Tensor& k_cache, const Tensor& v_cache);
 
 // attention.cu. `workspace` (may be null when splits == 1) holds the split-K
-// partials: SplitWorkspaceFloats() floats.
-struct SplitPlan {
-  int splits = 1;
-  int keys_per_split = 0;  // multiple of the key tile
-};
-SplitPlan PlanSplits(int64_t max_query_len, int64_t max_seq_len, int64_t sequences, int64_t kv_heads,
-                     int sm_count);
-int64_t SplitWorkspaceFloats(const SplitPlan& plan, int64_t rows, int64_t heads, int64_t head_dim);
+// partials: SplitWorkspaceFloats() floats (split_plan.h).
 void DenseAttention(cudaStream_t stream, const Tensor& q, const Tensor& k, const Tensor& v,
                     const Tensor& out, const AttentionParams& params);
 void PagedAttention(cudaStream_t stream, const Tensor& q, const Tensor& k_cache,
