@@ -88,6 +88,13 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - {{ printf "--port=%d" (int .Values.server.grpcPort) | quote }}
 - {{ printf "--metrics-port=%d" (int .Values.server.metricsPort) | quote }}
 - {{ printf "--threads=%d" (int .Values.server.threads) | quote }}
+{{- if .Values.gpu.enabled }}
+- "--device=cuda"
+- {{ printf "--tensor-parallel-size=%d" (int .Values.tensorParallelSize) | quote }}
+- {{ printf "--gpu-memory-fraction=%v" .Values.gpu.memoryFraction | quote }}
+{{- else }}
+- "--device=cpu"
+{{- end }}
 - {{ printf "--drain-timeout-ms=%d" (mul (int .Values.server.drainTimeoutSeconds) 1000) | quote }}
 - {{ printf "--log-level=%s" .Values.server.logLevel | quote }}
 - {{ printf "--log-json=%t" .Values.server.logJson | quote }}
