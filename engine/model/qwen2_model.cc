@@ -121,10 +121,12 @@ void Qwen2Model::Forward(const Tensor& embeddings, const ForwardBatch& batch,
       backend_.Add(x, proj, x);
     }
   }
-  // Only the rows that sample need the final norm (one per sequence at most).
-  for (int64_t r = 0; r < R; ++r) {
-    backend_.RmsNorm(x.Slice(batch.output_rows()[r], 1), weights_.norm_w, eps, out.Slice(r, 1));
-  }
+  // Only the rows that sample need the final norm (one per sequence at most):
+  // gathered (a gather over x as a table of rows), then normed in one pass.
+  if (R == 0) return;
+  const Tensor picked = arena_.F32({R, H});
+  backend_.EmbeddingGather(Upload(batch.output_rows(), {R}), x, picked);
+  backend_.RmsNorm(picked, weights_.norm_w, eps, out);
 }
 
 void Qwen2Model::Logits(const Tensor& hidden, const Tensor& logits) {
