@@ -1,0 +1,78 @@
+#pragma once
+// CheckedDeviceBackend: the CPU backend's arithmetic behind a backend that
+// says it is a GPU (device() == kCuda) and checks, on every call, what a GPU
+// would not forgive: each tensor an op gets must lie inside memory this
+// backend allocated (never host memory: a mapped checkpoint, a std::vector)
+// and be marked as device memory; copies must go host <-> device the right
+// way round. Like the CUDA backend it keeps weights row-major (no packing)
+// and is asynchronous in spirit: nothing here reads device memory for the
+// caller except CopyToHost.
+//
+// So the model and engine code paths a GPU takes (weights copied to the
+// device, device KV cache, activations in device buffers, logits copied
+// back) run and are checked in CI without a GPU. A violation fails the test
+// with the op and the tensor.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "kernels/backend.h"
+#include "kernels/cpu/cpu_backend.h"
+
+namespace ovserve::testing {
+
+class CheckedDeviceBackend final : public kernels::Backend {
+ public:
+  explicit CheckedDeviceBackend(int threads = 2);
+
+  kernels::Device device() const override { return kernels::Device::kCuda; }
+  std::string_view name() const override { return "checked-device"; }
+
+  // Calls checked so far, and the bytes allocated now.
+  int64_t checked_calls() const { return checked_calls_; }
+  int64_t allocated_bytes() const;
+
+  std::unique_ptr<kernels::DeviceBuffer> Allocate(size_t bytes) override;
+  void CopyFromHost(void* device_dst, const void* host_src, size_t bytes) override;
+  void CopyToHost(void* host_dst, const void* device_src, size_t bytes) override;
+  void Synchronize() override {}
+
+  void Linear(const kernels::Tensor& x, const kernels::Tensor& w, const kernels::Tensor* bias,
+              const kernels::Tensor& y) override;
+  void RmsNorm(const kernels::Tensor& x, const kernels::Tensor& weight, float eps, const kernels::Tensor& y) override;
+  void AddRmsNorm(const kernels::Tensor& x, const kernels::Tensor& delta, const kernels::Tensor& weight, float eps,
+                  const kernels::Tensor& y) override;
+  void LayerNorm(const kernels::Tensor& x, const kernels::Tensor& weight, const kernels::Tensor& bias, float eps,
+                 const kernels::Tensor& y) override;
+  void RopeInPlace(const kernels::Tensor& x, const kernels::Tensor& positions, float theta) override;
+  void Attention(const kernels::Tensor& q, const kernels::Tensor& k, const kernels::Tensor& v,
+                 const kernels::Tensor& out, const kernels::AttentionParams& params) override;
+  void StoreKv(const kernels::Tensor& k, const kernels::Tensor& v, const kernels::Tensor& slots,
+               const kernels::Tensor& k_cache, const kernels::Tensor& v_cache) override;
+  void PagedAttention(const kernels::Tensor& q, const kernels::Tensor& k_cache, const kernels::Tensor& v_cache,
+                      const kernels::PagedBatch& batch, float scale, const kernels::Tensor& out) override;
+  void SiluMul(const kernels::Tensor& gate, const kernels::Tensor& up, const kernels::Tensor& out) override;
+  void Gelu(const kernels::Tensor& x, kernels::GeluApproximation approximation, const kernels::Tensor& out) override;
+  void Add(const kernels::Tensor& a, const kernels::Tensor& b, const kernels::Tensor& out) override;
+  void EmbeddingGather(const kernels::Tensor& ids, const kernels::Tensor& table, const kernels::Tensor& out) override;
+  void Im2Patches(const kernels::Tensor& image, int patch, const kernels::Tensor& out) override;
+  void BilinearResize(const kernels::Tensor& x, const kernels::Tensor& out) override;
+  void Convert(const kernels::Tensor& src, const kernels::Tensor& dst) override;
+
+ private:
+  class Buffer;
+  // Fails the current test unless [data, data + bytes) is inside one live allocation.
+  bool OnDevice(const void* data, size_t bytes) const;
+  // Checks `t` for op `op`, and returns it marked as host memory for the CPU backend.
+  kernels::Tensor Check(const char* op, const char* what, const kernels::Tensor& t);
+
+  kernels::CpuBackend cpu_;
+  mutable std::mutex mutex_;
+  std::map<uintptr_t, size_t> live_;  // allocation start -> bytes
+  int64_t checked_calls_ = 0;
+};
+
+}  // namespace ovserve::testing
