@@ -244,8 +244,13 @@ absl::Status Engine::Impl::Init() {
   RETURN_IF_ERROR(Scheduler::ValidateConfig(scheduler_config));
   scheduler_ = std::make_unique<Scheduler>(scheduler_config);
   ASSIGN_OR_RETURN(runner_, ModelRunner::Create(*model_, num_blocks_, config_.block_size,
-                                                config_.tensor_parallel_size, host_threads,
-                                                config_.cpu_bf16_dot));
+                                                ModelRunnerOptions{
+                                                    .tensor_parallel_size = config_.tensor_parallel_size,
+                                                    .threads = host_threads,
+                                                    .bf16_dot = config_.cpu_bf16_dot,
+                                                    .decode_graphs = config_.cuda_graphs,
+                                                    .max_batch = config_.max_running_requests,
+                                                    .max_seq_len = max_model_len_}));
 
   stats_.kv_blocks_total = num_blocks_;
   thread_ = std::thread([this] { Loop(); });

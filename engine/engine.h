@@ -44,6 +44,10 @@ struct EngineConfig {
   // the KV cache gets what the model and a step's activations leave
   // (engine/kv_cache/memory_planner.h). kv_cache_bytes is the CPU's knob.
   double gpu_memory_fraction = 0.9;
+  // GPU: decode steps of up to 256 sequences replayed as CUDA graphs
+  // (engine/worker/decode_graphs.h); false runs every step eagerly (vLLM's
+  // --enforce-eager). Ignored on the CPU and under tensor parallelism.
+  bool cuda_graphs = true;
   int threads = 0;                  // CPU backend threads; 0 = every core
   // Ranks the language model is split over (engine/parallel/); on the CPU
   // they are threads sharing `threads`. The vision tower is not split.

@@ -59,6 +59,13 @@ struct PagedBatch {
 
 enum class GeluApproximation { kNone, kTanh };
 
+// A recorded sequence of a backend's ops (a CUDA graph), replayed as one
+// launch with the very pointers and shapes it was recorded with.
+class OpGraph {
+ public:
+  virtual ~OpGraph() = default;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -82,6 +89,16 @@ class Backend {
     storage->reset();
     return w;
   }
+
+  // ---- graphs (optional) ----
+  // Between BeginCapture and EndCapture, ops are recorded instead of run;
+  // no copies to or from the host and no allocations may happen in between
+  // (size every buffer with an eager run of the same shapes first).
+  virtual bool SupportsGraphs() const { return false; }
+  virtual void BeginCapture() {}
+  virtual std::unique_ptr<OpGraph> EndCapture() { return nullptr; }
+  // Enqueues the recorded ops, in order, after those issued before.
+  virtual void Replay(OpGraph& graph) {}
 
   // Element type of the paged KV cache this backend's StoreKv and
   // PagedAttention use.

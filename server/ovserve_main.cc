@@ -39,6 +39,9 @@ ABSL_FLAG(std::string, device, "cpu",
 ABSL_FLAG(double, gpu_memory_fraction, 0.9,
           "cuda: share of GPU 0's memory this server may use, weights included; the KV cache gets "
           "what the model and a step's activations leave (--kv-cache-bytes is the CPU's)");
+ABSL_FLAG(bool, cuda_graphs, true,
+          "cuda: replay decode steps of up to 256 sequences as CUDA graphs; false = every step eager "
+          "(vLLM's --enforce-eager)");
 ABSL_FLAG(int32_t, threads, 0, "CPU threads for the model (0 = every core)");
 ABSL_FLAG(bool, cpu_bf16_dot, false,
           "CPU: Linear with bf16 dot products (AVX512-BF16, ~2x the fp32 rate), activations rounded "
@@ -143,6 +146,7 @@ absl::Status Serve() {
   e.model_dir = absl::GetFlag(FLAGS_model);
   ASSIGN_OR_RETURN(e.device, kernels::ParseDevice(absl::GetFlag(FLAGS_device)));
   e.gpu_memory_fraction = absl::GetFlag(FLAGS_gpu_memory_fraction);
+  e.cuda_graphs = absl::GetFlag(FLAGS_cuda_graphs);
   e.threads = absl::GetFlag(FLAGS_threads);
   e.tensor_parallel_size = absl::GetFlag(FLAGS_tensor_parallel_size);
   e.cpu_bf16_dot = absl::GetFlag(FLAGS_cpu_bf16_dot);
@@ -165,12 +169,12 @@ absl::Status Serve() {
     ASSIGN_OR_RETURN(e.model_dir, EnsureDemoModel());
   }
   spdlog::info(fmt::runtime(
-                   "config: model={} device={} gpu_memory_fraction={} host={} port={} metrics_port={} threads={} tensor_parallel_size={} cpu_bf16_dot={} block_size={} "
+                   "config: model={} device={} gpu_memory_fraction={} cuda_graphs={} host={} port={} metrics_port={} threads={} tensor_parallel_size={} cpu_bf16_dot={} block_size={} "
                    "kv_cache_bytes={} max_batched_tokens={} max_running_requests={} max_model_len={} "
                    "prefix_caching={} vision_workers={} vision_threads={} token_queue_tokens={} "
                    "encoder_cache_bytes={} max_waiting_requests={} default_max_tokens={} "
                    "max_receive_bytes={} tls={} mtls={} api_key={} drain_timeout_ms={}"),
-               e.model_dir.string(), absl::GetFlag(FLAGS_device), e.gpu_memory_fraction, options.host, options.port, options.metrics_port, e.threads,
+               e.model_dir.string(), absl::GetFlag(FLAGS_device), e.gpu_memory_fraction, e.cuda_graphs, options.host, options.port, options.metrics_port, e.threads,
                e.tensor_parallel_size, e.cpu_bf16_dot, e.block_size, e.kv_cache_bytes, e.max_batched_tokens, e.max_running_requests,
                e.max_model_len, e.enable_prefix_caching, e.vision_workers, e.vision_threads,
                e.token_queue_tokens, e.encoder_cache_bytes, e.max_waiting_requests,

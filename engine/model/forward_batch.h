@@ -13,7 +13,18 @@
 #include <span>
 #include <vector>
 
+#include "kernels/backend.h"
+
 namespace ovserve::engine {
+
+// A ForwardBatch's index arrays on the device (what Qwen2Model::Forward reads):
+// positions and slots [N], the rows whose hidden states are wanted [R], and
+// the paged-attention view. Built by Qwen2Model from a ForwardBatch, or kept
+// in fixed buffers by a caller that replays graphs (engine/worker/decode_graphs.h).
+struct DeviceForwardBatch {
+  kernels::Tensor positions, slots, output_rows;  // I32
+  kernels::PagedBatch paged;
+};
 
 class ForwardBatch {
  public:

@@ -13,7 +13,7 @@ using kernels::Tensor;
 
 Qwen2Model::Qwen2Model(const TextConfig& config, const Qwen2Weights& weights,
                        kernels::Backend& backend, const TensorParallelRank* tp)
-    : config_(config), tp_(tp), weights_(weights), backend_(backend), arena_(backend) {}
+    : config_(config), tp_(tp), weights_(weights), backend_(backend), arena_(backend), batch_arena_(backend) {}
 
 void Qwen2Model::AllReduce(const Tensor& t) {
   if (tp_ == nullptr) return;
@@ -46,47 +46,63 @@ void Qwen2Model::Embed(const Tensor& ids, const Tensor& embeddings) {
 }
 
 Tensor Qwen2Model::Upload(const std::vector<int32_t>& host, std::initializer_list<int64_t> dims) {
-  Tensor t = arena_.Take(kernels::DType::kI32, dims);
+  Tensor t = batch_arena_.Take(kernels::DType::kI32, dims);
   backend_.CopyFromHost(t.data, host.data(), host.size() * sizeof(int32_t));
   return t;
 }
 
 void Qwen2Model::Forward(const Tensor& embeddings, const ForwardBatch& batch,
                          const KvCacheStorage& cache, const Tensor& out) {
+  OVSERVE_CHECK(embeddings.rows() == batch.num_rows() &&
+                    out.rows() == static_cast<int64_t>(batch.output_rows().size()) &&
+                    batch.block_size() == cache.block_size(),
+                "Forward: %lld embedding rows, batch of %lld rows / %zu outputs, out %lld rows",
+                static_cast<long long>(embeddings.rows()), static_cast<long long>(batch.num_rows()),
+                batch.output_rows().size(), static_cast<long long>(out.rows()));
+  batch_arena_.Reset();
+  const int64_t T = batch.num_rows(), B = batch.num_sequences();
+  const DeviceForwardBatch device{
+      .positions = Upload(batch.positions(), {T}),
+      .slots = Upload(batch.slots(), {T}),
+      .output_rows = Upload(batch.output_rows(), {static_cast<int64_t>(batch.output_rows().size())}),
+      .paged = {.query_start = Upload(batch.query_start(), {B + 1}),
+                .seq_lens = Upload(batch.seq_lens(), {B}),
+                .block_tables = Upload(batch.FlatBlockTables(), {B, batch.max_blocks()}),
+                .block_size = batch.block_size(),
+                .max_query_len = batch.max_query_len(),
+                .max_seq_len = batch.max_seq_len()}};
+  Forward(embeddings, device, cache, out);
+}
+
+void Qwen2Model::Forward(const Tensor& embeddings, const DeviceForwardBatch& batch,
+                         const KvCacheStorage& cache, const Tensor& out, ActivationArena* activations) {
   PrepareLinears();
+  ActivationArena& arena = activations != nullptr ? *activations : arena_;
   const int64_t T = embeddings.rows();
   const int64_t H = config_.hidden_size;
   const int64_t heads = config_.num_attention_heads, kv_heads = config_.num_key_value_heads;
   const int64_t hd = config_.head_dim;
   const int64_t R = out.rows();
-  OVSERVE_CHECK(T == batch.num_rows() && R == static_cast<int64_t>(batch.output_rows().size()) &&
-                    batch.block_size() == cache.block_size(),
-                "Forward: %lld embedding rows, batch of %lld rows / %zu outputs, out %lld rows",
-                static_cast<long long>(T), static_cast<long long>(batch.num_rows()),
-                batch.output_rows().size(), static_cast<long long>(R));
-  arena_.Reset();
+  OVSERVE_CHECK(T == batch.positions.numel() && R == batch.output_rows.numel() &&
+                    batch.paged.block_size == cache.block_size(),
+                "Forward: %lld embedding rows, %lld positions, %lld output rows for out %lld",
+                static_cast<long long>(T), static_cast<long long>(batch.positions.numel()),
+                static_cast<long long>(batch.output_rows.numel()), static_cast<long long>(R));
+  arena.Reset();
+  const Tensor& positions = batch.positions;
+  const Tensor& slots = batch.slots;
+  const kernels::PagedBatch& paged = batch.paged;
 
-  const int64_t B = batch.num_sequences();
-  const Tensor positions = Upload(batch.positions(), {T});
-  const Tensor slots = Upload(batch.slots(), {T});
-  const kernels::PagedBatch paged{
-      .query_start = Upload(batch.query_start(), {B + 1}),
-      .seq_lens = Upload(batch.seq_lens(), {B}),
-      .block_tables = Upload(batch.FlatBlockTables(), {B, batch.max_blocks()}),
-      .block_size = batch.block_size(),
-      .max_query_len = batch.max_query_len(),
-      .max_seq_len = batch.max_seq_len()};
-
-  Tensor x = arena_.F32({T, H});
+  Tensor x = arena.F32({T, H});
   backend_.Convert(embeddings, x);
-  Tensor normed = arena_.F32({T, H});
-  Tensor q = arena_.F32({T, heads * hd});
-  Tensor k = arena_.F32({T, kv_heads * hd});
-  Tensor v = arena_.F32({T, kv_heads * hd});
-  Tensor attn = arena_.F32({T, heads * hd});
-  Tensor proj = arena_.F32({T, H});
-  Tensor gate = arena_.F32({T, config_.intermediate_size});
-  Tensor up = arena_.F32({T, config_.intermediate_size});
+  Tensor normed = arena.F32({T, H});
+  Tensor q = arena.F32({T, heads * hd});
+  Tensor k = arena.F32({T, kv_heads * hd});
+  Tensor v = arena.F32({T, kv_heads * hd});
+  Tensor attn = arena.F32({T, heads * hd});
+  Tensor proj = arena.F32({T, H});
+  Tensor gate = arena.F32({T, config_.intermediate_size});
+  Tensor up = arena.F32({T, config_.intermediate_size});
   const float eps = static_cast<float>(config_.rms_norm_eps);
   const float theta = static_cast<float>(config_.rope_theta);
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
@@ -124,8 +140,8 @@ void Qwen2Model::Forward(const Tensor& embeddings, const ForwardBatch& batch,
   // Only the rows that sample need the final norm (one per sequence at most):
   // gathered (a gather over x as a table of rows), then normed in one pass.
   if (R == 0) return;
-  const Tensor picked = arena_.F32({R, H});
-  backend_.EmbeddingGather(Upload(batch.output_rows(), {R}), x, picked);
+  const Tensor picked = arena.F32({R, H});
+  backend_.EmbeddingGather(batch.output_rows, x, picked);
   backend_.RmsNorm(picked, weights_.norm_w, eps, out);
 }
 

@@ -49,13 +49,21 @@ class Qwen2Model {
   // once (the batching win); attention is per sequence.
   void Forward(const kernels::Tensor& embeddings, const ForwardBatch& batch,
                const KvCacheStorage& cache, const kernels::Tensor& out);
+  // The same over index arrays already on the device: nothing is copied from
+  // the host, so a graph-capturing backend can record it. `activations` (may
+  // be null: the model's own) holds the pass's scratch; a caller replaying
+  // graphs passes its own, so other passes never move the buffers a graph
+  // points at.
+  void Forward(const kernels::Tensor& embeddings, const DeviceForwardBatch& batch,
+               const KvCacheStorage& cache, const kernels::Tensor& out,
+               ActivationArena* activations = nullptr);
 
   // logits[R, vocab] = lm_head(hidden[R, hidden]); under tensor parallelism
   // every rank computes its vocabulary rows and gets the whole logits.
   void Logits(const kernels::Tensor& hidden, const kernels::Tensor& logits);
 
  private:
-  // An I32 device tensor of the arena holding `host`.
+  // An I32 device tensor of the batch arena holding `host`.
   kernels::Tensor Upload(const std::vector<int32_t>& host, std::initializer_list<int64_t> dims);
 
   // Puts the Linear weights in the backend's layout on first use.
@@ -69,6 +77,7 @@ class Qwen2Model {
   PreparedLinears linears_;
   kernels::Backend& backend_;
   ActivationArena arena_;
+  ActivationArena batch_arena_;  // a step's uploaded indices
 };
 
 }  // namespace ovserve::engine

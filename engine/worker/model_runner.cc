@@ -16,29 +16,55 @@ ModelRunner::ModelRunner(LlavaOnevisionModel& model, int32_t /*num_blocks*/, int
 
 absl::StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::Create(LlavaOnevisionModel& model,
                                                                  int32_t num_blocks, int block_size,
-                                                                 int tensor_parallel_size,
-                                                                 int threads, bool bf16_dot) {
+                                                                 const ModelRunnerOptions& options) {
   std::unique_ptr<ModelRunner> runner(new ModelRunner(model, num_blocks, block_size));
-  if (tensor_parallel_size <= 1) {
+  kernels::Backend& backend = model.backend();
+  if (options.tensor_parallel_size <= 1) {
+    const bool graphs = options.decode_graphs && backend.SupportsGraphs() && options.max_seq_len > 0;
+    // With graphs, one block more than the scheduler hands out: the padding
+    // rows of a graphed step write their K/V there.
     runner->cache_ = std::make_unique<KvCacheStorage>(
-        model.backend(), model.language_model().CacheShape(block_size), num_blocks);
+        backend, model.language_model().CacheShape(block_size), num_blocks + (graphs ? 1 : 0));
+    if (graphs) {
+      runner->graphs_ = std::make_unique<DecodeGraphs>(
+          model.language_model(), backend, *runner->cache_, DecodeGraphs::DefaultSizes(options.max_batch),
+          options.max_seq_len, /*scratch_block=*/num_blocks);
+    }
     return runner;
   }
   auto parallel = TensorParallelQwen2::Create(
       model.config().text, model.host_weights().text,
-      TensorParallelOptions{.tp = tensor_parallel_size,
-                            .threads_per_rank = std::max(1, threads / tensor_parallel_size),
+      TensorParallelOptions{.tp = options.tensor_parallel_size,
+                            .threads_per_rank = std::max(1, options.threads / options.tensor_parallel_size),
                             .block_size = block_size,
                             .num_blocks = num_blocks,
-                            .bf16_dot = bf16_dot,
-                            .device = model.backend().device()});
+                            .bf16_dot = options.bf16_dot,
+                            .device = backend.device()});
   if (!parallel.ok()) return parallel.status();
   runner->parallel_ = std::move(*parallel);
   return runner;
 }
 
+bool ModelRunner::AsDecodeRows(std::span<const ChunkInput> chunks) {
+  if (graphs_ == nullptr || !graphs_->Fits(static_cast<int64_t>(chunks.size()))) return false;
+  decode_rows_.clear();
+  for (const ChunkInput& c : chunks) {
+    if (c.num_tokens != 1 || !c.samples) return false;
+    for (const PlacedVisualRows& item : c.visual) {
+      if (c.start >= item.start && c.start < item.start + item.rows) return false;  // a visual row
+    }
+    decode_rows_.push_back(DecodeRow{.token = c.tokens[c.start], .position = c.start, .block_ids = c.block_ids});
+  }
+  return true;
+}
+
 std::span<const float> ModelRunner::Execute(std::span<const ChunkInput> chunks) {
   kernels::Backend& backend = model_.backend();
+  if (AsDecodeRows(chunks)) {
+    logits_.resize(static_cast<size_t>(static_cast<int64_t>(chunks.size()) * vocab_));
+    graphs_->Run(decode_rows_, logits_.data());
+    return logits_;
+  }
   Qwen2Model& lm = model_.language_model();
   arena_.Reset();
 

@@ -17,6 +17,7 @@
 #include "engine/model/activation_arena.h"
 #include "engine/model/llava_model.h"
 #include "engine/parallel/tensor_parallel_qwen2.h"
+#include "engine/worker/decode_graphs.h"
 #include "engine/worker/encoder_cache.h"
 
 namespace ovserve::engine {
@@ -39,28 +40,46 @@ struct ChunkInput {
   bool samples = false;  // its last row's logits are wanted
 };
 
+struct ModelRunnerOptions {
+  // > 1 splits the decoder over that many ranks (TensorParallelQwen2,
+  // `threads` CPU threads shared among them on the CPU, a GPU each on GPUs);
+  // the embeddings are still built here on the model's backend.
+  int tensor_parallel_size = 1;
+  int threads = 1;
+  bool bf16_dot = false;
+  // Decode steps as graphs (engine/worker/decode_graphs.h) where the backend
+  // records them (CUDA) and the decoder is on one device: for steps of up to
+  // `max_batch` rows of contexts up to `max_seq_len` tokens.
+  bool decode_graphs = false;
+  int64_t max_batch = 256;
+  int64_t max_seq_len = 0;
+};
+
 class ModelRunner {
  public:
-  // tensor_parallel_size > 1 splits the decoder over that many ranks
-  // (TensorParallelQwen2, `threads` CPU threads shared among them); the
-  // embeddings are still built here on the model's backend.
   static absl::StatusOr<std::unique_ptr<ModelRunner>> Create(LlavaOnevisionModel& model,
                                                              int32_t num_blocks, int block_size,
-                                                             int tensor_parallel_size = 1,
-                                                             int threads = 1, bool bf16_dot = false);
+                                                             const ModelRunnerOptions& options = {});
 
   // Runs the step; returns logits [sampling chunks, vocab] in chunk order,
   // valid until the next call.
   std::span<const float> Execute(std::span<const ChunkInput> chunks);
 
   int64_t vocab_size() const { return vocab_; }
+  // Decode steps run as graph replays so far (0 without graphs).
+  int64_t graph_replays() const { return graphs_ != nullptr ? graphs_->replays() : 0; }
 
  private:
   ModelRunner(LlavaOnevisionModel& model, int32_t num_blocks, int block_size);
+  // The step as DecodeGraphs rows, when every chunk is one sampled text token
+  // and they fit a graph; false otherwise.
+  bool AsDecodeRows(std::span<const ChunkInput> chunks);
 
   LlavaOnevisionModel& model_;
   std::unique_ptr<KvCacheStorage> cache_;          // one device
   std::unique_ptr<TensorParallelQwen2> parallel_;  // or split over ranks (each owns its cache)
+  std::unique_ptr<DecodeGraphs> graphs_;           // one device, a backend that records graphs
+  std::vector<DecodeRow> decode_rows_;
   int block_size_;
   ActivationArena arena_;
   int64_t hidden_, vocab_;

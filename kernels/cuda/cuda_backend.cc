@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "kernels/check.h"
 #include "kernels/cuda/cuda_check.h"
@@ -28,24 +29,31 @@ class CudaBuffer final : public DeviceBuffer {
   size_t size_;
 };
 
-// Device scratch that only grows (GEMM input casts, split-K partials).
+// Device scratch that only grows (GEMM input casts, split-K partials). A
+// buffer it outgrows is kept until the backend goes: a captured graph may
+// still point at it.
 class Scratch {
  public:
-  void* Get(size_t bytes) {
+  // `capturing`: inside graph capture, where allocating is not allowed.
+  void* Get(size_t bytes, bool capturing) {
     if (bytes > size_) {
-      if (data_ != nullptr) OVSERVE_CUDA_CHECK(cudaFree(data_));  // waits for users of the old one
+      OVSERVE_CHECK(!capturing, "CUDA scratch must grow to %zu bytes during graph capture: run the same "
+                    "shapes eagerly before capturing", bytes);
+      if (data_ != nullptr) retired_.push_back(data_);
       size_ = std::max(bytes, size_ * 2);
       OVSERVE_CUDA_CHECK(cudaMalloc(&data_, size_));
     }
     return data_;
   }
   ~Scratch() {
+    for (void* p : retired_) cudaFree(p);
     if (data_ != nullptr) cudaFree(data_);
   }
 
  private:
   void* data_ = nullptr;
   size_t size_ = 0;
+  std::vector<void*> retired_;
 };
 
 // Pinned host memory that small uploads are copied through, so that
@@ -77,6 +85,16 @@ class PinnedStaging {
   size_t offset_ = 0;
 };
 
+class CudaGraph final : public OpGraph {
+ public:
+  explicit CudaGraph(cudaGraphExec_t exec) : exec_(exec) {}
+  ~CudaGraph() override { cudaGraphExecDestroy(exec_); }
+  cudaGraphExec_t exec() const { return exec_; }
+
+ private:
+  cudaGraphExec_t exec_;
+};
+
 cudaDataType_t CudaType(DType dtype) {
   switch (dtype) {
     case DType::kBF16: return CUDA_R_16BF;
@@ -101,11 +119,17 @@ struct CudaBackend::State {
 
   int device = 0;
   int sm_count = 0;
+  bool capturing = false;
   cudaStream_t stream = nullptr;
   cublasHandle_t cublas = nullptr;
   Scratch gemm_input, attention_partials;
   PinnedStaging staging;
+  // cuBLAS's workspace, given up front so GEMMs allocate nothing (a
+  // requirement inside graph capture).
+  void* cublas_workspace = nullptr;
 };
+
+constexpr size_t kCublasWorkspaceBytes = size_t{32} << 20;
 
 CudaBackend::CudaBackend(const CudaBackendOptions& options) {
   OVSERVE_CUDA_CHECK(cudaSetDevice(options.device));
@@ -117,6 +141,8 @@ CudaBackend::CudaBackend(const CudaBackendOptions& options) {
   OVSERVE_CUBLAS_CHECK(cublasSetStream(state_->cublas, state_->stream));
   // F32 GEMMs (F32 checkpoints) stay true F32: no silent TF32.
   OVSERVE_CUBLAS_CHECK(cublasSetMathMode(state_->cublas, CUBLAS_DEFAULT_MATH));
+  OVSERVE_CUDA_CHECK(cudaMalloc(&state_->cublas_workspace, kCublasWorkspaceBytes));
+  OVSERVE_CUBLAS_CHECK(cublasSetWorkspace(state_->cublas, state_->cublas_workspace, kCublasWorkspaceBytes));
 }
 
 CudaBackend::~CudaBackend() {
@@ -124,6 +150,7 @@ CudaBackend::~CudaBackend() {
   cudaSetDevice(state_->device);
   cudaStreamSynchronize(state_->stream);
   cublasDestroy(state_->cublas);
+  cudaFree(state_->cublas_workspace);
   cudaStreamDestroy(state_->stream);
 }
 
@@ -132,11 +159,13 @@ void* CudaBackend::stream() const { return state_->stream; }
 
 std::unique_ptr<DeviceBuffer> CudaBackend::Allocate(size_t bytes) {
   state_->Bind();
+  OVSERVE_CHECK(!state_->capturing, "CudaBackend::Allocate during graph capture");
   return std::make_unique<CudaBuffer>(bytes);
 }
 
 void CudaBackend::CopyFromHost(void* device_dst, const void* host_src, size_t bytes) {
   state_->Bind();
+  OVSERVE_CHECK(!state_->capturing, "CudaBackend::CopyFromHost during graph capture");
   if (bytes == 0) return;
   if (bytes <= PinnedStaging::kCapacity / 4) {
     const void* staged = state_->staging.Stage(host_src, bytes, state_->stream);
@@ -150,6 +179,7 @@ void CudaBackend::CopyFromHost(void* device_dst, const void* host_src, size_t by
 
 void CudaBackend::CopyToHost(void* host_dst, const void* device_src, size_t bytes) {
   state_->Bind();
+  OVSERVE_CHECK(!state_->capturing, "CudaBackend::CopyToHost during graph capture");
   if (bytes == 0) return;
   OVSERVE_CUDA_CHECK(cudaMemcpyAsync(host_dst, device_src, bytes, cudaMemcpyDeviceToHost, state_->stream));
   Synchronize();
@@ -159,6 +189,28 @@ void CudaBackend::Synchronize() {
   state_->Bind();
   OVSERVE_CUDA_CHECK(cudaStreamSynchronize(state_->stream));
   state_->staging.Reset();
+}
+
+void CudaBackend::BeginCapture() {
+  state_->Bind();
+  OVSERVE_CUDA_CHECK(cudaStreamBeginCapture(state_->stream, cudaStreamCaptureModeThreadLocal));
+  state_->capturing = true;
+}
+
+std::unique_ptr<OpGraph> CudaBackend::EndCapture() {
+  state_->Bind();
+  cudaGraph_t graph = nullptr;
+  state_->capturing = false;
+  OVSERVE_CUDA_CHECK(cudaStreamEndCapture(state_->stream, &graph));
+  cudaGraphExec_t exec = nullptr;
+  OVSERVE_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+  OVSERVE_CUDA_CHECK(cudaGraphDestroy(graph));
+  return std::make_unique<CudaGraph>(exec);
+}
+
+void CudaBackend::Replay(OpGraph& graph) {
+  state_->Bind();
+  OVSERVE_CUDA_CHECK(cudaGraphLaunch(static_cast<CudaGraph&>(graph).exec(), state_->stream));
 }
 
 void CudaBackend::Linear(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y) {
@@ -171,7 +223,7 @@ void CudaBackend::Linear(const Tensor& x, const Tensor& w, const Tensor* bias, c
   // weights' (BF16/F16), the product and its accumulation stay F32.
   const void* x_op = x.data;
   if (w.dtype != DType::kF32) {
-    Tensor cast(state_->gemm_input.Get(static_cast<size_t>(M * K) * DTypeSize(w.dtype)), w.dtype, {M, K},
+    Tensor cast(state_->gemm_input.Get(static_cast<size_t>(M * K) * DTypeSize(w.dtype), state_->capturing), w.dtype, {M, K},
                 Device::kCuda);
     cuda::Convert(state_->stream, x, cast);
     x_op = cast.data;
@@ -245,7 +297,7 @@ void CudaBackend::PagedAttention(const Tensor& q, const Tensor& k_cache, const T
                             : cuda::SplitPlan{};
   const int64_t floats = cuda::SplitWorkspaceFloats(plan, q.dim(0), q.dim(1), q.dim(2));
   float* workspace =
-      floats > 0 ? static_cast<float*>(state_->attention_partials.Get(static_cast<size_t>(floats) * sizeof(float)))
+      floats > 0 ? static_cast<float*>(state_->attention_partials.Get(static_cast<size_t>(floats) * sizeof(float), state_->capturing))
                  : nullptr;
   cuda::PagedAttention(state_->stream, q, k_cache, v_cache, batch, scale, max_query_len, plan, workspace, out);
 }

@@ -40,6 +40,12 @@ class CudaBackend final : public Backend {
   void Synchronize() override;
   DType kv_cache_dtype() const override { return DType::kBF16; }
 
+  // CUDA graphs (stream capture, thread-local mode).
+  bool SupportsGraphs() const override { return true; }
+  void BeginCapture() override;
+  std::unique_ptr<OpGraph> EndCapture() override;
+  void Replay(OpGraph& graph) override;
+
   void Linear(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y) override;
   void RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& y) override;
   void AddRmsNorm(const Tensor& x, const Tensor& delta, const Tensor& weight, float eps,

@@ -39,7 +39,43 @@ int64_t CheckedDeviceBackend::allocated_bytes() const {
 }
 
 std::unique_ptr<kernels::DeviceBuffer> CheckedDeviceBackend::Allocate(size_t bytes) {
+  EXPECT_EQ(capture_, nullptr) << "Allocate during graph capture";
   return std::make_unique<Buffer>(*this, bytes);
+}
+
+namespace {
+class RecordedGraph final : public kernels::OpGraph {
+ public:
+  explicit RecordedGraph(std::vector<std::function<void()>> ops) : ops(std::move(ops)) {}
+  std::vector<std::function<void()>> ops;
+};
+}  // namespace
+
+void CheckedDeviceBackend::Run(std::function<void()> op) {
+  if (capture_ != nullptr) {
+    capture_->push_back(std::move(op));
+  } else {
+    op();
+  }
+}
+
+void CheckedDeviceBackend::BeginCapture() {
+  EXPECT_EQ(capture_, nullptr) << "BeginCapture while capturing";
+  capture_ = std::make_unique<std::vector<std::function<void()>>>();
+}
+
+std::unique_ptr<kernels::OpGraph> CheckedDeviceBackend::EndCapture() {
+  EXPECT_NE(capture_, nullptr) << "EndCapture without BeginCapture";
+  auto graph = std::make_unique<RecordedGraph>(capture_ != nullptr ? std::move(*capture_)
+                                                                   : std::vector<std::function<void()>>{});
+  capture_.reset();
+  return graph;
+}
+
+void CheckedDeviceBackend::Replay(kernels::OpGraph& graph) {
+  EXPECT_EQ(capture_, nullptr) << "Replay during graph capture";
+  for (const auto& op : static_cast<RecordedGraph&>(graph).ops) op();
+  ++replays_;
 }
 
 bool CheckedDeviceBackend::OnDevice(const void* data, size_t bytes) const {
@@ -63,46 +99,62 @@ Tensor CheckedDeviceBackend::Check(const char* op, const char* what, const Tenso
 }
 
 void CheckedDeviceBackend::CopyFromHost(void* device_dst, const void* host_src, size_t bytes) {
+  EXPECT_EQ(capture_, nullptr) << "CopyFromHost during graph capture";
   EXPECT_TRUE(OnDevice(device_dst, bytes)) << "CopyFromHost: destination is not device memory";
   EXPECT_FALSE(bytes > 0 && OnDevice(host_src, 1)) << "CopyFromHost: source is device memory";
   std::memcpy(device_dst, host_src, bytes);
 }
 
 void CheckedDeviceBackend::CopyToHost(void* host_dst, const void* device_src, size_t bytes) {
+  EXPECT_EQ(capture_, nullptr) << "CopyToHost during graph capture";
   EXPECT_TRUE(OnDevice(device_src, bytes)) << "CopyToHost: source is not device memory";
   EXPECT_FALSE(bytes > 0 && OnDevice(host_dst, 1)) << "CopyToHost: destination is device memory";
   std::memcpy(host_dst, device_src, bytes);
 }
 
 void CheckedDeviceBackend::Linear(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y) {
-  const Tensor b = bias != nullptr ? Check("Linear", "bias", *bias) : Tensor();
-  cpu_.Linear(Check("Linear", "x", x), Check("Linear", "w", w), bias != nullptr ? &b : nullptr, Check("Linear", "y", y));
+  const bool has_bias = bias != nullptr;
+  const Tensor b = has_bias ? Check("Linear", "bias", *bias) : Tensor();
+  const Tensor hx = Check("Linear", "x", x), hw = Check("Linear", "w", w), hy = Check("Linear", "y", y);
+  Run([=, this] { cpu_.Linear(hx, hw, has_bias ? &b : nullptr, hy); });
 }
 void CheckedDeviceBackend::RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& y) {
-  cpu_.RmsNorm(Check("RmsNorm", "x", x), Check("RmsNorm", "weight", weight), eps, Check("RmsNorm", "y", y));
+  Run([=, this] {
+    cpu_.RmsNorm(Check("RmsNorm", "x", x), Check("RmsNorm", "weight", weight), eps, Check("RmsNorm", "y", y));
+  });
 }
 void CheckedDeviceBackend::AddRmsNorm(const Tensor& x, const Tensor& delta, const Tensor& weight, float eps,
                                       const Tensor& y) {
-  cpu_.AddRmsNorm(Check("AddRmsNorm", "x", x), Check("AddRmsNorm", "delta", delta),
-                  Check("AddRmsNorm", "weight", weight), eps, Check("AddRmsNorm", "y", y));
+  Run([=, this] {
+    cpu_.AddRmsNorm(Check("AddRmsNorm", "x", x), Check("AddRmsNorm", "delta", delta),
+                    Check("AddRmsNorm", "weight", weight), eps, Check("AddRmsNorm", "y", y));
+  });
 }
 void CheckedDeviceBackend::LayerNorm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
                                      const Tensor& y) {
-  cpu_.LayerNorm(Check("LayerNorm", "x", x), Check("LayerNorm", "weight", weight), Check("LayerNorm", "bias", bias),
-                 eps, Check("LayerNorm", "y", y));
+  Run([=, this] {
+    cpu_.LayerNorm(Check("LayerNorm", "x", x), Check("LayerNorm", "weight", weight), Check("LayerNorm", "bias", bias),
+                   eps, Check("LayerNorm", "y", y));
+  });
 }
 void CheckedDeviceBackend::RopeInPlace(const Tensor& x, const Tensor& positions, float theta) {
-  cpu_.RopeInPlace(Check("Rope", "x", x), Check("Rope", "positions", positions), theta);
+  Run([=, this] {
+    cpu_.RopeInPlace(Check("Rope", "x", x), Check("Rope", "positions", positions), theta);
+  });
 }
 void CheckedDeviceBackend::Attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
                                      const kernels::AttentionParams& params) {
-  cpu_.Attention(Check("Attention", "q", q), Check("Attention", "k", k), Check("Attention", "v", v),
-                 Check("Attention", "out", out), params);
+  Run([=, this] {
+    cpu_.Attention(Check("Attention", "q", q), Check("Attention", "k", k), Check("Attention", "v", v),
+                   Check("Attention", "out", out), params);
+  });
 }
 void CheckedDeviceBackend::StoreKv(const Tensor& k, const Tensor& v, const Tensor& slots, const Tensor& k_cache,
                                    const Tensor& v_cache) {
-  cpu_.StoreKv(Check("StoreKv", "k", k), Check("StoreKv", "v", v), Check("StoreKv", "slots", slots),
-               Check("StoreKv", "k_cache", k_cache), Check("StoreKv", "v_cache", v_cache));
+  Run([=, this] {
+    cpu_.StoreKv(Check("StoreKv", "k", k), Check("StoreKv", "v", v), Check("StoreKv", "slots", slots),
+                 Check("StoreKv", "k_cache", k_cache), Check("StoreKv", "v_cache", v_cache));
+  });
 }
 void CheckedDeviceBackend::PagedAttention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                                           const kernels::PagedBatch& batch, float scale, const Tensor& out) {
@@ -112,30 +164,46 @@ void CheckedDeviceBackend::PagedAttention(const Tensor& q, const Tensor& k_cache
   host.query_start = Check("PagedAttention", "query_start", batch.query_start);
   host.seq_lens = Check("PagedAttention", "seq_lens", batch.seq_lens);
   host.block_tables = Check("PagedAttention", "block_tables", batch.block_tables);
-  cpu_.PagedAttention(Check("PagedAttention", "q", q), Check("PagedAttention", "k_cache", k_cache),
-                      Check("PagedAttention", "v_cache", v_cache), host, scale, Check("PagedAttention", "out", out));
+  Run([=, this] {
+    cpu_.PagedAttention(Check("PagedAttention", "q", q), Check("PagedAttention", "k_cache", k_cache),
+                        Check("PagedAttention", "v_cache", v_cache), host, scale, Check("PagedAttention", "out", out));
+  });
 }
 void CheckedDeviceBackend::SiluMul(const Tensor& gate, const Tensor& up, const Tensor& out) {
-  cpu_.SiluMul(Check("SiluMul", "gate", gate), Check("SiluMul", "up", up), Check("SiluMul", "out", out));
+  Run([=, this] {
+    cpu_.SiluMul(Check("SiluMul", "gate", gate), Check("SiluMul", "up", up), Check("SiluMul", "out", out));
+  });
 }
 void CheckedDeviceBackend::Gelu(const Tensor& x, kernels::GeluApproximation approximation, const Tensor& out) {
-  cpu_.Gelu(Check("Gelu", "x", x), approximation, Check("Gelu", "out", out));
+  Run([=, this] {
+    cpu_.Gelu(Check("Gelu", "x", x), approximation, Check("Gelu", "out", out));
+  });
 }
 void CheckedDeviceBackend::Add(const Tensor& a, const Tensor& b, const Tensor& out) {
-  cpu_.Add(Check("Add", "a", a), Check("Add", "b", b), Check("Add", "out", out));
+  Run([=, this] {
+    cpu_.Add(Check("Add", "a", a), Check("Add", "b", b), Check("Add", "out", out));
+  });
 }
 void CheckedDeviceBackend::EmbeddingGather(const Tensor& ids, const Tensor& table, const Tensor& out) {
-  cpu_.EmbeddingGather(Check("EmbeddingGather", "ids", ids), Check("EmbeddingGather", "table", table),
-                       Check("EmbeddingGather", "out", out));
+  Run([=, this] {
+    cpu_.EmbeddingGather(Check("EmbeddingGather", "ids", ids), Check("EmbeddingGather", "table", table),
+                         Check("EmbeddingGather", "out", out));
+  });
 }
 void CheckedDeviceBackend::Im2Patches(const Tensor& image, int patch, const Tensor& out) {
-  cpu_.Im2Patches(Check("Im2Patches", "image", image), patch, Check("Im2Patches", "out", out));
+  Run([=, this] {
+    cpu_.Im2Patches(Check("Im2Patches", "image", image), patch, Check("Im2Patches", "out", out));
+  });
 }
 void CheckedDeviceBackend::BilinearResize(const Tensor& x, const Tensor& out) {
-  cpu_.BilinearResize(Check("BilinearResize", "x", x), Check("BilinearResize", "out", out));
+  Run([=, this] {
+    cpu_.BilinearResize(Check("BilinearResize", "x", x), Check("BilinearResize", "out", out));
+  });
 }
 void CheckedDeviceBackend::Convert(const Tensor& src, const Tensor& dst) {
-  cpu_.Convert(Check("Convert", "src", src), Check("Convert", "dst", dst));
+  Run([=, this] {
+    cpu_.Convert(Check("Convert", "src", src), Check("Convert", "dst", dst));
+  });
 }
 
 }  // namespace ovserve::testing

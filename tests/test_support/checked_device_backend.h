@@ -8,16 +8,23 @@
 // and is asynchronous in spirit: nothing here reads device memory for the
 // caller except CopyToHost.
 //
+// It records graphs as CUDA stream capture does: ops issued between
+// BeginCapture and EndCapture are kept (with the pointers they were given)
+// instead of run, and run again on each Replay; a copy to or from the host or
+// an allocation while capturing fails the test (CUDA would refuse it).
+//
 // So the model and engine code paths a GPU takes (weights copied to the
 // device, device KV cache, activations in device buffers, logits copied
-// back) run and are checked in CI without a GPU. A violation fails the test
-// with the op and the tensor.
+// back, decode graphs) run and are checked in CI without a GPU. A violation
+// fails the test with the op and the tensor.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "kernels/backend.h"
 #include "kernels/cpu/cpu_backend.h"
@@ -39,6 +46,12 @@ class CheckedDeviceBackend final : public kernels::Backend {
   void CopyFromHost(void* device_dst, const void* host_src, size_t bytes) override;
   void CopyToHost(void* host_dst, const void* device_src, size_t bytes) override;
   void Synchronize() override {}
+
+  bool SupportsGraphs() const override { return true; }
+  void BeginCapture() override;
+  std::unique_ptr<kernels::OpGraph> EndCapture() override;
+  void Replay(kernels::OpGraph& graph) override;
+  int64_t replays() const { return replays_; }
 
   void Linear(const kernels::Tensor& x, const kernels::Tensor& w, const kernels::Tensor* bias,
               const kernels::Tensor& y) override;
@@ -68,11 +81,15 @@ class CheckedDeviceBackend final : public kernels::Backend {
   bool OnDevice(const void* data, size_t bytes) const;
   // Checks `t` for op `op`, and returns it marked as host memory for the CPU backend.
   kernels::Tensor Check(const char* op, const char* what, const kernels::Tensor& t);
+  // Runs `op` now, or records it while capturing.
+  void Run(std::function<void()> op);
 
   kernels::CpuBackend cpu_;
   mutable std::mutex mutex_;
   std::map<uintptr_t, size_t> live_;  // allocation start -> bytes
   int64_t checked_calls_ = 0;
+  std::unique_ptr<std::vector<std::function<void()>>> capture_;  // non-null while capturing
+  int64_t replays_ = 0;
 };
 
 }  // namespace ovserve::testing
