@@ -13,7 +13,14 @@ F* PluginFunction(const char* name, std::string* error) {
   return reinterpret_cast<F*>(CudaPluginSymbol(name, error));
 }
 
+std::optional<FakeGpusForTesting>& Fake() {
+  static std::optional<FakeGpusForTesting> fake;
+  return fake;
+}
+
 }  // namespace
+
+void SetFakeGpusForTesting(std::optional<FakeGpusForTesting> fake) { Fake() = std::move(fake); }
 
 bool CudaBuilt() {
 #if OVSERVE_HAVE_CUDA
@@ -24,12 +31,14 @@ bool CudaBuilt() {
 }
 
 int CudaDevices() {
+  if (Fake()) return Fake()->devices;
   std::string error;
   auto* count = PluginFunction<decltype(ovserve_cuda_device_count)>("ovserve_cuda_device_count", &error);
   return count == nullptr ? 0 : count(nullptr, 0);
 }
 
 std::string CudaUnavailable() {
+  if (Fake()) return "";
   std::string error;
   auto* count = PluginFunction<decltype(ovserve_cuda_device_count)>("ovserve_cuda_device_count", &error);
   if (count == nullptr) return error;
@@ -38,6 +47,7 @@ std::string CudaUnavailable() {
 }
 
 GpuMemory QueryGpuMemory(int cuda_device) {
+  if (Fake()) return Fake()->memory;
   std::string error;
   auto* info = PluginFunction<decltype(ovserve_cuda_memory_info)>("ovserve_cuda_memory_info", &error);
   GpuMemory memory;
@@ -66,6 +76,7 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(const BackendOptions& opt
   if (options.cuda_device < 0 || options.cuda_device >= devices) {
     return absl::InvalidArgumentError(absl::StrCat("CUDA device ", options.cuda_device, " outside [0, ", devices, ")"));
   }
+  if (Fake()) return Fake()->make(options.cuda_device);
   std::string error;
   auto* create = PluginFunction<decltype(ovserve_cuda_create_backend)>("ovserve_cuda_create_backend", &error);
   if (create == nullptr) return absl::FailedPreconditionError(error);

@@ -4,7 +4,9 @@
 // configure time), its plugin loads (kernels/cuda_plugin.h) and the machine
 // has a GPU. Errors say which is missing.
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -43,5 +45,18 @@ struct GpuMemory {
   int64_t total_bytes = 0;
 };
 GpuMemory QueryGpuMemory(int cuda_device);
+
+// Tests: a stand-in for GPUs, so the engine's GPU code paths run in CI on a
+// backend that acts as one (tests/test_support/checked_device_backend.h).
+// While set, CreateBackend(kCuda) returns make(ordinal), CudaDevices()
+// reports `devices`, CudaUnavailable() "" and QueryGpuMemory() `memory`.
+// std::nullopt restores the real plugin. Not thread-safe: set it before any
+// backend is made.
+struct FakeGpusForTesting {
+  std::function<std::unique_ptr<Backend>(int ordinal)> make;
+  int devices = 1;
+  GpuMemory memory;
+};
+void SetFakeGpusForTesting(std::optional<FakeGpusForTesting> fake);
 
 }  // namespace ovserve::kernels
