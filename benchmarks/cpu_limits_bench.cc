@@ -32,6 +32,7 @@
 #include "engine/model/vision_tower.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/cpu_features.h"
+#include "benchmarks/limits_report.h"
 #include "nlohmann/json.hpp"
 
 ABSL_FLAG(int32_t, threads, 2, "CPU threads");
@@ -196,14 +197,7 @@ engine::LlavaOnevisionConfig SiglipSo400mConfig() {
   return c;
 }
 
-struct Row {
-  std::string what;
-  double value = 0;       // tokens/s or crops/s
-  std::string unit;
-  double seconds = 0;
-  double fraction = 0;    // of the machine limit that bounds it
-  std::string limit;      // which limit
-};
+using bench::LimitRow;
 
 int Main() {
   const int threads = absl::GetFlag(FLAGS_threads);
@@ -275,7 +269,7 @@ int Main() {
   };
   prefill(8);  // warm-up: prepares the weights, pages them in, sizes the arenas
 
-  std::vector<Row> rows;
+  std::vector<LimitRow> rows;
   for (int64_t tokens : prefill_lengths) {
     const double t0 = Now();
     prefill(tokens);
@@ -332,18 +326,10 @@ int Main() {
               bandwidth / 1e9, bandwidth / weight_bytes, fp32_peak / 1e9);
   if (backend.bf16_dot()) std::printf("; bf16-dot peak %.0f GFLOP/s", fma_peak / 1e9);
   std::printf("\n\n");
-  std::printf("%-28s %12s %-9s %10s %9s  %s\n", "measurement", "value", "unit", "seconds", "of limit", "limit");
-  for (const Row& r : rows) {
-    std::printf("%-28s %12.2f %-9s %10.3f %8.0f%%  %s\n", r.what.c_str(), r.value, r.unit.c_str(), r.seconds,
-                100.0 * r.fraction, r.limit.c_str());
-  }
+  bench::PrintLimitRows(rows, 28);
 
   if (const std::string out = absl::GetFlag(FLAGS_out); !out.empty()) {
-    nlohmann::json results = nlohmann::json::array();
-    for (const Row& r : rows) {
-      results.push_back({{"measurement", r.what}, {"value", r.value}, {"unit", r.unit}, {"seconds", r.seconds},
-                         {"fraction_of_limit", r.fraction}, {"limit", r.limit}});
-    }
+    const nlohmann::json results = bench::LimitRowsJson(rows);
     nlohmann::json j = {{"benchmark", "cpu_limits"},
                         {"model", "qwen2-0.5b-shapes-random-bf16"},
                         {"threads", threads},

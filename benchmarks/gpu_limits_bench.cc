@@ -39,6 +39,7 @@
 #include "engine/model/random_weights.h"
 #include "engine/model/vision_tower.h"
 #include "kernels/backend_factory.h"
+#include "benchmarks/limits_report.h"
 #include "nlohmann/json.hpp"
 
 ABSL_FLAG(std::string, models, "0.5b,7b", "language-model shapes to measure (0.5b, 7b)");
@@ -69,14 +70,7 @@ std::vector<int64_t> ParseList(const std::string& text) {
   return out;
 }
 
-struct Row {
-  std::string what;
-  double value = 0;
-  std::string unit;
-  double seconds = 0;
-  double fraction = 0;  // of the limit that bounds it
-  std::string limit;
-};
+using bench::LimitRow;
 
 // Device-to-device copy bandwidth (read + write bytes / s, best of 5) of a
 // 2 GiB buffer: what a bandwidth-bound kernel can reach.
@@ -109,7 +103,7 @@ double TimeOp(kernels::Backend& gpu, int reps, Op&& op) {
 
 // One language model's decode and prefill rows.
 void MeasureLanguageModel(kernels::Backend& gpu, engine::ModelPreset preset, double bandwidth, double peak,
-                          std::vector<Row>* rows, nlohmann::json* info) {
+                          std::vector<LimitRow>* rows, nlohmann::json* info) {
   const std::string name(engine::ModelPresetName(preset));
   const auto parsed = engine::ParseModelConfig(engine::PresetConfigJson(preset));
   if (!parsed.ok()) {
@@ -210,7 +204,7 @@ void MeasureLanguageModel(kernels::Backend& gpu, engine::ModelPreset preset, dou
   (*info)[name] = {{"weight_bytes", weight_bytes}, {"layers", config.num_hidden_layers}, {"hidden", H}};
 }
 
-void MeasureSiglip(kernels::Backend& gpu, double peak, std::vector<Row>* rows) {
+void MeasureSiglip(kernels::Backend& gpu, double peak, std::vector<LimitRow>* rows) {
   const int64_t crops = absl::GetFlag(FLAGS_siglip_crops);
   if (crops <= 0) return;
   const auto parsed = engine::ParseModelConfig(engine::PresetConfigJson(engine::ModelPreset::k0_5b));
@@ -237,7 +231,7 @@ void MeasureSiglip(kernels::Backend& gpu, double peak, std::vector<Row>* rows) {
 
 // The ops one 7B layer runs, alone, at decode (1 and 256 rows) and prefill
 // (4096 rows) sizes.
-void MeasureOps(kernels::Backend& gpu, double bandwidth, double peak, std::vector<Row>* rows) {
+void MeasureOps(kernels::Backend& gpu, double bandwidth, double peak, std::vector<LimitRow>* rows) {
   const auto parsed = engine::ParseModelConfig(engine::PresetConfigJson(engine::ModelPreset::k7b));
   if (!parsed.ok()) return;
   const engine::TextConfig& c = parsed->text;
@@ -279,7 +273,7 @@ int Main() {
   const double bandwidth = MeasureHbmBandwidth(gpu);
   const kernels::GpuMemory memory = kernels::QueryGpuMemory(device);
 
-  std::vector<Row> rows;
+  std::vector<LimitRow> rows;
   nlohmann::json models = nlohmann::json::object();
   for (absl::string_view m : absl::StrSplit(absl::GetFlag(FLAGS_models), ',', absl::SkipEmpty())) {
     const auto preset = engine::ParseModelPreset(std::string_view(m.data(), m.size()));
@@ -296,17 +290,9 @@ int Main() {
               static_cast<double>(memory.total_bytes) / (1 << 30), bandwidth / 1e9, peak / 1e12);
   std::printf("decode     context %lld tokens per sequence, %lld steps\n\n",
               static_cast<long long>(absl::GetFlag(FLAGS_context)), static_cast<long long>(absl::GetFlag(FLAGS_decode_steps)));
-  std::printf("%-36s %12s %-9s %10s %9s  %s\n", "measurement", "value", "unit", "seconds", "of limit", "limit");
-  for (const Row& r : rows) {
-    std::printf("%-36s %12.2f %-9s %10.4f %8.0f%%  %s\n", r.what.c_str(), r.value, r.unit.c_str(), r.seconds,
-                100.0 * r.fraction, r.limit.c_str());
-  }
+  bench::PrintLimitRows(rows, 36);
   if (const std::string out = absl::GetFlag(FLAGS_out); !out.empty()) {
-    nlohmann::json results = nlohmann::json::array();
-    for (const Row& r : rows) {
-      results.push_back({{"measurement", r.what}, {"value", r.value}, {"unit", r.unit}, {"seconds", r.seconds},
-                         {"fraction_of_limit", r.fraction}, {"limit", r.limit}});
-    }
+    const nlohmann::json results = bench::LimitRowsJson(rows);
     const nlohmann::json j = {{"benchmark", "gpu_limits"},
                               {"device", device},
                               {"gpu_memory_bytes", memory.total_bytes},

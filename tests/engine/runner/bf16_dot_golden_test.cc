@@ -5,23 +5,15 @@
 //
 // Tolerance: last-position logits max |diff| <= 0.1 (measured 0.04-0.06; |logits| up to ~12),
 // the first 8 greedy tokens equal (measured: all 16 in every case).
-#include <cmath>
-#include <fstream>
 #include <memory>
-#include <string>
-#include <vector>
 
 #include "engine/model/llava_model.h"
-#include "engine/model/safetensors.h"
-#include "engine/runner/fixture_case.h"
-#include "engine/runner/greedy_runner.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "gtest/gtest.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/cpu_features.h"
-#include "nlohmann/json.hpp"
+#include "tests/engine/runner/fixture_cases_close.h"
 #include "tests/test_support/fixtures.h"
-#include "tests/test_support/max_abs_diff.h"
 
 namespace ovserve::engine {
 namespace {
@@ -39,33 +31,7 @@ TEST(Bf16DotGoldenTest, FixtureCasesStayCloseToTheReference) {
   ASSERT_TRUE(model.ok()) << model.status();
   auto tokenizer = Tokenizer::Load(model_dir);
   ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
-  for (const std::string name :
-       {"text_only", "single_image_wide", "single_image_tall_jpeg", "multi_image", "video_8f"}) {
-    OVSERVE_REQUIRE_FIXTURE("cases/" + name + "/case.json");
-    const auto dir = ovserve::testing::FixturePath("cases/" + name);
-    auto fixture = LoadFixtureCase(dir);
-    ASSERT_TRUE(fixture.ok()) << fixture.status();
-    auto request = BuildCaseRequest(*fixture, **tokenizer, **model);
-    ASSERT_TRUE(request.ok()) << request.status();
-    auto result = RunGreedy(**model, *request);
-    ASSERT_TRUE(result.ok()) << result.status();
-    auto reference = SafetensorsFile::Open(dir / "tensors.safetensors");
-    ASSERT_TRUE(reference.ok()) << reference.status();
-    const kernels::Tensor* ref_logits = (*reference)->Find("last_logits");
-    ASSERT_NE(ref_logits, nullptr);
-    const double diff = ovserve::testing::MaxAbsDiff(result->last_logits.data(), *ref_logits);
-    std::ifstream in(dir / "case.json");
-    const auto expected = nlohmann::json::parse(in)["generated_ids"].get<std::vector<int32_t>>();
-    size_t equal = 0;
-    while (equal < expected.size() && equal < result->generated_ids.size() &&
-           expected[equal] == result->generated_ids[equal]) {
-      ++equal;
-    }
-    std::printf("[ case %s ] bf16-dot max|diff| last logits %.3g; greedy tokens equal for %zu of %zu\n",
-                name.c_str(), diff, equal, expected.size());
-    EXPECT_LE(diff, kLogitTolerance) << name;
-    EXPECT_GE(equal, kEqualPrefix) << name;
-  }
+  testing::ExpectFixtureCasesClose(**model, **tokenizer, "bf16-dot", kLogitTolerance, kEqualPrefix);
 }
 
 }  // namespace
