@@ -62,7 +62,7 @@ class Scratch {
 // copies that read them (a stream sync before wrapping around).
 class PinnedStaging {
  public:
-  static constexpr size_t kCapacity = 4 << 20;
+  static constexpr size_t kCapacity = 16 << 20;  // a 256-row decode step's block tables at 32k context: 2 MiB
   PinnedStaging() { OVSERVE_CUDA_CHECK(cudaMallocHost(&base_, kCapacity)); }
   ~PinnedStaging() { cudaFreeHost(base_); }
   // A pinned copy of `bytes` (<= kCapacity) bytes of `src`.
