@@ -79,7 +79,12 @@ class Engine::Impl {
   void ReleaseQueueTokens(RequestState& state);
   void HandleCancels();
   void Step();
+  // Whether a sampled row of `state` needs only its argmax (greedy, nothing
+  // else asked of the logits): a GPU then returns that id alone.
+  bool OnlyArgmaxWanted(const RequestState& state) const;
   void SampleAndEmit(RequestState& state, std::span<float> logits);
+  // Appends `sample` to the sequence and streams it (or finishes the request).
+  void EmitToken(RequestState& state, const SampleResult& sample);
   void FinishRequest(RequestState& state, RequestOutput final_output, FinishReason reason);
   void EndWith(std::unique_ptr<RequestState> state, FinishReason reason, absl::Status error);
   void UpdateStats(int64_t prompt_tokens, int64_t generated_tokens);
@@ -568,11 +573,12 @@ void Engine::Impl::Step() {
                                        .visual = state.visual,
                                        .start = chunk.start,
                                        .num_tokens = chunk.num_tokens,
-                                       .samples = chunk.samples});
+                                       .samples = chunk.samples,
+                                       .greedy = chunk.samples && OnlyArgmaxWanted(state)});
     prompt_tokens += std::max<int64_t>(
         0, std::min(chunk.start + chunk.num_tokens, seq.prompt_len) - chunk.start);
   }
-  const std::span<const float> logits = runner_->Execute(chunk_inputs_);
+  const StepOutput step = runner_->Execute(chunk_inputs_);
   scheduler_->CompleteStep(plan);
   for (const ScheduledChunk& chunk : plan.chunks) {
     RequestState& state = *active_.at(chunk.seq_id);
@@ -583,12 +589,19 @@ void Engine::Impl::Step() {
   int64_t generated = 0;
   size_t row = 0;
   const int64_t vocab = runner_->vocab_size();
-  for (const ScheduledChunk& chunk : plan.chunks) {
+  for (size_t i = 0; i < plan.chunks.size(); ++i) {
+    const ScheduledChunk& chunk = plan.chunks[i];
     if (!chunk.samples) continue;
-    logits_row_.assign(logits.begin() + static_cast<int64_t>(row) * vocab,
-                       logits.begin() + static_cast<int64_t>(row + 1) * vocab);
+    RequestState& state = *active_.at(chunk.seq_id);
+    if (!step.argmax.empty() && chunk_inputs_[i].greedy) {
+      // The device's argmax is the sampler's greedy pick (lowest id on ties).
+      EmitToken(state, SampleResult{.token = step.argmax[row], .logprob = 0.0f, .top_logprobs = {}});
+    } else {
+      logits_row_.assign(step.logits.begin() + static_cast<int64_t>(row) * vocab,
+                         step.logits.begin() + static_cast<int64_t>(row + 1) * vocab);
+      SampleAndEmit(state, logits_row_);
+    }
     ++row;
-    SampleAndEmit(*active_.at(chunk.seq_id), logits_row_);
     ++generated;
   }
   {
@@ -599,15 +612,24 @@ void Engine::Impl::Step() {
   UpdateStats(prompt_tokens, generated);
 }
 
+bool Engine::Impl::OnlyArgmaxWanted(const RequestState& state) const {
+  const SamplingParams& p = state.request.sampling;
+  return p.temperature == 0.0f && p.repetition_penalty == 1.0f && p.presence_penalty == 0.0f &&
+         p.frequency_penalty == 0.0f && !state.return_logprobs && state.stop->BannedTokens().empty();
+}
+
 void Engine::Impl::SampleAndEmit(RequestState& state, std::span<float> logits) {
-  const int64_t seq_id = state.seq_id;
-  const Sequence& seq = *scheduler_->Find(seq_id);
+  const Sequence& seq = *scheduler_->Find(state.seq_id);
   for (int32_t banned : state.stop->BannedTokens()) {
     logits[banned] = -std::numeric_limits<float>::infinity();
   }
   const std::span<const int32_t> tokens(seq.tokens);
   const TokenHistory history{tokens.first(seq.prompt_len), tokens.subspan(seq.prompt_len)};
-  const SampleResult sample = sampler_.Sample(logits, state.request.sampling, history, *state.rng);
+  EmitToken(state, sampler_.Sample(logits, state.request.sampling, history, *state.rng));
+}
+
+void Engine::Impl::EmitToken(RequestState& state, const SampleResult& sample) {
+  const int64_t seq_id = state.seq_id;
   scheduler_->AppendToken(seq_id, sample.token);
 
   const double now = SecondsBetween(state.submitted, Clock::now());

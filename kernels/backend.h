@@ -171,6 +171,11 @@ class Backend {
 
   // Elementwise dtype conversion (F16/BF16/F32 -> F32, or the same dtype).
   virtual void Convert(const Tensor& src, const Tensor& dst) = 0;
+
+  // out[r] (I32) = the column of the largest x[r, :] (F32), the lowest on
+  // ties (greedy decoding; a GPU then returns one id per row, not a row of
+  // logits). NaN is never the largest.
+  virtual void ArgMax(const Tensor& x, const Tensor& out) = 0;
 };
 
 }  // namespace ovserve::kernels

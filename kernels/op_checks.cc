@@ -116,4 +116,10 @@ void Convert(const Tensor& src, const Tensor& dst) {
                 std::string(DTypeName(dst.dtype)).c_str());
 }
 
+void ArgMax(const Tensor& x, const Tensor& out) {
+  F32(x, "ArgMax x");
+  OVSERVE_CHECK(out.dtype == DType::kI32 && out.numel() == x.rows() && x.cols() > 0, "ArgMax: x %s out %s",
+                x.ShapeString().c_str(), out.ShapeString().c_str());
+}
+
 }  // namespace ovserve::kernels::checks

@@ -26,5 +26,6 @@ void EmbeddingGather(const Tensor& ids, const Tensor& table, const Tensor& out);
 void Im2Patches(const Tensor& image, int patch, const Tensor& out);
 void BilinearResize(const Tensor& x, const Tensor& out);
 void Convert(const Tensor& src, const Tensor& dst);
+void ArgMax(const Tensor& x, const Tensor& out);
 
 }  // namespace ovserve::kernels::checks

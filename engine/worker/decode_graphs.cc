@@ -10,6 +10,21 @@ namespace ovserve::engine {
 using kernels::DType;
 using kernels::Tensor;
 
+void CopyNonGreedyRows(kernels::Backend& backend, const float* device, float* host, int64_t vocab,
+                       const std::vector<bool>& greedy) {
+  const auto n = static_cast<int64_t>(greedy.size());
+  for (int64_t r = 0; r < n;) {
+    if (greedy[static_cast<size_t>(r)]) {
+      ++r;
+      continue;
+    }
+    int64_t end = r + 1;
+    while (end < n && !greedy[static_cast<size_t>(end)]) ++end;
+    backend.CopyToHost(host + r * vocab, device + r * vocab, static_cast<size_t>((end - r) * vocab) * sizeof(float));
+    r = end;
+  }
+}
+
 std::vector<int64_t> DecodeGraphs::DefaultSizes(int64_t max_batch) {
   const int64_t most = std::clamp<int64_t>(max_batch, 1, 256);
   std::vector<int64_t> sizes;
@@ -48,6 +63,7 @@ DecodeGraphs::DecodeGraphs(Qwen2Model& lm, kernels::Backend& backend, const KvCa
   embeddings_ = buffers_.F32({most, hidden_});
   hidden_states_ = buffers_.F32({most, hidden_});
   logits_ = buffers_.F32({most, vocab_});
+  argmax_ = buffers_.Take(DType::kI32, {most});
   // One row per sequence: row i is sequence i's output, queries [i, i + 1).
   std::vector<int32_t> iota(static_cast<size_t>(most + 1));
   std::iota(iota.begin(), iota.end(), 0);
@@ -103,9 +119,10 @@ void DecodeGraphs::Body(int64_t size) {
   lm_.Embed(ids_.Slice(0, size), embeddings);
   lm_.Forward(embeddings, batch, cache_, hidden, &activations_);
   lm_.Logits(hidden, logits_.Slice(0, size));
+  backend_.ArgMax(logits_.Slice(0, size), argmax_.Slice(0, size));
 }
 
-void DecodeGraphs::Run(std::span<const DecodeRow> rows, float* logits) {
+void DecodeGraphs::Run(std::span<const DecodeRow> rows, float* logits, int32_t* argmax) {
   const auto n = static_cast<int64_t>(rows.size());
   OVSERVE_CHECK(Fits(n), "DecodeGraphs: %lld rows", static_cast<long long>(n));
   if (!warmed_up_) {
@@ -126,7 +143,10 @@ void DecodeGraphs::Run(std::span<const DecodeRow> rows, float* logits) {
   }
   backend_.Replay(*it->second);
   ++replays_;
-  backend_.CopyToHost(logits, logits_.data, static_cast<size_t>(n * vocab_) * sizeof(float));
+  backend_.CopyToHost(argmax, argmax_.data, static_cast<size_t>(n) * sizeof(int32_t));
+  greedy_.clear();
+  for (const DecodeRow& r : rows) greedy_.push_back(r.greedy);
+  CopyNonGreedyRows(backend_, logits_.as<const float>(), logits, vocab_, greedy_);
 }
 
 }  // namespace ovserve::engine

@@ -35,7 +35,13 @@ struct DecodeRow {
   int32_t token = 0;
   int64_t position = 0;                // of the token (the cache holds [0, position))
   std::span<const int32_t> block_ids;  // its sequence's block table (covers position)
+  bool greedy = false;                 // only its argmax is wanted, not its logits
 };
+
+// Copies row r of device logits [greedy.size(), vocab] to the same row of
+// `host` wherever !greedy[r], one copy per run of consecutive rows.
+void CopyNonGreedyRows(kernels::Backend& backend, const float* device, float* host, int64_t vocab,
+                       const std::vector<bool>& greedy);
 
 class DecodeGraphs {
  public:
@@ -51,8 +57,10 @@ class DecodeGraphs {
 
   // Whether a step of `rows` decode rows can run as a graph.
   bool Fits(int64_t rows) const { return rows >= 1 && rows <= sizes_.back(); }
-  // Runs one decode step; logits [rows.size(), vocab] go to `logits` (host).
-  void Run(std::span<const DecodeRow> rows, float* logits);
+  // Runs one decode step: argmax [rows.size()] of every row to `argmax`
+  // and the logits of the rows that are not greedy to their rows of
+  // `logits` [rows.size(), vocab] (host).
+  void Run(std::span<const DecodeRow> rows, float* logits, int32_t* argmax);
 
   int64_t graphs_captured() const { return static_cast<int64_t>(graphs_.size()); }
   int64_t replays() const { return replays_; }
@@ -77,8 +85,9 @@ class DecodeGraphs {
   // of graphed steps (apart from other passes', which may grow theirs).
   ActivationArena buffers_, activations_;
   kernels::Tensor ids_, positions_, slots_, output_rows_, query_start_, seq_lens_, tables_;
-  kernels::Tensor embeddings_, hidden_states_, logits_;
+  kernels::Tensor embeddings_, hidden_states_, logits_, argmax_;
   std::vector<int32_t> host_ids_, host_positions_, host_slots_, host_seq_lens_, host_tables_;
+  std::vector<bool> greedy_;
   bool warmed_up_ = false;
   std::map<int64_t, std::unique_ptr<kernels::OpGraph>> graphs_;
   int64_t replays_ = 0;

@@ -53,17 +53,39 @@ bool ModelRunner::AsDecodeRows(std::span<const ChunkInput> chunks) {
     for (const PlacedVisualRows& item : c.visual) {
       if (c.start >= item.start && c.start < item.start + item.rows) return false;  // a visual row
     }
-    decode_rows_.push_back(DecodeRow{.token = c.tokens[c.start], .position = c.start, .block_ids = c.block_ids});
+    decode_rows_.push_back(
+        DecodeRow{.token = c.tokens[c.start], .position = c.start, .block_ids = c.block_ids, .greedy = c.greedy});
   }
   return true;
 }
 
-std::span<const float> ModelRunner::Execute(std::span<const ChunkInput> chunks) {
+StepOutput ModelRunner::Fetch(std::span<const ChunkInput> chunks, const Tensor& logits,
+                              const Tensor* device_argmax) {
+  kernels::Backend& backend = model_.backend();
+  const int64_t R = logits.rows();
+  logits_.resize(static_cast<size_t>(R * vocab_));
+  if (device_argmax == nullptr) {
+    backend.CopyToHost(logits_.data(), logits.data, logits_.size() * sizeof(float));
+    return StepOutput{.logits = logits_, .argmax = {}};
+  }
+  argmax_.resize(static_cast<size_t>(R));
+  backend.CopyToHost(argmax_.data(), device_argmax->data, argmax_.size() * sizeof(int32_t));
+  greedy_rows_.clear();
+  for (const ChunkInput& c : chunks) {
+    if (c.samples) greedy_rows_.push_back(c.greedy);
+  }
+  CopyNonGreedyRows(backend, logits.as<const float>(), logits_.data(), vocab_, greedy_rows_);
+  return StepOutput{.logits = logits_, .argmax = argmax_};
+}
+
+StepOutput ModelRunner::Execute(std::span<const ChunkInput> chunks) {
   kernels::Backend& backend = model_.backend();
   if (AsDecodeRows(chunks)) {
-    logits_.resize(static_cast<size_t>(static_cast<int64_t>(chunks.size()) * vocab_));
-    graphs_->Run(decode_rows_, logits_.data());
-    return logits_;
+    const auto rows = static_cast<int64_t>(chunks.size());
+    logits_.resize(static_cast<size_t>(rows * vocab_));
+    argmax_.resize(static_cast<size_t>(rows));
+    graphs_->Run(decode_rows_, logits_.data(), argmax_.data());
+    return StepOutput{.logits = logits_, .argmax = argmax_};
   }
   Qwen2Model& lm = model_.language_model();
   arena_.Reset();
@@ -108,16 +130,20 @@ std::span<const float> ModelRunner::Execute(std::span<const ChunkInput> chunks) 
     }
     backend.Synchronize();
     parallel_->Step(host_embeddings, batch, logits_.data());
-    return logits_;
+    return StepOutput{.logits = logits_, .argmax = {}};
   }
   Tensor hidden = arena_.F32({R, hidden_});
   lm.Forward(embeddings, batch, *cache_, hidden);
-  if (R > 0) {
-    Tensor logits = arena_.F32({R, vocab_});
-    lm.Logits(hidden, logits);
-    backend.CopyToHost(logits_.data(), logits.data, logits_.size() * sizeof(float));
-  }
-  return logits_;
+  if (R == 0) return StepOutput{};
+  Tensor logits = arena_.F32({R, vocab_});
+  lm.Logits(hidden, logits);
+  // On a GPU, greedy rows bring back one id each instead of their logits.
+  const bool any_greedy = std::any_of(chunks.begin(), chunks.end(),
+                                      [](const ChunkInput& c) { return c.samples && c.greedy; });
+  if (backend.device() == kernels::Device::kCpu || !any_greedy) return Fetch(chunks, logits, nullptr);
+  const Tensor argmax = arena_.Take(DType::kI32, {R});
+  backend.ArgMax(logits, argmax);
+  return Fetch(chunks, logits, &argmax);
 }
 
 }  // namespace ovserve::engine

@@ -38,6 +38,20 @@ struct ChunkInput {
   int64_t start = 0;
   int64_t num_tokens = 0;
   bool samples = false;  // its last row's logits are wanted
+  // With `samples`: the row is decoded greedily with nothing else asked of
+  // its logits (no logprobs, penalties or banned ids), so its argmax is all
+  // it needs; a GPU then returns that id instead of a vocabulary of logits.
+  bool greedy = false;
+};
+
+// A step's results, one row per sampling chunk in chunk order; valid until
+// the next Execute.
+struct StepOutput {
+  // [rows, vocab]. With `argmax` given, the rows of greedy chunks are unset.
+  std::span<const float> logits;
+  // [rows] when the backend computed each row's argmax (GPUs, for steps with
+  // greedy rows); empty otherwise.
+  std::span<const int32_t> argmax;
 };
 
 struct ModelRunnerOptions {
@@ -61,9 +75,8 @@ class ModelRunner {
                                                              int32_t num_blocks, int block_size,
                                                              const ModelRunnerOptions& options = {});
 
-  // Runs the step; returns logits [sampling chunks, vocab] in chunk order,
-  // valid until the next call.
-  std::span<const float> Execute(std::span<const ChunkInput> chunks);
+  // Runs the step.
+  StepOutput Execute(std::span<const ChunkInput> chunks);
 
   int64_t vocab_size() const { return vocab_; }
   // Decode steps run as graph replays so far (0 without graphs).
@@ -74,6 +87,11 @@ class ModelRunner {
   // The step as DecodeGraphs rows, when every chunk is one sampled text token
   // and they fit a graph; false otherwise.
   bool AsDecodeRows(std::span<const ChunkInput> chunks);
+  // Brings `logits` [R, vocab] (device) back: every row, or with
+  // `device_argmax` [R] (device) the argmax of every row and the logits of
+  // the rows that are not greedy.
+  StepOutput Fetch(std::span<const ChunkInput> chunks, const kernels::Tensor& logits,
+                   const kernels::Tensor* device_argmax);
 
   LlavaOnevisionModel& model_;
   std::unique_ptr<KvCacheStorage> cache_;          // one device
@@ -85,6 +103,8 @@ class ModelRunner {
   int64_t hidden_, vocab_;
   std::vector<int32_t> ids_;
   std::vector<float> logits_;
+  std::vector<int32_t> argmax_;
+  std::vector<bool> greedy_rows_;
   std::vector<float> host_embeddings_;  // tensor parallelism on GPUs: the step's input, via the host
 };
 

@@ -187,4 +187,9 @@ void CpuBackend::Convert(const Tensor& src, const Tensor& dst) {
   cpu::Convert(pool_, src, dst);
 }
 
+void CpuBackend::ArgMax(const Tensor& x, const Tensor& out) {
+  checks::ArgMax(x, out);
+  cpu::ArgMax(pool_, x, out);
+}
+
 }  // namespace ovserve::kernels

@@ -55,6 +55,7 @@ class CpuBackend final : public Backend {
   void Im2Patches(const Tensor& image, int patch, const Tensor& out) override;
   void BilinearResize(const Tensor& x, const Tensor& out) override;
   void Convert(const Tensor& src, const Tensor& dst) override;
+  void ArgMax(const Tensor& x, const Tensor& out) override;
 
  private:
   cpu::ThreadPool pool_;

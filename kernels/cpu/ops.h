@@ -27,6 +27,7 @@ void EmbeddingGather(ThreadPool& pool, const Tensor& ids, const Tensor& table, c
 void Im2Patches(ThreadPool& pool, const Tensor& image, int patch, const Tensor& out);
 void BilinearResize(ThreadPool& pool, const Tensor& x, const Tensor& out);
 void Convert(ThreadPool& pool, const Tensor& src, const Tensor& dst);
+void ArgMax(ThreadPool& pool, const Tensor& x, const Tensor& out);
 
 // Reads element i of a floating-point tensor of any stored dtype as float.
 inline float LoadAsFloat(const Tensor& t, int64_t i) {

@@ -344,4 +344,10 @@ void CudaBackend::Convert(const Tensor& src, const Tensor& dst) {
   cuda::Convert(state_->stream, src, dst);
 }
 
+void CudaBackend::ArgMax(const Tensor& x, const Tensor& out) {
+  state_->Bind();
+  checks::ArgMax(x, out);
+  cuda::ArgMax(state_->stream, x, out);
+}
+
 }  // namespace ovserve::kernels

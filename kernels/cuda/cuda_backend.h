@@ -66,6 +66,7 @@ class CudaBackend final : public Backend {
   void Im2Patches(const Tensor& image, int patch, const Tensor& out) override;
   void BilinearResize(const Tensor& x, const Tensor& out) override;
   void Convert(const Tensor& src, const Tensor& dst) override;
+  void ArgMax(const Tensor& x, const Tensor& out) override;
 
  private:
   struct State;

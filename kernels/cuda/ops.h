@@ -45,6 +45,9 @@ void PagedAttention(cudaStream_t stream, const Tensor& q, const Tensor& k_cache,
 // The widest head the attention kernels take.
 constexpr int kMaxHeadDim = 128;
 
+// argmax.cu
+void ArgMax(cudaStream_t stream, const Tensor& x, const Tensor& out);
+
 // im2patches.cu, bilinear.cu
 void Im2Patches(cudaStream_t stream, const Tensor& image, int patch, const Tensor& out);
 void BilinearResize(cudaStream_t stream, const Tensor& x, const Tensor& out);

@@ -206,4 +206,9 @@ void CheckedDeviceBackend::Convert(const Tensor& src, const Tensor& dst) {
   });
 }
 
+void CheckedDeviceBackend::ArgMax(const Tensor& x, const Tensor& out) {
+  const Tensor hx = Check("ArgMax", "x", x), hout = Check("ArgMax", "out", out);
+  Run([=, this] { cpu_.ArgMax(hx, hout); });
+}
+
 }  // namespace ovserve::testing

@@ -74,6 +74,7 @@ class CheckedDeviceBackend final : public kernels::Backend {
   void Im2Patches(const kernels::Tensor& image, int patch, const kernels::Tensor& out) override;
   void BilinearResize(const kernels::Tensor& x, const kernels::Tensor& out) override;
   void Convert(const kernels::Tensor& src, const kernels::Tensor& dst) override;
+  void ArgMax(const kernels::Tensor& x, const kernels::Tensor& out) override;
 
  private:
   class Buffer;

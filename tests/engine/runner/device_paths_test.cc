@@ -133,13 +133,13 @@ TEST(DevicePathsTest, ModelRunnerStepOnADeviceBackendMatchesTheReference) {
   const int64_t split = std::min<int64_t>(L_image - 1, placed.start + placed.rows / 2);
   const ChunkInput head{.tokens = image.input_ids, .block_ids = image_table, .visual = visual,
                         .start = 0, .num_tokens = split, .samples = false};
-  EXPECT_TRUE((*runner)->Execute(std::span<const ChunkInput>(&head, 1)).empty());
+  EXPECT_TRUE((*runner)->Execute(std::span<const ChunkInput>(&head, 1)).logits.empty());
   const std::vector<ChunkInput> step = {
       {.tokens = image.input_ids, .block_ids = image_table, .visual = visual, .start = split,
        .num_tokens = L_image - split, .samples = true},
       {.tokens = text.input_ids, .block_ids = text_table, .visual = {}, .start = 0, .num_tokens = L_text,
        .samples = true}};
-  const std::span<const float> logits = (*runner)->Execute(step);
+  const std::span<const float> logits = (*runner)->Execute(step).logits;
   const int64_t V = (*runner)->vocab_size();
   ASSERT_EQ(static_cast<int64_t>(logits.size()), 2 * V);
   const double image_diff = ovserve::testing::MaxAbsDiff(logits.data(), *image.reference->Find("last_logits"));
@@ -188,26 +188,39 @@ TEST(DevicePathsTest, DecodeGraphsReplayWhatEagerStepsCompute) {
     std::iota(tables[s].begin(), tables[s].end(), static_cast<int32_t>(s * 16));
   }
   const int64_t V = eager.runner->vocab_size();
+  struct Out {
+    std::vector<float> logits;
+    std::vector<int32_t> argmax;
+  };
+  // Odd sequences ask for their argmax only (greedy rows).
   const auto step = [&](Side& side, const std::vector<int64_t>& seqs, bool prefill) {
     std::vector<ChunkInput> chunks;
     for (int64_t s : seqs) {
       const auto len = static_cast<int64_t>(tokens[s].size());
       chunks.push_back({.tokens = tokens[s], .block_ids = tables[s], .visual = {},
-                        .start = prefill ? 0 : len - 1, .num_tokens = prefill ? len : 1, .samples = true});
+                        .start = prefill ? 0 : len - 1, .num_tokens = prefill ? len : 1, .samples = true,
+                        .greedy = s % 2 == 1});
     }
-    const std::span<const float> logits = side.runner->Execute(chunks);
-    return std::vector<float>(logits.begin(), logits.end());
+    const StepOutput out = side.runner->Execute(chunks);
+    return Out{std::vector<float>(out.logits.begin(), out.logits.end()),
+               std::vector<int32_t>(out.argmax.begin(), out.argmax.end())};
+  };
+  const auto argmax_of = [&](const std::vector<float>& logits, size_t row) {
+    const auto begin = logits.begin() + static_cast<std::ptrdiff_t>(row) * V;
+    return static_cast<int32_t>(std::max_element(begin, begin + V) - begin);
+  };
+  // A row's greedy token: the device's argmax when it gave one (a step with
+  // greedy rows), else from the row's logits.
+  const auto token = [&](const Out& out, size_t row) {
+    return out.argmax.empty() ? argmax_of(out.logits, row) : out.argmax[row];
   };
   const std::vector<int64_t> all = {0, 1, 2, 3, 4, 5};
-  const std::vector<float> prefill_eager = step(eager, all, true);
-  const std::vector<float> prefill_graphed = step(graphed, all, true);
-  ASSERT_EQ(prefill_eager, prefill_graphed);  // prefills are never graphed
+  const Out prefill_eager = step(eager, all, true);
+  const Out prefill_graphed = step(graphed, all, true);
+  ASSERT_EQ(prefill_eager.argmax, prefill_graphed.argmax);  // prefills are never graphed
   // Greedy tokens from the eager side feed both.
-  auto feed = [&](const std::vector<int64_t>& seqs, const std::vector<float>& logits) {
-    for (size_t i = 0; i < seqs.size(); ++i) {
-      const auto row = logits.begin() + static_cast<std::ptrdiff_t>(i) * V;
-      tokens[seqs[i]].push_back(static_cast<int32_t>(std::max_element(row, row + V) - row));
-    }
+  auto feed = [&](const std::vector<int64_t>& seqs, const Out& out) {
+    for (size_t i = 0; i < seqs.size(); ++i) tokens[seqs[i]].push_back(token(out, i));
   };
   feed(all, prefill_eager);
   double worst = 0;
@@ -215,13 +228,20 @@ TEST(DevicePathsTest, DecodeGraphsReplayWhatEagerStepsCompute) {
     if (seqs.size() == all.size()) {
       // An eager pass larger than any before (every sequence recomputed from
       // position 0) grows the eager buffers; the graphs must not care.
-      ASSERT_EQ(step(eager, all, true), step(graphed, all, true));
+      ASSERT_EQ(step(eager, all, true).argmax, step(graphed, all, true).argmax);
     }
     for (int64_t i = 0; i < kSteps; ++i) {
-      const std::vector<float> a = step(eager, seqs, false);
-      const std::vector<float> b = step(graphed, seqs, false);
-      ASSERT_EQ(a.size(), b.size());
-      for (size_t j = 0; j < a.size(); ++j) worst = std::max(worst, static_cast<double>(std::fabs(a[j] - b[j])));
+      const Out a = step(eager, seqs, false);
+      const Out b = step(graphed, seqs, false);
+      ASSERT_EQ(b.argmax.size(), seqs.size());  // a graphed step always returns every argmax
+      for (size_t r = 0; r < seqs.size(); ++r) {
+        EXPECT_EQ(token(a, r), b.argmax[r]);
+        if (seqs[r] % 2 == 1) continue;  // a greedy row: no logits came back
+        EXPECT_EQ(b.argmax[r], argmax_of(b.logits, r));
+        for (int64_t j = 0; j < V; ++j) {
+          worst = std::max(worst, static_cast<double>(std::fabs(a.logits[r * V + j] - b.logits[r * V + j])));
+        }
+      }
       feed(seqs, a);
     }
   }

@@ -2,6 +2,7 @@
 // AVX2 path (where the CPU has it) and the portable path.
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <random>
 #include <vector>
@@ -457,6 +458,20 @@ TEST_P(CpuOpsTest, Im2PatchesUsesConvWeightOrder) {
   // Patch (py=1, px=2), channel 1, y=1, x=0 -> img[1][3][4].
   const int64_t p = 1 * (W / P) + 2;
   EXPECT_EQ(out[p * C * P * P + 1 * P * P + 1 * P + 0], img[(1 * H + 3) * W + 4]);
+}
+
+TEST(CpuArgMaxTest, LowestColumnOfTheLargestNanNeverWins) {
+  CpuBackend backend(CpuBackendOptions{.num_threads = 2});
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> x = {
+      1, 5, 3, 5,            // tie: the lower column
+      -inf, -inf, -inf, -inf,  // nothing finite: column 0
+      nan, 2, nan, 1,        // NaN never wins
+      -3, -2, -1, inf,       // +inf wins
+  };
+  std::vector<int32_t> out(4, -7);
+  backend.ArgMax(Tensor(x.data(), DType::kF32, {4, 4}), Tensor(out.data(), DType::kI32, {4}));
+  EXPECT_EQ(out, (std::vector<int32_t>{1, 0, 1, 3}));
 }
 
 INSTANTIATE_TEST_SUITE_P(Isa, CpuOpsTest, ::testing::Values(cpu::Isa::kGeneric, cpu::Isa::kAvx2),

@@ -11,6 +11,7 @@
 //   the op only moves data).
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <memory>
 #include <random>
 #include <string>
@@ -178,6 +179,22 @@ TEST_F(CudaOpParityTest, RopeActivationsAddGatherConvert) {
   const Tensor gw = DeviceF32({V * E});
   gpu_->Convert(Up(table, DType::kBF16, {V * E}), gw);
   EXPECT_EQ(Down(gw), widened);
+}
+
+TEST_F(CudaOpParityTest, ArgMaxOverVocabularyRows) {
+  const int64_t R = 37, V = 152064;
+  std::vector<float> x = Random(static_cast<size_t>(R * V), 3.0f, 21);
+  x[5 * V + 100] = x[5 * V + 90000] = 1e4f;  // a tie: the lower column
+  x[6 * V + 7] = std::numeric_limits<float>::quiet_NaN();
+  std::vector<int32_t> expected(R);
+  cpu_.ArgMax(Tensor(x.data(), DType::kF32, {R, V}), Tensor(expected.data(), DType::kI32, {R}));
+  buffers_.push_back(gpu_->Allocate(R * sizeof(int32_t)));
+  const Tensor out(buffers_.back()->data(), DType::kI32, {R}, Device::kCuda);
+  gpu_->ArgMax(Up(x, DType::kF32, {R, V}), out);
+  std::vector<int32_t> got(R);
+  gpu_->CopyToHost(got.data(), out.data, R * sizeof(int32_t));
+  EXPECT_EQ(got, expected);
+  EXPECT_EQ(got[5], 100);
 }
 
 TEST_F(CudaOpParityTest, Im2PatchesAndBilinearResize) {
