@@ -24,6 +24,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "engine/engine.h"
+#include "kernels/backend_factory.h"
 #include "nlohmann/json.hpp"
 
 ABSL_FLAG(std::string, model, "", "LLaVA-OneVision checkpoint folder (e.g. from ovserve-make-model)");
@@ -32,6 +33,8 @@ ABSL_FLAG(int64_t, prompt, 128, "prompt tokens per request");
 ABSL_FLAG(int64_t, new_tokens, 64, "generated tokens per request");
 ABSL_FLAG(int64_t, prefill_requests, 8, "requests in the prefill pass (max_tokens 1 each)");
 ABSL_FLAG(int32_t, threads, 2, "CPU threads");
+ABSL_FLAG(std::string, device, "cpu", "cpu or cuda (the server's --device)");
+ABSL_FLAG(bool, cuda_graphs, true, "cuda: decode steps as CUDA graphs (the server's --cuda-graphs)");
 ABSL_FLAG(int32_t, tensor_parallel_size, 1, "ranks the decoder is split over (threads share --threads)");
 ABSL_FLAG(bool, cpu_bf16_dot, false, "Linear with bf16 dot products (the server's --cpu-bf16-dot)");
 ABSL_FLAG(int64_t, max_batched_tokens, 8192, "engine token budget per step");
@@ -158,6 +161,13 @@ int Main() {
 
   engine::EngineConfig config;
   config.model_dir = model;
+  const auto device = kernels::ParseDevice(absl::GetFlag(FLAGS_device));
+  if (!device.ok()) {
+    std::fprintf(stderr, "%s\n", device.status().ToString().c_str());
+    return 2;
+  }
+  config.device = *device;
+  config.cuda_graphs = absl::GetFlag(FLAGS_cuda_graphs);
   config.threads = absl::GetFlag(FLAGS_threads);
   config.tensor_parallel_size = absl::GetFlag(FLAGS_tensor_parallel_size);
   config.cpu_bf16_dot = absl::GetFlag(FLAGS_cpu_bf16_dot);
@@ -195,6 +205,8 @@ int Main() {
   nlohmann::json json;
   json["benchmark"] = "engine_throughput";
   json["model"] = model;
+  json["device"] = absl::GetFlag(FLAGS_device);
+  json["cuda_graphs"] = config.cuda_graphs;
   json["threads"] = config.threads;
   json["tensor_parallel_size"] = config.tensor_parallel_size;
   json["cpu_bf16_dot"] = config.cpu_bf16_dot;

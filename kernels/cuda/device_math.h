@@ -52,13 +52,22 @@ OVSERVE_HOST_DEVICE float RopeInverseFrequency(int i, int D, float theta) {
   return 1.0f / static_cast<float>(pow(static_cast<double>(theta), static_cast<double>(exponent)));
 }
 
-// One rotate-half pair (a = x[i], b = x[i + D/2]) at `angle`.
-OVSERVE_HOST_DEVICE void RotatePair(float& a, float& b, float angle) {
-  const float c = static_cast<float>(cos(static_cast<double>(angle)));
-  const float s = static_cast<float>(sin(static_cast<double>(angle)));
+// The rotation of pair i at `position`: cos and sin of the angle, taken in
+// double and rounded once, as kernels/cpu/rope.cc does.
+struct RopeRotation {
+  float c, s;
+};
+OVSERVE_HOST_DEVICE RopeRotation RotationAt(int i, int D, float theta, int32_t position) {
+  const float angle = RopeInverseFrequency(i, D, theta) * static_cast<float>(position);
+  return RopeRotation{static_cast<float>(cos(static_cast<double>(angle))),
+                      static_cast<float>(sin(static_cast<double>(angle)))};
+}
+
+// One rotate-half pair (a = x[i], b = x[i + D/2]).
+OVSERVE_HOST_DEVICE void Rotate(float& a, float& b, RopeRotation r) {
   const float a0 = a, b0 = b;
-  a = a0 * c - b0 * s;
-  b = b0 * c + a0 * s;
+  a = a0 * r.c - b0 * r.s;
+  b = b0 * r.c + a0 * r.s;
 }
 
 // Bilinear source taps of output index o when resizing `in` samples to

@@ -77,7 +77,7 @@ TEST(CudaDeviceMathTest, RopeMatchesTheCpuBackendBitForBit) {
     for (int64_t h = 0; h < H; ++h) {
       float* row = x.data() + (t * H + h) * D;
       for (int i = 0; i < D / 2; ++i) {
-        RotatePair(row[i], row[i + D / 2], RopeInverseFrequency(i, D, theta) * static_cast<float>(positions[t]));
+        Rotate(row[i], row[i + D / 2], RotationAt(i, D, theta, positions[t]));
       }
     }
   }
