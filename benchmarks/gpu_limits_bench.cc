@@ -289,7 +289,8 @@ int Main() {
   std::printf("gpu        device %d, %.1f GiB; HBM copy bandwidth %.0f GB/s; bf16 peak %.0f TFLOP/s (flag)\n", device,
               static_cast<double>(memory.total_bytes) / (1 << 30), bandwidth / 1e9, peak / 1e12);
   std::printf("decode     context %lld tokens per sequence, %lld steps\n\n",
-              static_cast<long long>(absl::GetFlag(FLAGS_context)), static_cast<long long>(absl::GetFlag(FLAGS_decode_steps)));
+              static_cast<long long>(absl::GetFlag(FLAGS_context)),
+              static_cast<long long>(absl::GetFlag(FLAGS_decode_steps)));
   bench::PrintLimitRows(rows, 36);
   if (const std::string out = absl::GetFlag(FLAGS_out); !out.empty()) {
     const nlohmann::json results = bench::LimitRowsJson(rows);

@@ -1,11 +1,9 @@
 #include "engine/model/llava_model.h"
 
-#include <cstring>
-
 #include "absl/strings/str_cat.h"
 #include "engine/model/visual_packing.h"
-#include "kernels/cpu/cpu_backend.h"
 #include "engine/util/status_macros.h"
+#include "kernels/cpu/cpu_backend.h"
 
 namespace ovserve::engine {
 

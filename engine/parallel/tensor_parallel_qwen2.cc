@@ -2,9 +2,9 @@
 
 #include <algorithm>
 
+#include "engine/parallel/nccl_group_loader.h"
 #include "engine/util/status_macros.h"
 #include "kernels/backend_factory.h"
-#include "engine/parallel/nccl_group_loader.h"
 
 namespace ovserve::engine {
 

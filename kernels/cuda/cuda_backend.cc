@@ -223,8 +223,8 @@ void CudaBackend::Linear(const Tensor& x, const Tensor& w, const Tensor* bias, c
   // weights' (BF16/F16), the product and its accumulation stay F32.
   const void* x_op = x.data;
   if (w.dtype != DType::kF32) {
-    Tensor cast(state_->gemm_input.Get(static_cast<size_t>(M * K) * DTypeSize(w.dtype), state_->capturing), w.dtype, {M, K},
-                Device::kCuda);
+    void* cast_data = state_->gemm_input.Get(static_cast<size_t>(M * K) * DTypeSize(w.dtype), state_->capturing);
+    Tensor cast(cast_data, w.dtype, {M, K}, Device::kCuda);
     cuda::Convert(state_->stream, x, cast);
     x_op = cast.data;
   }
@@ -296,9 +296,11 @@ void CudaBackend::PagedAttention(const Tensor& q, const Tensor& k_cache, const T
                                                k_cache.dim(1), state_->sm_count)
                             : cuda::SplitPlan{};
   const int64_t floats = cuda::SplitWorkspaceFloats(plan, q.dim(0), q.dim(1), q.dim(2));
-  float* workspace =
-      floats > 0 ? static_cast<float*>(state_->attention_partials.Get(static_cast<size_t>(floats) * sizeof(float), state_->capturing))
-                 : nullptr;
+  float* workspace = nullptr;
+  if (floats > 0) {
+    workspace = static_cast<float*>(
+        state_->attention_partials.Get(static_cast<size_t>(floats) * sizeof(float), state_->capturing));
+  }
   cuda::PagedAttention(state_->stream, q, k_cache, v_cache, batch, scale, max_query_len, plan, workspace, out);
 }
 
