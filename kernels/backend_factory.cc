@@ -21,6 +21,7 @@ std::optional<FakeGpusForTesting>& Fake() {
 }  // namespace
 
 void SetFakeGpusForTesting(std::optional<FakeGpusForTesting> fake) { Fake() = std::move(fake); }
+bool FakeGpusActive() { return Fake().has_value(); }
 
 bool CudaBuilt() {
 #if OVSERVE_HAVE_CUDA

@@ -58,5 +58,8 @@ struct FakeGpusForTesting {
   GpuMemory memory;
 };
 void SetFakeGpusForTesting(std::optional<FakeGpusForTesting> fake);
+// Whether the stand-in is set (tensor parallelism then joins its "GPUs" with
+// the in-process communicator: their memory is host memory).
+bool FakeGpusActive();
 
 }  // namespace ovserve::kernels

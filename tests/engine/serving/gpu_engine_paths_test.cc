@@ -27,18 +27,21 @@ using testing::Drain;
 using testing::ReadMedia;
 
 constexpr int64_t kGiB = int64_t{1} << 30;
+constexpr int64_t kMiB = int64_t{1} << 20;
+// The stand-in GPU's memory: small, as its "device memory" is host memory.
+constexpr int64_t kTotal = 512 * kMiB, kFree = 480 * kMiB;
 
 class GpuEnginePathsTest : public ::testing::Test {
  protected:
   void SetUp() override { OVSERVE_REQUIRE_FIXTURE("tiny-llava-ov/config.json"); }
   void TearDown() override { kernels::SetFakeGpusForTesting(std::nullopt); }
 
-  static void FakeGpu(int64_t free_bytes, int64_t total_bytes) {
+  static void FakeGpu(int64_t free_bytes, int64_t total_bytes, int devices = 1) {
     kernels::SetFakeGpusForTesting(kernels::FakeGpusForTesting{
         .make = [](int) -> std::unique_ptr<kernels::Backend> {
-          return std::make_unique<ovserve::testing::CheckedDeviceBackend>(2);
+          return std::make_unique<ovserve::testing::CheckedDeviceBackend>(1);
         },
-        .devices = 1,
+        .devices = devices,
         .memory = {.free_bytes = free_bytes, .total_bytes = total_bytes}});
   }
 
@@ -96,17 +99,17 @@ TEST_F(GpuEnginePathsTest, GpuEngineServesWhatTheCpuEngineServes) {
   const auto expected = Serve(**cpu);
   cpu->reset();
 
-  FakeGpu(/*free=*/3 * kGiB, /*total=*/4 * kGiB);
+  FakeGpu(kFree, kTotal);
   auto gpu = Engine::Create(Config(kernels::Device::kCuda));
   ASSERT_TRUE(gpu.ok()) << gpu.status();
-  // The KV cache is what the planner leaves: 0.9 of 4 GiB less the 1 GiB in
+  // The KV cache is what the planner leaves: 0.9 of the total less what is in
   // use (the stand-in reports fixed numbers) less a step's activations.
   auto model_config = LoadModelConfig(ovserve::testing::FixturePath("tiny-llava-ov"));
   ASSERT_TRUE(model_config.ok());
   const TextConfig& text = model_config->text;
   const KvCacheShape shape{.layers = text.num_hidden_layers, .kv_heads = text.num_key_value_heads,
                            .head_dim = text.head_dim, .block_size = 16, .dtype = kernels::DType::kF32};
-  const auto plan = PlanKvCache({.total_bytes = 4 * kGiB, .free_bytes = 3 * kGiB}, 0.9,
+  const auto plan = PlanKvCache({.total_bytes = kTotal, .free_bytes = kFree}, 0.9,
                                 StepActivationBytes(text, 512, 16), shape.BytesPerBlock());
   ASSERT_TRUE(plan.ok()) << plan.status();
   EXPECT_EQ((*gpu)->Stats().kv_blocks_total, plan->blocks);
@@ -117,6 +120,32 @@ TEST_F(GpuEnginePathsTest, GpuEngineServesWhatTheCpuEngineServes) {
   const EngineStats stats = (*gpu)->Stats();
   EXPECT_EQ(stats.kv_blocks_used, 0);
   EXPECT_EQ(stats.running + stats.waiting, 0);
+}
+
+// --tensor-parallel-size 2 on two stand-in GPUs: the engine keeps only the
+// token embeddings on GPU 0, each rank its shard (copied to its "GPU"), the
+// step's embeddings go to the ranks through host memory and rank 0's logits
+// come back (the ranks are joined in-process here, by NCCL on real GPUs).
+TEST_F(GpuEnginePathsTest, TensorParallelGpuEngineServesWhatTheCpuEngineServes) {
+  auto cpu = Engine::Create(Config(kernels::Device::kCpu));
+  ASSERT_TRUE(cpu.ok()) << cpu.status();
+  const auto expected = Serve(**cpu);
+  cpu->reset();
+
+  FakeGpu(kFree, kTotal, /*devices=*/2);
+  EngineConfig config = Config(kernels::Device::kCuda);
+  config.tensor_parallel_size = 2;
+  auto gpu = Engine::Create(config);
+  ASSERT_TRUE(gpu.ok()) << gpu.status();
+  const auto got = Serve(**gpu);
+  ASSERT_EQ(got.size(), expected.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], expected[i]) << "request " << i;
+
+  // More ranks than GPUs is refused with the count.
+  config.tensor_parallel_size = 4;
+  auto too_many = Engine::Create(config);
+  ASSERT_EQ(too_many.status().code(), absl::StatusCode::kFailedPrecondition) << too_many.status();
+  EXPECT_NE(too_many.status().message().find("this machine has 2"), std::string::npos) << too_many.status();
 }
 
 TEST_F(GpuEnginePathsTest, TooLittleGpuMemoryIsRefusedWithTheFigures) {
