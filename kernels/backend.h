@@ -1,7 +1,8 @@
 #pragma once
-// Backend: the one op interface every device implements (kernels/cpu/ now,
-// kernels/cuda/ later). The CPU backend is the reference every other backend
-// is diffed against by the op-parity test.
+// Backend: the one op interface every device implements (kernels/cpu/,
+// kernels/cuda/; made by kernels/backend_factory.h). The CPU backend is the
+// reference every other backend is diffed against by the op-parity test
+// (tests/kernels/cuda/op_parity_test.cc).
 //
 // Conventions for every op:
 // - Tensors are row-major views (kernels/tensor.h) of memory on this
