@@ -71,6 +71,7 @@ class Engine::Impl {
   int64_t kv_capacity_tokens() const { return static_cast<int64_t>(num_blocks_) * config_.block_size; }
 
  private:
+  absl::StatusOr<int64_t> GpuKvBlocks(const KvCacheShape& shape) const;
   void Loop();
   bool HasWork() const { return scheduler_->num_running() + scheduler_->num_waiting() > 0; }
   void Intake(std::unique_ptr<RequestState> state);
@@ -128,6 +129,32 @@ class Engine::Impl {
   mutable std::mutex stats_mutex_;
   EngineStats stats_;
 };
+
+// KV blocks GPU 0 has room for (memory_planner.h). Each rank holds its share
+// of the KV heads of every block (at least one head); GPU 0 also holds the
+// vision workers and the logits, so it sets the count for all.
+absl::StatusOr<int64_t> Engine::Impl::GpuKvBlocks(const KvCacheShape& shape) const {
+  const int tp = config_.tensor_parallel_size;
+  const int64_t rank_heads = std::max<int64_t>(1, (shape.kv_heads + tp - 1) / tp);
+  const int64_t rank_block_bytes = shape.BytesPerBlock() / shape.kv_heads * rank_heads;
+  const kernels::GpuMemory memory = kernels::QueryGpuMemory(0);
+  // Split over ranks, rank 0's shard is loaded after this plan: count its
+  // share of the decoder (and a replicated embedding) as in use already.
+  int64_t shard_bytes = 0;
+  if (tp > 1) {
+    LlavaWeights host = model_->host_weights();
+    for (const kernels::Tensor* t : WeightTensors(host.text)) shard_bytes += static_cast<int64_t>(t->nbytes());
+    shard_bytes = shard_bytes / tp + static_cast<int64_t>(host.text.embed_tokens.nbytes());
+  }
+  ASSIGN_OR_RETURN(const KvCachePlan plan,
+                   PlanKvCache(GpuMemorySnapshot{memory.total_bytes, std::max<int64_t>(0, memory.free_bytes - shard_bytes)},
+                               config_.gpu_memory_fraction,
+                               StepActivationBytes(model_->config().text, config_.max_batched_tokens,
+                                                   config_.max_running_requests),
+                               rank_block_bytes));
+  spdlog::info(fmt::runtime("GPU 0 memory plan: " + plan.Describe()));
+  return plan.blocks;
+}
 
 absl::Status Engine::Impl::Init() {
   if (config_.block_size <= 0) {
@@ -210,29 +237,7 @@ absl::Status Engine::Impl::Init() {
   const KvCacheShape shape = model_->language_model().CacheShape(config_.block_size);
   int64_t blocks = shape.BlocksForBytes(config_.kv_cache_bytes);
   if (gpu) {
-    // Each rank holds its share of the KV heads of every block (at least one
-    // head); GPU 0 holds the most, the vision workers, and the logits.
-    const int64_t heads = shape.kv_heads;
-    const int64_t rank_heads = std::max<int64_t>(1, (heads + config_.tensor_parallel_size - 1) /
-                                                         config_.tensor_parallel_size);
-    const int64_t rank_block_bytes = shape.BytesPerBlock() / heads * rank_heads;
-    const kernels::GpuMemory memory = kernels::QueryGpuMemory(0);
-    // Split over ranks, rank 0's shard is loaded after this plan: count its
-    // share of the decoder (and a replicated embedding) as in use already.
-    int64_t shard_bytes = 0;
-    if (config_.tensor_parallel_size > 1) {
-      LlavaWeights host = model_->host_weights();
-      for (const kernels::Tensor* t : WeightTensors(host.text)) shard_bytes += static_cast<int64_t>(t->nbytes());
-      shard_bytes = shard_bytes / config_.tensor_parallel_size + static_cast<int64_t>(host.text.embed_tokens.nbytes());
-    }
-    ASSIGN_OR_RETURN(const KvCachePlan plan,
-                     PlanKvCache(GpuMemorySnapshot{memory.total_bytes,
-                                                   std::max<int64_t>(0, memory.free_bytes - shard_bytes)},
-                                 config_.gpu_memory_fraction,
-                                 StepActivationBytes(text, config_.max_batched_tokens, config_.max_running_requests),
-                                 rank_block_bytes));
-    spdlog::info(fmt::runtime("GPU 0 memory plan: " + plan.Describe()));
-    blocks = plan.blocks;
+    ASSIGN_OR_RETURN(blocks, GpuKvBlocks(shape));
   }
   if (blocks < 2 || blocks > std::numeric_limits<int32_t>::max()) {
     return absl::InvalidArgumentError(absl::StrCat(
