@@ -11,9 +11,9 @@
 // tables) are copied into fixed device buffers before each replay; the graph
 // reads them there. Graphs are captured lazily per size, after one eager run
 // at the largest size has grown every buffer and workspace to its final size
-// (so no pointer a graph holds ever moves). The attention split plan is fixed
-// per graph: it is made for `max_seq_len` (the longest context), whatever
-// the step's sequences hold.
+// (so no pointer a graph holds ever moves). The number of split-K ranges of
+// decode attention is fixed per graph (made for `max_seq_len`, the longest
+// context); each sequence's ranges are sized on the device from its length.
 //
 // Owned by the ModelRunner; engine thread only.
 

@@ -53,7 +53,6 @@ struct Geometry {
 
 struct Partials {
   int splits = 1;
-  int64_t keys_per_split = 0;
   int64_t total_rows = 0;
   float* acc = nullptr;  // [splits, total_rows, Hq, D]
   float* ml = nullptr;   // [splits, total_rows, Hq, 2]: running max, denominator
@@ -93,8 +92,9 @@ __global__ void __launch_bounds__(kWarps * 32)
   int64_t key_begin = 0;
   int64_t key_end = causal ? min(key_count, q_off + row0 + rows_here) : key_count;
   if (splits > 1) {
-    key_begin = split * partials.keys_per_split;
-    key_end = min(key_end, key_begin + partials.keys_per_split);
+    const KeyRange range = SplitRange(key_count, splits, split);
+    key_begin = range.begin;
+    key_end = min(key_end, range.end);
   }
 
   for (int i = threadIdx.x; i < items * D; i += blockDim.x) {
@@ -251,7 +251,7 @@ void PagedAttention(cudaStream_t stream, const Tensor& q, const Tensor& k_cache,
   const PagedSlots slots{.tables = batch.block_tables.as<const int32_t>(),
                          .max_blocks = batch.block_tables.dim(1),
                          .block_size = batch.block_size};
-  Partials partials{.splits = plan.splits, .keys_per_split = plan.keys_per_split, .total_rows = N};
+  Partials partials{.splits = plan.splits, .total_rows = N};
   if (plan.splits > 1) {
     partials.acc = workspace;
     partials.ml = workspace + plan.splits * N * Hq * D;

@@ -5,20 +5,40 @@
 #include <algorithm>
 #include <cstdint>
 
+#if defined(__CUDACC__)
+#define OVSERVE_SPLIT_HOST_DEVICE __host__ __device__
+#else
+#define OVSERVE_SPLIT_HOST_DEVICE
+#endif
+
 namespace ovserve::kernels::cuda {
 
 // Keys per shared-memory tile of the attention kernel; split ranges are
 // whole tiles.
 constexpr int kKeyTile = 32;
 
+// Key ranges per sequence: `splits` of them, each a whole number of tiles
+// (SplitRange). Sized per sequence on the device, so one plan (and one CUDA
+// graph) serves sequences of any length.
 struct SplitPlan {
   int splits = 1;
-  int keys_per_split = 0;  // a multiple of kKeyTile; splits * keys_per_split >= the longest sequence
 };
 
-// Splits only decode-like steps (at most 4 query rows per sequence) with a
-// context of 512+ keys, into ranges of at least 256 keys, enough for about
-// two blocks per SM, at most 16.
+// Keys [begin, end) of range `split` of a sequence of `keys` keys.
+struct KeyRange {
+  int64_t begin, end;
+};
+OVSERVE_SPLIT_HOST_DEVICE inline KeyRange SplitRange(int64_t keys, int splits, int split) {
+  int64_t per = (keys + splits - 1) / splits;
+  per = (per + kKeyTile - 1) / kKeyTile * kKeyTile;
+  const int64_t begin = split * per;
+  const int64_t end = begin + per < keys ? begin + per : keys;
+  return KeyRange{begin, end < begin ? begin : end};
+}
+
+// Splits only decode-like steps (at most 4 query rows per sequence) whose
+// longest context has 512+ keys: enough ranges for about two blocks per SM, at
+// most 16, and no more than that context's keys / 256.
 inline SplitPlan PlanSplits(int64_t max_query_len, int64_t max_seq_len, int64_t sequences, int64_t kv_heads,
                             int sm_count) {
   constexpr int64_t kMinKeysPerSplit = 256;
@@ -28,10 +48,7 @@ inline SplitPlan PlanSplits(int64_t max_query_len, int64_t max_seq_len, int64_t 
   const int64_t wanted = (2 * int64_t{sm_count} + blocks - 1) / blocks;
   const int64_t splits = std::min({wanted, max_seq_len / kMinKeysPerSplit, kMaxSplits});
   if (splits <= 1) return SplitPlan{};
-  int64_t per = (max_seq_len + splits - 1) / splits;
-  per = (per + kKeyTile - 1) / kKeyTile * kKeyTile;
-  return SplitPlan{.splits = static_cast<int>((max_seq_len + per - 1) / per),
-                   .keys_per_split = static_cast<int>(per)};
+  return SplitPlan{.splits = static_cast<int>(splits)};
 }
 
 // Floats of the partial results a plan needs for `rows` query rows: the

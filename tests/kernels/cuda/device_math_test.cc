@@ -158,24 +158,36 @@ TEST(CudaDeviceMathTest, OnlineSoftmaxFoldAndSplitMergeGiveTheSoftmax) {
   EXPECT_FLOAT_EQ((merged_acc * w.a) / merged.l, before);
 }
 
-TEST(CudaSplitPlanTest, SplitsOnlyLongDecodesIntoWholeTilesThatCoverTheContext) {
+TEST(CudaSplitPlanTest, SplitsOnlyLongDecodesIntoWholeTilesThatCoverEachSequence) {
   // 7B decode at batch 1, 32k context, on an H100 (132 SMs, 4 KV heads).
-  SplitPlan plan = PlanSplits(1, 32768, 1, 4, 132);
-  EXPECT_EQ(plan.splits, 16);
-  EXPECT_EQ(plan.keys_per_split % kKeyTile, 0);
-  EXPECT_GE(int64_t{plan.splits} * plan.keys_per_split, 32768);
-  EXPECT_LT(int64_t{plan.splits - 1} * plan.keys_per_split, 32768);  // no empty split
+  EXPECT_EQ(PlanSplits(1, 32768, 1, 4, 132).splits, 16);
   // Many sequences already fill the GPU: no split.
   EXPECT_EQ(PlanSplits(1, 32768, 256, 4, 132).splits, 1);
   // Prefill chunks and short contexts are never split.
   EXPECT_EQ(PlanSplits(512, 32768, 1, 4, 132).splits, 1);
   EXPECT_EQ(PlanSplits(1, 300, 1, 4, 132).splits, 1);
   // A context of 1000 keys: at most 1000 / 256 = 3 ranges.
-  plan = PlanSplits(1, 1000, 1, 2, 132);
+  const SplitPlan plan = PlanSplits(1, 1000, 1, 2, 132);
   EXPECT_EQ(plan.splits, 3);
-  EXPECT_GE(int64_t{plan.splits} * plan.keys_per_split, 1000);
   EXPECT_EQ(SplitWorkspaceFloats(plan, 5, 14, 64), 3 * 5 * 14 * 66);
   EXPECT_EQ(SplitWorkspaceFloats(SplitPlan{}, 5, 14, 64), 0);
+  // Each sequence's ranges: whole tiles, in order, covering exactly its keys
+  // (short sequences leave trailing ranges empty).
+  for (int splits : {2, 3, 16}) {
+    for (int64_t keys : {1, 31, 32, 33, 500, 1000, 4097, 32768}) {
+      int64_t next = 0;
+      for (int s = 0; s < splits; ++s) {
+        const KeyRange r = SplitRange(keys, splits, s);
+        EXPECT_LE(r.begin, r.end);
+        if (r.begin < r.end) {
+          EXPECT_EQ(r.begin, next) << keys << " keys, split " << s << " of " << splits;
+          EXPECT_EQ(r.begin % kKeyTile, 0);
+          next = r.end;
+        }
+      }
+      EXPECT_EQ(next, keys) << keys << " keys in " << splits << " splits";
+    }
+  }
 }
 
 }  // namespace
