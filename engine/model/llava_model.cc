@@ -110,12 +110,15 @@ absl::StatusOr<Tensor> LlavaOnevisionModel::EncodeCrops(const Tensor& pixels,
   const int64_t tokens = vision_tower_->tokens_per_crop();
   const int64_t rows = crops * tokens;
   // Pixels come from the host, maybe F16 (the reference fixtures); the tower
-  // reads F32 on its device.
-  auto staged = backend_.Allocate(pixels.nbytes());
-  backend_.CopyFromHost(staged->data(), pixels.data, pixels.nbytes());
+  // reads F32 on its device (a GPU gets a copy first).
+  std::unique_ptr<kernels::DeviceBuffer> staged;
   Tensor px_in = pixels;
-  px_in.data = staged->data();
-  px_in.device = backend_.device();
+  if (backend_.device() != kernels::Device::kCpu) {
+    staged = backend_.Allocate(pixels.nbytes());
+    backend_.CopyFromHost(staged->data(), pixels.data, pixels.nbytes());
+    px_in.data = staged->data();
+    px_in.device = backend_.device();
+  }
   auto px = backend_.Allocate(pixels.numel() * sizeof(float));
   const Tensor px32(px->data(), DType::kF32, {crops, pixels.dim(1), pixels.dim(2), pixels.dim(3)},
                     backend_.device());

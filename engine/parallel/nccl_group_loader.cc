@@ -1,5 +1,7 @@
 #include "engine/parallel/nccl_group_loader.h"
 
+#include "engine/parallel/in_process_communicator.h"
+#include "kernels/backend_factory.h"
 #include "kernels/cuda/plugin_api.h"
 #include "kernels/cuda_plugin.h"
 
@@ -10,6 +12,8 @@ absl::StatusOr<std::unique_ptr<CommunicatorGroup>> CreateNcclGroup(const std::ve
   if (devices.empty() || devices.size() != streams.size()) {
     return absl::InvalidArgumentError("an NCCL group needs one stream per device, at least one device");
   }
+  // Stand-in GPUs (tests) keep their "device memory" on the host: join them in process.
+  if (kernels::FakeGpusActive()) return std::make_unique<InProcessGroup>(static_cast<int>(devices.size()));
   std::string error;
   auto* create = reinterpret_cast<decltype(ovserve_nccl_create_group)*>(
       kernels::CudaPluginSymbol("ovserve_nccl_create_group", &error));

@@ -12,7 +12,8 @@
 namespace ovserve::engine {
 
 // One rank per entry: devices[r] (a CUDA ordinal), streams[r] (that rank's
-// backend stream, kernels::BackendStream).
+// backend stream, kernels::BackendStream). Under stand-in GPUs
+// (kernels::SetFakeGpusForTesting) an in-process group instead.
 absl::StatusOr<std::unique_ptr<CommunicatorGroup>> CreateNcclGroup(const std::vector<int>& devices,
                                                                    const std::vector<void*>& streams);
 

@@ -34,7 +34,7 @@ absl::StatusOr<std::unique_ptr<TensorParallelQwen2>> TensorParallelQwen2::Create
     streams.push_back(kernels::BackendStream(*rank->backend));
     model->ranks_.push_back(std::move(rank));
   }
-  if (options.device == kernels::Device::kCpu || kernels::FakeGpusActive()) {
+  if (options.device == kernels::Device::kCpu) {
     model->group_ = std::make_unique<InProcessGroup>(options.tp);
   } else {
     ASSIGN_OR_RETURN(model->group_, CreateNcclGroup(devices, streams));
