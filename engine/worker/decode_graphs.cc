@@ -137,12 +137,18 @@ void DecodeGraphs::Run(std::span<const DecodeRow> rows, float* logits, int32_t* 
   Stage(rows, size);
   auto it = graphs_.find(size);
   if (it == graphs_.end()) {
+    // This step runs eagerly, then is recorded: the eager run sizes what
+    // depends on the size itself (the split-K workspace of a small decode
+    // batch is larger than the largest batch's), so nothing grows inside the
+    // capture; a capture runs nothing, so the eager run's results stand.
+    Body(size);
     backend_.BeginCapture();
     Body(size);
-    it = graphs_.emplace(size, backend_.EndCapture()).first;
+    graphs_.emplace(size, backend_.EndCapture());
+  } else {
+    backend_.Replay(*it->second);
+    ++replays_;
   }
-  backend_.Replay(*it->second);
-  ++replays_;
   backend_.CopyToHost(argmax, argmax_.data, static_cast<size_t>(n) * sizeof(int32_t));
   greedy_.clear();
   for (const DecodeRow& r : rows) greedy_.push_back(r.greedy);

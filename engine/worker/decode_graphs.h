@@ -10,8 +10,9 @@
 // are dropped. Inputs (token ids, positions, slots, sequence lengths, block
 // tables) are copied into fixed device buffers before each replay; the graph
 // reads them there. Graphs are captured lazily per size, after one eager run
-// at the largest size has grown every buffer and workspace to its final size
-// (so no pointer a graph holds ever moves). The number of split-K ranges of
+// at the largest size has grown the activation buffers to their final size
+// (so no pointer a graph holds ever moves); the first step of each size runs
+// eagerly and is recorded after. The number of split-K ranges of
 // decode attention is fixed per graph (made for `max_seq_len`, the longest
 // context); each sequence's ranges are sized on the device from its length.
 //

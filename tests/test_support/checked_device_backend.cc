@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "kernels/cuda/split_plan.h"
 
 namespace ovserve::testing {
 
@@ -50,6 +51,13 @@ class RecordedGraph final : public kernels::OpGraph {
   std::vector<std::function<void()>> ops;
 };
 }  // namespace
+
+void CheckedDeviceBackend::NeedScratch(const char* name, size_t bytes, size_t* high_water) {
+  if (bytes <= *high_water) return;
+  EXPECT_EQ(capture_, nullptr) << name << " scratch would grow to " << bytes
+                               << " bytes during graph capture (CUDA cannot allocate there)";
+  *high_water = bytes;
+}
 
 void CheckedDeviceBackend::Run(std::function<void()> op) {
   if (capture_ != nullptr) {
@@ -116,6 +124,9 @@ void CheckedDeviceBackend::Linear(const Tensor& x, const Tensor& w, const Tensor
   const bool has_bias = bias != nullptr;
   const Tensor b = has_bias ? Check("Linear", "bias", *bias) : Tensor();
   const Tensor hx = Check("Linear", "x", x), hw = Check("Linear", "w", w), hy = Check("Linear", "y", y);
+  if (w.dtype != kernels::DType::kF32) {  // cuBLAS takes the activations cast to the weights' dtype
+    NeedScratch("Linear input cast", static_cast<size_t>(x.numel()) * kernels::DTypeSize(w.dtype), &gemm_input_bytes_);
+  }
   Run([=, this] { cpu_.Linear(hx, hw, has_bias ? &b : nullptr, hy); });
 }
 void CheckedDeviceBackend::RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& y) {
@@ -160,6 +171,13 @@ void CheckedDeviceBackend::PagedAttention(const Tensor& q, const Tensor& k_cache
                                           const kernels::PagedBatch& batch, float scale, const Tensor& out) {
   EXPECT_GT(batch.max_query_len, 0) << "PagedAttention: a GPU needs the batch's host bounds";
   EXPECT_GT(batch.max_seq_len, 0) << "PagedAttention: a GPU needs the batch's host bounds";
+  // The split-K partials the CUDA backend would need (an H100's 132 SMs).
+  const kernels::cuda::SplitPlan plan = kernels::cuda::PlanSplits(
+      batch.max_query_len, batch.max_seq_len, batch.seq_lens.numel(), k_cache.dim(1), /*sm_count=*/132);
+  NeedScratch("PagedAttention split-K",
+              static_cast<size_t>(kernels::cuda::SplitWorkspaceFloats(plan, q.dim(0), q.dim(1), q.dim(2))) *
+                  sizeof(float),
+              &attention_partial_bytes_);
   kernels::PagedBatch host = batch;
   host.query_start = Check("PagedAttention", "query_start", batch.query_start);
   host.seq_lens = Check("PagedAttention", "seq_lens", batch.seq_lens);

@@ -11,7 +11,9 @@
 // It records graphs as CUDA stream capture does: ops issued between
 // BeginCapture and EndCapture are kept (with the pointers they were given)
 // instead of run, and run again on each Replay; a copy to or from the host or
-// an allocation while capturing fails the test (CUDA would refuse it).
+// an allocation while capturing fails the test (CUDA would refuse it), and so
+// does an op that would grow the CUDA backend's scratch while capturing (its
+// Linear input cast and split-K attention partials, sized as it sizes them).
 //
 // So the model and engine code paths a GPU takes (weights copied to the
 // device, device KV cache, activations in device buffers, logits copied
@@ -89,7 +91,12 @@ class CheckedDeviceBackend final : public kernels::Backend {
   mutable std::mutex mutex_;
   std::map<uintptr_t, size_t> live_;  // allocation start -> bytes
   int64_t checked_calls_ = 0;
+  // Fails the test if the CUDA backend's scratch `name` would grow to
+  // `bytes` inside a capture; else records the high-water mark.
+  void NeedScratch(const char* name, size_t bytes, size_t* high_water);
+
   std::unique_ptr<std::vector<std::function<void()>>> capture_;  // non-null while capturing
+  size_t gemm_input_bytes_ = 0, attention_partial_bytes_ = 0;  // the CUDA backend's scratch, modelled
   int64_t replays_ = 0;
 };
 
