@@ -25,6 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "engine/kv_cache/block_table.h"
+#include "engine/model/checkpoint_generator.h"
 #include "engine/model/llava_weights.h"
 #include "engine/model/model_config.h"
 #include "engine/model/qwen2_model.h"
@@ -53,24 +54,6 @@ using kernels::Tensor;
 
 double Now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-engine::TextConfig Qwen2HalfBConfig() {
-  engine::TextConfig c;
-  c.model_type = "qwen2";
-  c.hidden_size = 896;
-  c.intermediate_size = 4864;
-  c.num_hidden_layers = 24;
-  c.num_attention_heads = 14;
-  c.num_key_value_heads = 2;
-  c.head_dim = 64;
-  c.vocab_size = 152000;
-  c.max_position_embeddings = 32768;
-  c.rope_theta = 1e6;
-  c.rms_norm_eps = 1e-6;
-  c.hidden_act = "silu";
-  c.tie_word_embeddings = true;
-  return c;
 }
 
 // Sums 4096 floats with four 8-lane accumulators (AVX2 loads: a scalar
@@ -218,7 +201,13 @@ int Main() {
   const double fma_peak = backend.bf16_dot() ? MeasurePeak(probe_pool, Bf16DotChainsGflop) : fp32_peak;
   const char* peak_name = backend.bf16_dot() ? "bf16-dot peak" : "FMA peak";
 
-  const engine::TextConfig config = Qwen2HalfBConfig();
+  // The 0.5B shapes ovserve-make-model --preset 0.5b writes.
+  const auto preset = engine::ParseModelConfig(engine::PresetConfigJson(engine::ModelPreset::k0_5b));
+  if (!preset.ok()) {
+    std::fprintf(stderr, "%s\n", preset.status().ToString().c_str());
+    return 1;
+  }
+  const engine::TextConfig& config = preset->text;
   engine::RandomWeights rw;
   const engine::Qwen2Weights w = rw.Qwen2(config);
   // Bytes streamed per decode step: every weight once (the tied table is read
