@@ -5,11 +5,7 @@
 #include <algorithm>
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define OVSERVE_SPLIT_HOST_DEVICE __host__ __device__
-#else
-#define OVSERVE_SPLIT_HOST_DEVICE
-#endif
+#include "kernels/cuda/device_math.h"  // OVSERVE_HOST_DEVICE
 
 namespace ovserve::kernels::cuda {
 
@@ -28,7 +24,7 @@ struct SplitPlan {
 struct KeyRange {
   int64_t begin, end;
 };
-OVSERVE_SPLIT_HOST_DEVICE inline KeyRange SplitRange(int64_t keys, int splits, int split) {
+OVSERVE_HOST_DEVICE KeyRange SplitRange(int64_t keys, int splits, int split) {
   int64_t per = (keys + splits - 1) / splits;
   per = (per + kKeyTile - 1) / kKeyTile * kKeyTile;
   const int64_t begin = split * per;
