@@ -16,6 +16,10 @@
 namespace ovserve::server {
 namespace {
 
+// Threads that run Submit for requests with media (decode + resize), for both
+// front ends.
+constexpr int kSubmitThreads = 4;
+
 absl::StatusOr<std::string> ReadFile(const std::filesystem::path& path, const char* what) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read ", what, " ", path.string()));
@@ -61,14 +65,10 @@ absl::Status Server::Start() {
   service.model_name = !options_.model_name.empty()
                            ? options_.model_name
                            : options_.engine.model_dir.filename().string();
+  service.backend = options_.engine.device == kernels::Device::kCpu ? "cpu" : "cuda";
+  service.tensor_parallel_size = options_.engine.tensor_parallel_size;
   if (!options_.api_key_file.empty()) {
-    ASSIGN_OR_RETURN(std::string key, ReadFile(options_.api_key_file, "--api-key-file"));
-    key = key.substr(0, key.find('\n'));
-    service.api_key = std::string(absl::StripAsciiWhitespace(key));
-    if (service.api_key.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--api-key-file ", options_.api_key_file.string(), " holds no key"));
-    }
+    ASSIGN_OR_RETURN(service.api_keys, ApiKeys::Load(options_.api_key_file));
   }
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, Credentials(options_));
   if (options_.max_receive_bytes <= 0 || options_.max_receive_bytes > INT32_MAX) {
@@ -79,7 +79,17 @@ absl::Status Server::Start() {
     RETURN_IF_ERROR(metrics_.Expose(absl::StrCat(options_.host, ":", options_.metrics_port)));
   }
 
-  service_ = std::make_unique<OvserveService>(metrics_, std::move(service));
+  submit_pool_ = std::make_unique<SubmitPool>(kSubmitThreads);
+  http::OpenAiServiceOptions openai;
+  openai.parse.model_name = service.model_name;
+  openai.parse.default_max_tokens = options_.default_max_tokens;
+  openai.api_keys = service.api_keys;
+  openai.media_fetch = options_.media_fetch;
+  openai.version = OVSERVE_VERSION;
+  openai.backend = service.backend;
+  openai.tensor_parallel_size = options_.engine.tensor_parallel_size;
+  service_ = std::make_unique<OvserveService>(metrics_, *submit_pool_, std::move(service));
+  openai_ = std::make_unique<http::OpenAiService>(metrics_, *submit_pool_, std::move(openai));
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -92,8 +102,24 @@ absl::Status Server::Start() {
         absl::StrCat("cannot listen on ", options_.host, ":", options_.port));
   }
   SetServing(false);
-  spdlog::info(fmt::runtime("listening on {}:{} ({}), metrics on port {}; loading the model"),
+  if (options_.http_port >= 0) {
+    http::HttpServerOptions http_options;
+    http_options.host = options_.host;
+    http_options.port = options_.http_port;
+    http_options.threads = options_.http_threads;
+    http_options.max_body_bytes = options_.max_receive_bytes;
+    http_options.tls_cert = options_.tls_cert;
+    http_options.tls_key = options_.tls_key;
+    http::OpenAiService* openai = openai_.get();
+    ASSIGN_OR_RETURN(http_, http::HttpServer::Start(http_options, [openai](http::HttpRequest request,
+                                                                           std::shared_ptr<http::HttpResponder> responder) {
+                       openai->Handle(std::move(request), std::move(responder));
+                     }));
+  }
+  spdlog::info(fmt::runtime("listening on {}:{} (gRPC, {}), HTTP (OpenAI API) on port {}, metrics on port {}; "
+                            "loading the model"),
                options_.host, port_, options_.tls_cert.empty() ? "plaintext" : "TLS",
+               http_ != nullptr ? absl::StrCat(http_->port()) : "off",
                options_.metrics_port >= 0 ? absl::StrCat(metrics_.port()) : "off");
   return absl::OkStatus();
 }
@@ -115,6 +141,7 @@ absl::Status Server::LoadModel() {
     }
   }
   service_->SetEngine(engine_.get());
+  openai_->SetEngine(engine_.get());
   refresher_ = std::thread([this] { RefreshLoop(); });
   SetServing(true);
   const engine::EngineStats stats = engine_->Stats();
@@ -127,6 +154,7 @@ absl::Status Server::LoadModel() {
 }
 
 void Server::SetServing(bool serving) {
+  if (openai_ != nullptr) openai_->SetServing(serving);
   grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
   if (health == nullptr) return;
   health->SetServingStatus("", serving);  // the server as a whole
@@ -154,12 +182,19 @@ void Server::Shutdown() {
                options_.drain_timeout.count());
   SetServing(false);
   service_->StartDraining();
-  if (!service_->WaitForIdle(std::chrono::steady_clock::now() + options_.drain_timeout)) {
-    spdlog::warn(fmt::runtime("drain timeout: ending {} calls with UNAVAILABLE"),
-                 service_->live_calls());
+  openai_->StartDraining();
+  const auto deadline = std::chrono::steady_clock::now() + options_.drain_timeout;
+  const bool grpc_idle = service_->WaitForIdle(deadline);
+  const bool http_idle = openai_->WaitForIdle(deadline);
+  if (!grpc_idle || !http_idle) {
+    spdlog::warn(fmt::runtime("drain timeout: ending {} gRPC calls with UNAVAILABLE and {} HTTP requests with 503"),
+                 service_->live_calls(), openai_->live_requests());
     service_->AbortAll("the server shut down before the request finished");
+    openai_->AbortAll("the server shut down before the request finished");
     service_->WaitForIdle(std::chrono::steady_clock::now() + std::chrono::seconds(5));
+    openai_->WaitForIdle(std::chrono::steady_clock::now() + std::chrono::seconds(5));
   }
+  if (http_ != nullptr) http_->Stop();
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -173,7 +208,10 @@ void Server::Shutdown() {
 Server::~Server() {
   Shutdown();
   server_.reset();
-  service_.reset();  // stops the output pump before the engine goes
+  http_.reset();
+  service_.reset();  // stops the output pumps before the engine goes
+  openai_.reset();
+  submit_pool_.reset();
   engine_.reset();
 }
 

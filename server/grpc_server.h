@@ -1,7 +1,8 @@
 #pragma once
-// Server: the gRPC server process around one Engine — the ovserve.v1 service,
-// the standard health service and reflection, TLS / mTLS, optional API key,
-// Prometheus /metrics, and graceful drain.
+// Server: the server process around one Engine — the ovserve.v1 gRPC service,
+// the standard health service and reflection, the OpenAI-compatible HTTP API
+// (server/http/), TLS / mTLS, API keys, Prometheus /metrics, and graceful
+// drain of both front ends.
 //
 // Lifecycle: Create() starts listening at once with health NOT_SERVING (so
 // orchestrators can probe while a large model loads); LoadModel() creates the
@@ -19,6 +20,8 @@
 #include "absl/status/statusor.h"
 #include "engine/engine.h"
 #include "grpcpp/server.h"
+#include "server/http/http_server.h"
+#include "server/http/openai_service.h"
 #include "server/metrics.h"
 #include "server/ovserve_service.h"
 
@@ -28,6 +31,9 @@ struct ServerOptions {
   std::string host = "0.0.0.0";
   int port = 50051;          // 0 picks a free port (see Server::port)
   int metrics_port = 9090;   // -1 disables /metrics; 0 picks a free port
+  int http_port = 8000;      // OpenAI-compatible HTTP API; -1 disables; 0 picks a free port
+  int http_threads = 2;      // HTTP I/O threads
+  http::MediaFetcherOptions media_fetch;  // http(s) media URLs of HTTP requests
   engine::EngineConfig engine;
   std::string model_name;    // reported by GetModelInfo; default: the folder name
   int64_t default_max_tokens = 256;
@@ -35,7 +41,7 @@ struct ServerOptions {
   std::filesystem::path tls_cert;       // PEM; with tls_key enables TLS
   std::filesystem::path tls_key;
   std::filesystem::path tls_client_ca;  // PEM; requires and verifies client certificates
-  std::filesystem::path api_key_file;   // first line is the key
+  std::filesystem::path api_key_file;   // one key per line, optionally "NAME KEY"
   std::chrono::milliseconds drain_timeout{30000};
 };
 
@@ -48,6 +54,7 @@ class Server {
   void Shutdown();
 
   int port() const { return port_; }
+  int http_port() const { return http_ != nullptr ? http_->port() : -1; }
   int metrics_port() const { return metrics_.port(); }
   engine::Engine* engine() { return engine_.get(); }
   Metrics& metrics() { return metrics_; }
@@ -61,7 +68,10 @@ class Server {
   ServerOptions options_;
   Metrics metrics_;
   std::unique_ptr<engine::Engine> engine_;
+  std::unique_ptr<SubmitPool> submit_pool_;
   std::unique_ptr<OvserveService> service_;
+  std::unique_ptr<http::OpenAiService> openai_;
+  std::unique_ptr<http::HttpServer> http_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
 

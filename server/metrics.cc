@@ -42,7 +42,7 @@ Metrics::Metrics()
     : registry_(std::make_shared<prometheus::Registry>()),
       requests_(BuildCounter()
                     .Name("ovserve_requests_total")
-                    .Help("Generate requests by final gRPC status and finish reason")
+                    .Help("Generation requests by front end (grpc, http), final status and finish reason")
                     .Register(*registry_)),
       ttft_(AddHistogram(*registry_, "ovserve_time_to_first_token_seconds",
                          "Submit to first generated token")),
@@ -115,7 +115,8 @@ int Metrics::port() const {
 
 void Metrics::RecordRequest(const RequestRecord& record) {
   requests_
-      .Add({{"status", record.status},
+      .Add({{"frontend", record.frontend},
+            {"status", record.status},
             {"finish_reason", std::string(engine::FinishReasonName(record.finish_reason))}})
       .Increment();
   if (!record.has_output) return;

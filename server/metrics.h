@@ -24,6 +24,7 @@ namespace ovserve::server {
 
 // What the server knows of one finished request.
 struct RequestRecord {
+  std::string frontend = "grpc";  // "grpc" or "http"
   std::string status;          // "ok", "cancelled", "invalid_argument", ... (gRPC code, lower case)
   engine::FinishReason finish_reason = engine::FinishReason::kNone;
   engine::Usage usage;

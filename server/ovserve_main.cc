@@ -1,4 +1,4 @@
-// ovserve: the gRPC inference server.
+// ovserve: the inference server (gRPC + OpenAI-compatible HTTP).
 //
 //   ovserve serve [--model DIR] [--port 50051] [--metrics-port 9090] [...]
 //
@@ -33,6 +33,15 @@ ABSL_FLAG(std::string, demo_dir, "",
 ABSL_FLAG(std::string, host, "0.0.0.0", "address to listen on");
 ABSL_FLAG(int32_t, port, 50051, "gRPC port (0 picks a free one)");
 ABSL_FLAG(int32_t, metrics_port, 9090, "Prometheus /metrics port (-1 disables, 0 picks one)");
+ABSL_FLAG(int32_t, http_port, 8000,
+          "OpenAI-compatible HTTP API port (/v1/chat/completions, ...; -1 disables, 0 picks one)");
+ABSL_FLAG(int32_t, http_threads, 2, "HTTP I/O threads (asynchronous: each serves many connections)");
+ABSL_FLAG(std::vector<std::string>, allowed_media_domains, {},
+          "hosts whose http(s) image_url / video_url the HTTP API fetches (comma-separated; "
+          "'*.example.com' matches subdomains); empty: media must come inline as data: URLs");
+ABSL_FLAG(bool, allow_private_media_addresses, false,
+          "fetch media URLs that resolve to private, loopback or link-local addresses");
+ABSL_FLAG(int64_t, media_fetch_timeout_ms, 20000, "time limit for fetching one media URL");
 ABSL_FLAG(std::string, device, "cpu",
           "where the model runs: cpu, or cuda (the decoder on GPUs 0..tensor-parallel-size-1, "
           "vision workers on GPU 0)");
@@ -69,12 +78,14 @@ ABSL_FLAG(int64_t, encoder_cache_bytes, int64_t{512} << 20,
 ABSL_FLAG(int64_t, max_waiting_requests, 256,
           "multimodal requests that may wait for token-queue room; past it: RESOURCE_EXHAUSTED");
 ABSL_FLAG(int64_t, default_max_tokens, 256, "max_tokens of a request that does not set it");
-ABSL_FLAG(int64_t, max_receive_bytes, int64_t{256} << 20, "largest request message, bytes");
-ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain; with --tls-key enables TLS");
+ABSL_FLAG(int64_t, max_receive_bytes, int64_t{256} << 20,
+          "largest request message (gRPC) or body (HTTP: 413 past it), and largest fetched media URL, bytes");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain; with --tls-key enables TLS (gRPC and HTTP)");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key");
 ABSL_FLAG(std::string, tls_client_ca, "", "PEM CA bundle: require and verify client certificates (mTLS)");
 ABSL_FLAG(std::string, api_key_file, "",
-          "file whose first line is the API key clients send as 'authorization: Bearer <key>'");
+          "API keys clients send as 'authorization: Bearer <key>' (gRPC and HTTP): one per line, "
+          "optionally named ('NAME KEY'); '#' starts a comment");
 ABSL_FLAG(int64_t, drain_timeout_ms, 30000, "on SIGTERM/SIGINT, how long in-flight requests may finish");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
 ABSL_FLAG(bool, log_json, false, "one JSON object per log line");
@@ -134,9 +145,16 @@ absl::Status Serve() {
   options.host = absl::GetFlag(FLAGS_host);
   options.port = absl::GetFlag(FLAGS_port);
   options.metrics_port = absl::GetFlag(FLAGS_metrics_port);
+  options.http_port = absl::GetFlag(FLAGS_http_port);
+  options.http_threads = absl::GetFlag(FLAGS_http_threads);
+  if (options.http_threads < 1) return absl::InvalidArgumentError("--http-threads must be >= 1");
+  options.media_fetch.allowed_domains = absl::GetFlag(FLAGS_allowed_media_domains);
+  options.media_fetch.allow_private_addresses = absl::GetFlag(FLAGS_allow_private_media_addresses);
+  options.media_fetch.timeout = std::chrono::milliseconds(absl::GetFlag(FLAGS_media_fetch_timeout_ms));
   options.model_name = absl::GetFlag(FLAGS_model_name);
   options.default_max_tokens = absl::GetFlag(FLAGS_default_max_tokens);
   options.max_receive_bytes = absl::GetFlag(FLAGS_max_receive_bytes);
+  options.media_fetch.max_bytes = options.max_receive_bytes;
   options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
   options.tls_key = absl::GetFlag(FLAGS_tls_key);
   options.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);
@@ -169,12 +187,12 @@ absl::Status Serve() {
     ASSIGN_OR_RETURN(e.model_dir, EnsureDemoModel());
   }
   spdlog::info(fmt::runtime(
-                   "config: model={} device={} gpu_memory_fraction={} cuda_graphs={} host={} port={} metrics_port={} threads={} tensor_parallel_size={} cpu_bf16_dot={} block_size={} "
+                   "config: model={} device={} gpu_memory_fraction={} cuda_graphs={} host={} port={} http_port={} metrics_port={} threads={} tensor_parallel_size={} cpu_bf16_dot={} block_size={} "
                    "kv_cache_bytes={} max_batched_tokens={} max_running_requests={} max_model_len={} "
                    "prefix_caching={} vision_workers={} vision_threads={} token_queue_tokens={} "
                    "encoder_cache_bytes={} max_waiting_requests={} default_max_tokens={} "
                    "max_receive_bytes={} tls={} mtls={} api_key={} drain_timeout_ms={}"),
-               e.model_dir.string(), absl::GetFlag(FLAGS_device), e.gpu_memory_fraction, e.cuda_graphs, options.host, options.port, options.metrics_port, e.threads,
+               e.model_dir.string(), absl::GetFlag(FLAGS_device), e.gpu_memory_fraction, e.cuda_graphs, options.host, options.port, options.http_port, options.metrics_port, e.threads,
                e.tensor_parallel_size, e.cpu_bf16_dot, e.block_size, e.kv_cache_bytes, e.max_batched_tokens, e.max_running_requests,
                e.max_model_len, e.enable_prefix_caching, e.vision_workers, e.vision_threads,
                e.token_queue_tokens, e.encoder_cache_bytes, e.max_waiting_requests,

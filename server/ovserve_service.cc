@@ -23,15 +23,6 @@ class RefusedCall final : public grpc::ServerWriteReactor<v1::GenerateResponse> 
   void OnDone() override { delete this; }
 };
 
-// Compares without an early exit, so timing does not reveal the key.
-bool ConstantTimeEquals(std::string_view a, std::string_view b) {
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  for (size_t i = 0; i < a.size(); ++i) {
-    diff |= static_cast<unsigned char>(a[i] ^ (i < b.size() ? b[i] : 0));
-  }
-  return diff == 0;
-}
-
 }  // namespace
 
 // One Generate call. Owned by the service's map (shared with the pump while
@@ -223,21 +214,15 @@ class GenerateCall final : public grpc::ServerWriteReactor<v1::GenerateResponse>
   RequestRecord record_;
 };
 
-OvserveService::OvserveService(Metrics& metrics, ServiceOptions options)
+OvserveService::OvserveService(Metrics& metrics, SubmitPool& submit_pool, ServiceOptions options)
     : metrics_(metrics),
       options_(std::move(options)),
-      waker_(std::make_shared<engine::OutputWaker>()) {
+      waker_(std::make_shared<engine::OutputWaker>()),
+      submit_pool_(submit_pool) {
   pump_ = std::thread([this] { PumpLoop(); });
-  for (int i = 0; i < kSubmitThreads; ++i) submitters_.emplace_back([this] { SubmitLoop(); });
 }
 
 OvserveService::~OvserveService() {
-  {
-    std::lock_guard<std::mutex> lock(submit_mutex_);
-    stopping_submits_ = true;
-  }
-  submit_cv_.notify_all();
-  for (auto& t : submitters_) t.join();
   waker_->Shutdown();
   if (pump_.joinable()) pump_.join();
 }
@@ -262,17 +247,14 @@ grpc::Status OvserveService::CheckReady(const grpc::CallbackServerContext& conte
 }
 
 grpc::Status OvserveService::CheckAuth(const grpc::CallbackServerContext& context) const {
-  if (options_.api_key.empty()) return grpc::Status::OK;
+  if (!options_.api_keys.enabled()) return grpc::Status::OK;
   const auto& metadata = context.client_metadata();
   const auto it = metadata.find("authorization");
   if (it == metadata.end()) {
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                         "missing 'authorization: Bearer <api key>' metadata");
   }
-  const std::string_view value(it->second.data(), it->second.size());
-  constexpr std::string_view kBearer = "Bearer ";
-  if (value.substr(0, kBearer.size()) != kBearer ||
-      !ConstantTimeEquals(value.substr(kBearer.size()), options_.api_key)) {
+  if (!options_.api_keys.Authenticate(absl::string_view(it->second.data(), it->second.size()))) {
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "invalid API key");
   }
   return grpc::Status::OK;
@@ -361,7 +343,7 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* OvserveService::Generate(
   // Media decode and resize can take seconds (a long video): off the gRPC
   // thread. The call is gRPC's already; it ends with Submit's error if any.
   auto request_ptr = std::make_shared<engine::GenerateRequest>(std::move(*converted));
-  PostSubmit([engine, call, request_ptr] {
+  submit_pool_.Post([engine, call, request_ptr] {
     absl::StatusOr<std::unique_ptr<engine::RequestHandle>> handle =
         engine->Submit(std::move(*request_ptr));
     if (!handle.ok()) {
@@ -371,28 +353,6 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* OvserveService::Generate(
     call->Start(std::move(*handle));
   });
   return call.get();
-}
-
-void OvserveService::PostSubmit(std::function<void()> task) {
-  {
-    std::lock_guard<std::mutex> lock(submit_mutex_);
-    submit_queue_.push_back(std::move(task));
-  }
-  submit_cv_.notify_one();
-}
-
-void OvserveService::SubmitLoop() {
-  for (;;) {
-    std::function<void()> task;
-    {
-      std::unique_lock<std::mutex> lock(submit_mutex_);
-      submit_cv_.wait(lock, [this] { return stopping_submits_ || !submit_queue_.empty(); });
-      if (submit_queue_.empty()) return;  // stopping, nothing left
-      task = std::move(submit_queue_.front());
-      submit_queue_.pop_front();
-    }
-    task();
-  }
 }
 
 grpc::ServerUnaryReactor* OvserveService::GetModelInfo(grpc::CallbackServerContext* context,
@@ -409,8 +369,8 @@ grpc::ServerUnaryReactor* OvserveService::GetModelInfo(grpc::CallbackServerConte
   response->set_model_path(options_.model_path);
   response->set_context_length(static_cast<uint32_t>(engine->max_model_len()));
   response->set_vocab_size(static_cast<uint32_t>(config.text.vocab_size));
-  response->set_backend("cpu");
-  response->set_tensor_parallel_size(1);
+  response->set_backend(options_.backend);
+  response->set_tensor_parallel_size(static_cast<uint32_t>(options_.tensor_parallel_size));
   response->set_kv_cache_tokens(static_cast<uint32_t>(engine->kv_capacity_tokens()));
   for (int32_t id : engine->eos_token_ids()) response->add_eos_token_ids(id);
   const engine::VisualLimits limits;

@@ -30,16 +30,20 @@
 #include "absl/container/flat_hash_map.h"
 #include "engine/engine.h"
 #include "ovserve/v1/ovserve.grpc.pb.h"
+#include "server/api_keys.h"
 #include "server/metrics.h"
 #include "server/request_conversion.h"
+#include "server/submit_pool.h"
 
 namespace ovserve::server {
 
 struct ServiceOptions {
   RequestDefaults defaults;
-  std::string api_key;      // empty: no authentication
+  ApiKeys api_keys;         // none: no authentication
   std::string model_name;   // reported by GetModelInfo
   std::string model_path;
+  std::string backend = "cpu";  // where the engine runs: "cpu" or "cuda"
+  int tensor_parallel_size = 1;
 };
 
 class GenerateCall;
@@ -48,7 +52,7 @@ class OvserveService final : public v1::Ovserve::CallbackService {
  public:
   // The engine comes later (SetEngine): until then every call but health
   // gets UNAVAILABLE, so the server can answer while the model loads.
-  OvserveService(Metrics& metrics, ServiceOptions options);
+  OvserveService(Metrics& metrics, SubmitPool& submit_pool, ServiceOptions options);
   ~OvserveService() override;
 
   grpc::ServerWriteReactor<v1::GenerateResponse>* Generate(
@@ -80,7 +84,7 @@ class OvserveService final : public v1::Ovserve::CallbackService {
  private:
   friend class GenerateCall;
 
-  // UNAUTHENTICATED unless the call carries "authorization: Bearer <api_key>";
+  // UNAUTHENTICATED unless the call carries "authorization: Bearer <key>";
   // UNAVAILABLE while the model loads. On OK, *engine is set.
   grpc::Status CheckReady(const grpc::CallbackServerContext& context,
                           engine::Engine** engine) const;
@@ -88,10 +92,6 @@ class OvserveService final : public v1::Ovserve::CallbackService {
   std::shared_ptr<GenerateCall> Find(uint64_t token) const;
   std::shared_ptr<GenerateCall> Remove(uint64_t token);
   void PumpLoop();
-  // Multimodal Submits (media decode + resize) run on these threads.
-  void PostSubmit(std::function<void()> task);
-  void SubmitLoop();
-  static constexpr int kSubmitThreads = 4;
 
   std::atomic<engine::Engine*> engine_{nullptr};
   Metrics& metrics_;
@@ -104,12 +104,9 @@ class OvserveService final : public v1::Ovserve::CallbackService {
   absl::flat_hash_map<uint64_t, std::shared_ptr<GenerateCall>> calls_;
   uint64_t next_token_ = 1;
   std::thread pump_;
-
-  std::mutex submit_mutex_;
-  std::condition_variable submit_cv_;
-  std::deque<std::function<void()>> submit_queue_;
-  bool stopping_submits_ = false;
-  std::vector<std::thread> submitters_;
+  // Multimodal Submits (media decode + resize) run here; shared with the
+  // HTTP front end.
+  SubmitPool& submit_pool_;
 };
 
 }  // namespace ovserve::server

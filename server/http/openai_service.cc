@@ -1,0 +1,569 @@
+#include "server/http/openai_service.h"
+
+#include <algorithm>
+#include <optional>
+#include <random>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "engine/tokenizer/chat_template.h"
+#include "spdlog/spdlog.h"
+
+namespace ovserve::server::http {
+namespace {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+constexpr char kJson[] = "application/json";
+
+// 96 random bits: ids reveal nothing of other requests and never collide.
+std::string RandomId(absl::string_view prefix) {
+  thread_local std::mt19937_64 rng{std::random_device{}() ^ (uint64_t{std::random_device{}()} << 32)};
+  std::string bytes(12, '\0');
+  for (size_t i = 0; i < bytes.size(); i += 4) {
+    const uint64_t r = rng();
+    for (size_t j = 0; j < 4; ++j) bytes[i + j] = static_cast<char>(r >> (8 * j));
+  }
+  return absl::StrCat(prefix, absl::BytesToHexString(bytes));
+}
+
+int64_t UnixNow() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string StatusLabel(int http_status) {
+  switch (http_status) {
+    case 200: return "ok";
+    case 400: return "invalid_argument";
+    case 401: return "unauthenticated";
+    case 404: return "not_found";
+    case 413: return "resource_exhausted";
+    case 429: return "resource_exhausted";
+    case 499: return "cancelled";
+    case 503: return "unavailable";
+    case 504: return "deadline_exceeded";
+    default: return http_status >= 500 ? "internal" : "invalid_argument";
+  }
+}
+
+// A short, printable, length-capped copy of a client string for the log.
+std::string ForLog(absl::string_view s) {
+  return absl::CHexEscape(s.substr(0, 128));
+}
+
+}  // namespace
+
+// One /v1/chat/completions or /v1/completions request: n engine requests,
+// answered as one stream or one response. Owned by the service's map (and
+// the pump while it pumps); removed when answered.
+class HttpGeneration : public std::enable_shared_from_this<HttpGeneration> {
+ public:
+  HttpGeneration(OpenAiService* service, uint64_t token, Generation generation,
+                 std::shared_ptr<HttpResponder> responder, const engine::Tokenizer* tokenizer,
+                 std::string peer)
+      : service_(service),
+        token_(token),
+        g_(std::move(generation)),
+        responder_(std::move(responder)),
+        tokenizer_(tokenizer),
+        peer_(std::move(peer)),
+        started_at_(Clock::now()) {
+    meta_.endpoint = g_.endpoint;
+    meta_.id = RandomId(g_.endpoint == Endpoint::kChat ? "chatcmpl-" : "cmpl-");
+    meta_.created = UnixNow();
+    meta_.model = g_.model;
+    meta_.logprobs = g_.logprobs;
+    meta_.top_logprobs = g_.top_logprobs;
+    meta_.include_usage = g_.include_usage;
+    if (g_.echo) {
+      if (!g_.request.prompt.empty()) {
+        echo_ = g_.request.prompt;
+      } else if (auto text = tokenizer_->Decode(g_.request.prompt_token_ids); text.ok()) {
+        echo_ = *text;
+      }
+    }
+    choices_.resize(g_.n);
+  }
+
+  const ResponseMeta& meta() const { return meta_; }
+  Generation& generation() { return g_; }
+
+  // The engine requests of the n choices (seeds offset by the index).
+  std::vector<engine::GenerateRequest> Requests(const std::shared_ptr<engine::OutputWaker>& waker) const {
+    std::vector<engine::GenerateRequest> out;
+    for (int i = 0; i < g_.n; ++i) {
+      engine::GenerateRequest r = g_.request;
+      r.request_id = g_.n == 1 ? meta_.id : absl::StrCat(meta_.id, "-", i);
+      if (r.sampling.seed.has_value()) r.sampling.seed = *r.sampling.seed + static_cast<uint64_t>(i);
+      r.waker = waker;
+      r.waker_token = token_;
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+
+  // Every choice was admitted: the response starts.
+  void Start(std::vector<std::unique_ptr<engine::RequestHandle>> handles) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (size_t i = 0; i < handles.size(); ++i) choices_[i].handle = std::move(handles[i]);
+      started_ = true;
+      if (cancelled_) CancelLocked();
+      if (g_.stream) {
+        responder_->StartStream(200, "text/event-stream");
+        for (int i = 0; i < g_.n; ++i) {
+          const std::string first = g_.echo ? echo_ : std::string();
+          if (g_.endpoint == Endpoint::kChat || !first.empty()) {
+            responder_->Write(SseEvent(StreamChunk(meta_, i, g_.endpoint == Endpoint::kChat, first,
+                                                   json(), nullptr)));
+          }
+        }
+      }
+    }
+    Pump();
+  }
+
+  // Admission failed (some choice refused): nothing was sent yet.
+  void Fail(const ApiError& error) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (done_) return;
+      done_ = true;
+      http_status_ = error.status;
+    }
+    responder_->Send(error.status, kJson, ErrorBody(error));
+    Finish();
+  }
+
+  // Client gone or server abort: every choice is cancelled; the engine's
+  // final outputs then end the generation.
+  void Cancel(std::optional<std::string> abort_reason) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (abort_reason.has_value()) {
+      abort_reason_ = std::move(abort_reason);
+    } else {
+      client_gone_ = true;
+    }
+    cancelled_ = true;
+    CancelLocked();
+  }
+
+  void Pump() {
+    bool finished = false;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!started_ || done_) return;
+      for (int i = 0; i < g_.n; ++i) {
+        Choice& c = choices_[i];
+        if (c.final_output.has_value() || c.handle == nullptr) continue;
+        engine::RequestOutput out;
+        while (c.handle->TryNext(&out)) Take(i, std::move(out));
+      }
+      finished = std::all_of(choices_.begin(), choices_.end(),
+                             [](const Choice& c) { return c.final_output.has_value(); });
+      if (finished) {
+        done_ = true;
+        Answer();
+      }
+    }
+    if (finished) Finish();
+  }
+
+ private:
+  struct Choice {
+    std::unique_ptr<engine::RequestHandle> handle;
+    std::string text;
+    std::vector<engine::TokenLogprob> logprobs;
+    int64_t text_offset = 0;  // completions' logprob text_offset
+    std::optional<engine::RequestOutput> final_output;
+  };
+
+  void CancelLocked() {
+    for (Choice& c : choices_) {
+      if (c.handle != nullptr) c.handle->Cancel();
+    }
+  }
+
+  // One merged delta of choice `i`.
+  void Take(int i, engine::RequestOutput out) {
+    Choice& c = choices_[i];
+    if (!out.token_ids.empty()) {
+      const Clock::time_point now = Clock::now();
+      if (g_.stream && last_tokens_at_.has_value()) {
+        service_->metrics_.RecordInterTokenLatency(std::chrono::duration<double>(now - *last_tokens_at_).count());
+      }
+      last_tokens_at_ = now;
+    }
+    if (g_.stream) {
+      const bool has_delta = !out.text.empty() || !out.logprobs.empty();
+      if (has_delta || out.finished) {
+        json logprobs;
+        if (g_.logprobs && !out.logprobs.empty()) {
+          logprobs = LogprobsJson(g_.endpoint, out.logprobs, *tokenizer_,
+                                  c.text_offset + static_cast<int64_t>(echo_.size()));
+        }
+        c.text_offset += static_cast<int64_t>(out.text.size());
+        const bool ok = out.finish_reason != engine::FinishReason::kError;
+        if (ok && (has_delta || out.finished)) {
+          responder_->Write(SseEvent(StreamChunk(meta_, i, false, out.text, logprobs,
+                                                 out.finished ? &out : nullptr)));
+        }
+      }
+    } else {
+      c.text += out.text;
+      c.logprobs.insert(c.logprobs.end(), out.logprobs.begin(), out.logprobs.end());
+    }
+    if (out.finished) c.final_output = std::move(out);
+  }
+
+  // All choices are final: the rest of the stream, or the whole response.
+  void Answer() {
+    const engine::RequestOutput* error = nullptr;
+    for (const Choice& c : choices_) {
+      if (c.final_output->finish_reason == engine::FinishReason::kError) error = &*c.final_output;
+    }
+    std::optional<ApiError> api_error;
+    if (error != nullptr) {
+      api_error = ToApiError(error->error.ok() ? absl::InternalError("the request failed") : error->error);
+    } else if (abort_reason_.has_value()) {
+      api_error = ToApiError(absl::UnavailableError(*abort_reason_));
+    }
+    if (client_gone_) {
+      http_status_ = 499;
+    } else if (api_error.has_value()) {
+      http_status_ = api_error->status;
+    }
+    std::vector<engine::RequestOutput> finals;
+    for (const Choice& c : choices_) finals.push_back(*c.final_output);
+    if (g_.stream) {
+      if (api_error.has_value()) {
+        responder_->Write(absl::StrCat("data: ", ErrorBody(*api_error), "\n\n"));
+      } else if (g_.include_usage) {
+        responder_->Write(SseEvent(UsageChunk(meta_, finals)));
+      }
+      responder_->Write(std::string(kSseDone));
+      responder_->End();
+    } else if (api_error.has_value()) {
+      responder_->Send(api_error->status, kJson, ErrorBody(*api_error));
+    } else {
+      std::vector<ChoiceResult> results;
+      for (Choice& c : choices_) {
+        ChoiceResult r;
+        r.text = echo_ + c.text;
+        if (g_.logprobs) {
+          r.logprobs = LogprobsJson(g_.endpoint, c.logprobs, *tokenizer_, static_cast<int64_t>(echo_.size()));
+        }
+        r.final_output = *c.final_output;
+        results.push_back(std::move(r));
+      }
+      responder_->Send(200, kJson, FullResponse(meta_, results).dump(-1, ' ', false, json::error_handler_t::replace));
+    }
+    finals_ = std::move(finals);
+  }
+
+  // Metrics, the access log line, and out of the service's map.
+  void Finish() {
+    RequestRecord record;
+    record.frontend = "http";
+    record.status = StatusLabel(http_status_);
+    if (!finals_.empty()) {
+      record.has_output = true;
+      record.finish_reason = finals_[0].finish_reason;
+      record.usage = finals_[0].usage;
+      for (size_t i = 1; i < finals_.size(); ++i) {
+        record.usage.completion_tokens += finals_[i].usage.completion_tokens;
+      }
+      record.timings = finals_[0].timings;
+    }
+    service_->metrics_.RecordRequest(record);
+    const engine::Usage& u = record.usage;
+    spdlog::info(fmt::runtime("http request {} peer={} {} n={} images={} videos={} user={} prompt_tokens={} "
+                              "(visual {}, cached {}) completion_tokens={} finish={} status={} total={:.3f}s"),
+                 meta_.id, peer_, g_.endpoint == Endpoint::kChat ? "chat" : "completion", g_.n,
+                 g_.request.images.size(), g_.request.videos.size(), ForLog(g_.user), u.prompt_tokens,
+                 u.visual_tokens, u.cached_tokens, u.completion_tokens,
+                 engine::FinishReasonName(record.finish_reason), http_status_,
+                 std::chrono::duration<double>(Clock::now() - started_at_).count());
+    service_->Remove(token_);
+  }
+
+  OpenAiService* const service_;
+  const uint64_t token_;
+  Generation g_;
+  const std::shared_ptr<HttpResponder> responder_;
+  const engine::Tokenizer* const tokenizer_;
+  const std::string peer_;
+  const Clock::time_point started_at_;
+  ResponseMeta meta_;
+  std::string echo_;
+
+  std::mutex mutex_;
+  std::vector<Choice> choices_;
+  bool started_ = false;
+  bool done_ = false;
+  bool cancelled_ = false;
+  bool client_gone_ = false;
+  std::optional<std::string> abort_reason_;
+  int http_status_ = 200;
+  std::optional<Clock::time_point> last_tokens_at_;
+  std::vector<engine::RequestOutput> finals_;
+};
+
+OpenAiService::OpenAiService(Metrics& metrics, SubmitPool& submit_pool, OpenAiServiceOptions options)
+    : metrics_(metrics),
+      submit_pool_(submit_pool),
+      options_(std::move(options)),
+      fetcher_(options_.media_fetch),
+      created_(UnixNow()),
+      waker_(std::make_shared<engine::OutputWaker>()) {
+  pump_ = std::thread([this] { PumpLoop(); });
+}
+
+OpenAiService::~OpenAiService() {
+  waker_->Shutdown();
+  if (pump_.joinable()) pump_.join();
+}
+
+void OpenAiService::PumpLoop() {
+  while (!waker_->shut_down()) {
+    const std::vector<uint64_t> tokens = waker_->Wait(Clock::now() + std::chrono::seconds(1));
+    for (uint64_t token : tokens) {
+      if (std::shared_ptr<HttpGeneration> g = Find(token)) g->Pump();
+    }
+  }
+}
+
+std::shared_ptr<HttpGeneration> OpenAiService::Find(uint64_t token) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto it = live_.find(token);
+  return it == live_.end() ? nullptr : it->second;
+}
+
+void OpenAiService::Remove(uint64_t token) {
+  std::shared_ptr<HttpGeneration> g;  // released outside the lock
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto node = live_.extract(token);
+    if (!node.empty()) g = std::move(node.mapped());
+  }
+  idle_cv_.notify_all();
+}
+
+int64_t OpenAiService::live_requests() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return static_cast<int64_t>(live_.size());
+}
+
+bool OpenAiService::WaitForIdle(Clock::time_point deadline) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  return idle_cv_.wait_until(lock, deadline, [this] { return live_.empty(); });
+}
+
+void OpenAiService::AbortAll(const std::string& reason) {
+  std::vector<std::shared_ptr<HttpGeneration>> all;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& [token, g] : live_) all.push_back(g);
+  }
+  for (auto& g : all) g->Cancel(reason);
+}
+
+void OpenAiService::Refuse(const HttpRequest& request, HttpResponder& responder, const ApiError& error) {
+  RequestRecord record;
+  record.frontend = "http";
+  record.status = StatusLabel(error.status);
+  if (request.path == "/v1/chat/completions" || request.path == "/v1/completions") {
+    metrics_.RecordRequest(record);
+  }
+  spdlog::warn(fmt::runtime("http {} {} peer={} refused: {} {}"), request.method, ForLog(request.path),
+               request.peer, error.status, ForLog(error.message));
+  std::vector<std::pair<std::string, std::string>> headers;
+  if (error.status == 401) headers.emplace_back("WWW-Authenticate", "Bearer");
+  responder.Send(error.status, kJson, ErrorBody(error), std::move(headers));
+}
+
+void OpenAiService::Handle(HttpRequest request, std::shared_ptr<HttpResponder> responder) {
+  const std::string& path = request.path;
+  const bool get = request.method == "GET";
+  const bool post = request.method == "POST";
+  const auto error = [](int status, std::string message, std::string code = "") {
+    ApiError e;
+    e.status = status;
+    e.type = status == 401   ? "authentication_error"
+             : status == 404 ? "not_found_error"
+             : status == 503 ? "service_unavailable_error"
+                             : "invalid_request_error";
+    e.message = std::move(message);
+    e.code = std::move(code);
+    return e;
+  };
+  engine::Engine* engine = engine_.load();
+  if (path == "/health" && get) {
+    const bool ok = serving_.load() && engine != nullptr && !draining_.load();
+    responder->Send(ok ? 200 : 503, kJson, ok ? "{}" : R"({"status":"not serving"})");
+    return;
+  }
+  if (path == "/version" && get) {
+    responder->Send(200, kJson, json{{"version", options_.version}}.dump());
+    return;
+  }
+  const bool known = (get && path == "/v1/models") ||
+                     (post && (path == "/v1/chat/completions" || path == "/v1/completions" ||
+                               path == "/tokenize" || path == "/detokenize"));
+  if (!known) {
+    return Refuse(request, *responder,
+                  error(404, absl::StrCat("no route ", request.method, " ", path.substr(0, 200)), "not_found"));
+  }
+  const std::optional<std::string> tenant = options_.api_keys.Authenticate(request.authorization);
+  if (!tenant.has_value()) {
+    return Refuse(request, *responder,
+                  error(401, request.authorization.empty() ? "missing 'Authorization: Bearer <api key>'"
+                                                           : "invalid API key",
+                        "invalid_api_key"));
+  }
+  if (engine == nullptr) {
+    return Refuse(request, *responder, error(503, "the model is still loading; retry shortly"));
+  }
+  if (path == "/v1/models") return HandleModels(*responder, *engine);
+  if (path == "/tokenize") return HandleTokenize(request, *responder, *engine);
+  if (path == "/detokenize") return HandleDetokenize(request, *responder, *engine);
+  if (draining_.load()) {
+    return Refuse(request, *responder,
+                  error(503, "the server is shutting down; retry on another replica"));
+  }
+  const Endpoint endpoint = path == "/v1/chat/completions" ? Endpoint::kChat : Endpoint::kCompletion;
+  HandleGeneration(endpoint, std::move(request), std::move(responder), engine, *tenant);
+}
+
+void OpenAiService::HandleGeneration(Endpoint endpoint, HttpRequest request,
+                                     std::shared_ptr<HttpResponder> responder, engine::Engine* engine,
+                                     const std::string& tenant) {
+  const json body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded()) {
+    ApiError e;
+    e.message = "the request body is not valid JSON";
+    return Refuse(request, *responder, e);
+  }
+  std::variant<Generation, ApiError> parsed = endpoint == Endpoint::kChat
+                                                  ? ParseChatCompletion(body, options_.parse)
+                                                  : ParseCompletion(body, options_.parse);
+  if (auto* e = std::get_if<ApiError>(&parsed)) return Refuse(request, *responder, *e);
+  Generation& g = std::get<Generation>(parsed);
+  for (const RemoteMedia& m : g.remote_media) {
+    if (absl::Status allowed = fetcher_.CheckAllowed(m.url); !allowed.ok()) {
+      ApiError e = ToApiError(allowed);
+      e.param = m.video ? "video_url" : "image_url";
+      return Refuse(request, *responder, e);
+    }
+  }
+  const bool has_media = !g.request.images.empty() || !g.request.videos.empty();
+  std::shared_ptr<HttpGeneration> generation;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const uint64_t token = next_token_++;
+    generation = std::make_shared<HttpGeneration>(this, token, std::move(g), responder,
+                                                  &engine->tokenizer(), request.peer);
+    live_.emplace(token, generation);
+  }
+  std::weak_ptr<HttpGeneration> weak = generation;
+  responder->OnClientGone([weak] {
+    if (auto g = weak.lock()) g->Cancel(std::nullopt);
+  });
+  (void)tenant;  // ids are random per request, so tenants cannot collide
+
+  auto submit = [this, engine, generation] {
+    Generation& gen = generation->generation();
+    for (const RemoteMedia& m : gen.remote_media) {
+      absl::StatusOr<std::string> bytes = fetcher_.Fetch(m.url);
+      if (!bytes.ok()) {
+        ApiError e = ToApiError(bytes.status());
+        e.param = m.video ? "video_url" : "image_url";
+        return generation->Fail(e);
+      }
+      (m.video ? gen.request.videos : gen.request.images)[m.index].bytes = std::move(*bytes);
+    }
+    std::vector<std::unique_ptr<engine::RequestHandle>> handles;
+    for (engine::GenerateRequest& r : generation->Requests(waker_)) {
+      absl::StatusOr<std::unique_ptr<engine::RequestHandle>> handle = engine->Submit(std::move(r));
+      if (!handle.ok()) {
+        for (auto& h : handles) h->Cancel();
+        return generation->Fail(ToApiError(handle.status()));
+      }
+      handles.push_back(std::move(*handle));
+    }
+    // The media bytes are not needed once preprocessed.
+    gen.request.images.clear();
+    gen.request.videos.clear();
+    generation->Start(std::move(handles));
+  };
+  if (has_media) {
+    submit_pool_.Post(std::move(submit));  // decode + resize off the I/O thread
+  } else {
+    submit();
+  }
+}
+
+void OpenAiService::HandleModels(HttpResponder& responder, engine::Engine& engine) {
+  const json model = {{"id", options_.parse.model_name},
+                      {"object", "model"},
+                      {"created", created_},
+                      {"owned_by", "ovserve"},
+                      {"max_model_len", engine.max_model_len()}};
+  responder.Send(200, kJson, json{{"object", "list"}, {"data", json::array({model})}}.dump());
+}
+
+void OpenAiService::HandleTokenize(const HttpRequest& request, HttpResponder& responder,
+                                   engine::Engine& engine) {
+  const json body = json::parse(request.body, nullptr, false);
+  ApiError e;
+  if (!body.is_object()) {
+    e.message = "the request body must be a JSON object";
+    return Refuse(request, responder, e);
+  }
+  std::string text;
+  if (body.contains("messages")) {
+    // The chat template over the messages (media as their placeholders).
+    std::variant<Generation, ApiError> parsed = ParseChatCompletion(body, options_.parse);
+    if (auto* error = std::get_if<ApiError>(&parsed)) return Refuse(request, responder, *error);
+    text = std::get<Generation>(parsed).request.prompt;
+  } else if (body.contains("prompt") && body["prompt"].is_string()) {
+    text = body["prompt"].get<std::string>();
+  } else {
+    e.param = "prompt";
+    e.message = "give 'prompt' (a string) or 'messages'";
+    return Refuse(request, responder, e);
+  }
+  absl::StatusOr<std::vector<int32_t>> ids = engine.tokenizer().Encode(text);
+  if (!ids.ok()) return Refuse(request, responder, ToApiError(ids.status()));
+  const json out = {{"count", ids->size()}, {"max_model_len", engine.max_model_len()}, {"tokens", *ids}};
+  responder.Send(200, kJson, out.dump());
+}
+
+void OpenAiService::HandleDetokenize(const HttpRequest& request, HttpResponder& responder,
+                                     engine::Engine& engine) {
+  const json body = json::parse(request.body, nullptr, false);
+  ApiError e;
+  e.param = "tokens";
+  if (!body.is_object() || !body.contains("tokens") || !body["tokens"].is_array()) {
+    e.message = "'tokens' (an array of token ids) is required";
+    return Refuse(request, responder, e);
+  }
+  std::vector<int32_t> ids;
+  for (const json& id : body["tokens"]) {
+    if (!id.is_number_integer()) {
+      e.message = "'tokens' must be integers";
+      return Refuse(request, responder, e);
+    }
+    ids.push_back(id.get<int32_t>());
+  }
+  absl::StatusOr<std::string> text = engine.tokenizer().Decode(ids);
+  if (!text.ok()) return Refuse(request, responder, ToApiError(text.status()));
+  responder.Send(200, kJson, json{{"prompt", *text}}.dump(-1, ' ', false, json::error_handler_t::replace));
+}
+
+}  // namespace ovserve::server::http

@@ -1,0 +1,100 @@
+#pragma once
+// OpenAiService: the OpenAI-compatible HTTP API in front of one engine —
+// POST /v1/chat/completions and /v1/completions (streamed as Server-Sent
+// Events or whole), GET /v1/models, GET /health, GET /version, POST /tokenize
+// and /detokenize shaped as vLLM shapes them. The same API keys, limits and
+// metrics as the gRPC service (label frontend="http"); errors in OpenAI's
+// {"error": {...}} shape with the status a client expects.
+//
+// A generation with n choices is n engine requests (seeds offset by the
+// choice index), answered together. Text-only requests are submitted on the
+// HTTP I/O thread; those with media on the shared SubmitPool. Outputs reach
+// the client through one pump thread woken by the engine (OutputWaker), so
+// neither side blocks the other; a client that disconnects cancels its
+// requests at once.
+//
+// Thread-safety: Handle() is called by HttpServer's I/O threads; the rest
+// from the server's lifecycle (any thread).
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/container/flat_hash_map.h"
+#include "engine/engine.h"
+#include "server/api_keys.h"
+#include "server/http/http_server.h"
+#include "server/http/media_fetcher.h"
+#include "server/http/openai_protocol.h"
+#include "server/metrics.h"
+#include "server/submit_pool.h"
+
+namespace ovserve::server::http {
+
+struct OpenAiServiceOptions {
+  ParseOptions parse;  // model name, default max_tokens, n limit
+  ApiKeys api_keys;
+  MediaFetcherOptions media_fetch;  // http(s) image_url / video_url
+  std::string version;              // GET /version
+  std::string backend = "cpu";
+  int tensor_parallel_size = 1;
+};
+
+class HttpGeneration;
+
+class OpenAiService {
+ public:
+  OpenAiService(Metrics& metrics, SubmitPool& submit_pool, OpenAiServiceOptions options);
+  ~OpenAiService();
+
+  // The HttpHandler of the server.
+  void Handle(HttpRequest request, std::shared_ptr<HttpResponder> responder);
+
+  // `engine` outlives every request (the server drains before destroying it).
+  void SetEngine(engine::Engine* engine) { engine_.store(engine); }
+  // What GET /health reports (the gRPC health service's state).
+  void SetServing(bool serving) { serving_.store(serving); }
+  // New generations get 503 from now on.
+  void StartDraining() { draining_.store(true); }
+  bool WaitForIdle(std::chrono::steady_clock::time_point deadline);
+  // Cancels every live generation; its client gets an error.
+  void AbortAll(const std::string& reason);
+  int64_t live_requests() const;
+
+ private:
+  friend class HttpGeneration;
+
+  void HandleGeneration(Endpoint endpoint, HttpRequest request,
+                        std::shared_ptr<HttpResponder> responder, engine::Engine* engine,
+                        const std::string& tenant);
+  void HandleTokenize(const HttpRequest& request, HttpResponder& responder, engine::Engine& engine);
+  void HandleDetokenize(const HttpRequest& request, HttpResponder& responder, engine::Engine& engine);
+  void HandleModels(HttpResponder& responder, engine::Engine& engine);
+  void Refuse(const HttpRequest& request, HttpResponder& responder, const ApiError& error);
+  void Remove(uint64_t token);
+  std::shared_ptr<HttpGeneration> Find(uint64_t token) const;
+  void PumpLoop();
+
+  Metrics& metrics_;
+  SubmitPool& submit_pool_;
+  const OpenAiServiceOptions options_;
+  MediaFetcher fetcher_;
+  const int64_t created_;  // unix seconds; /v1/models
+  std::atomic<engine::Engine*> engine_{nullptr};
+  std::atomic<bool> serving_{false};
+  std::atomic<bool> draining_{false};
+
+  const std::shared_ptr<engine::OutputWaker> waker_;
+  mutable std::mutex mutex_;
+  std::condition_variable idle_cv_;
+  absl::flat_hash_map<uint64_t, std::shared_ptr<HttpGeneration>> live_;
+  uint64_t next_token_ = 1;
+  std::thread pump_;
+};
+
+}  // namespace ovserve::server::http
