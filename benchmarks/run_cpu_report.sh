@@ -29,7 +29,7 @@ BENCH="$BUILD/benchmarks/ovserve-bench"
 mkdir -p "$OUT"
 LOG="$(mktemp /tmp/ovserve-report-server.XXXXXX.log)"
 
-"$SERVER" serve --model "$MODEL" --host 127.0.0.1 --port 0 --metrics-port -1 --threads 2 \
+"$SERVER" serve --model "$MODEL" --host 127.0.0.1 --port 0 --http-port -1 --metrics-port -1 --threads 2 \
   --kv-cache-bytes 2147483648 >"$LOG" 2>&1 &
 SERVER_PID=$!
 trap 'kill -TERM $SERVER_PID 2>/dev/null || true; wait $SERVER_PID 2>/dev/null || true' EXIT

@@ -9,8 +9,18 @@ missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# npm packages of the tests (the official openai client), from package-lock.json.
+install_npm() {
+  local dir="$here/../tests/openai_sdk"
+  if [ -f "$dir/package-lock.json" ] && command -v npm >/dev/null &&
+     [ ! -f "$dir/node_modules/openai/package.json" ]; then
+    echo "install-deps: npm ci in tests/openai_sdk"
+    npm ci --prefix "$dir" --no-audit --no-fund >/dev/null
+  fi
+}
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#pkgs[@]} packages present"
+  install_npm
   exit 0
 fi
 echo "install-deps: installing ${missing[*]}"
@@ -18,4 +28,5 @@ sudo_cmd=""
 [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
 $sudo_cmd apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+install_npm
 echo "install-deps: done"

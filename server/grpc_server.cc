@@ -209,9 +209,9 @@ Server::~Server() {
   Shutdown();
   server_.reset();
   http_.reset();
-  service_.reset();  // stops the output pumps before the engine goes
+  submit_pool_.reset();  // runs what is queued (it reaches the services), then joins
+  service_.reset();      // stops the output pumps before the engine goes
   openai_.reset();
-  submit_pool_.reset();
   engine_.reset();
 }
 

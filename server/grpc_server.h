@@ -31,7 +31,7 @@ struct ServerOptions {
   std::string host = "0.0.0.0";
   int port = 50051;          // 0 picks a free port (see Server::port)
   int metrics_port = 9090;   // -1 disables /metrics; 0 picks a free port
-  int http_port = 8000;      // OpenAI-compatible HTTP API; -1 disables; 0 picks a free port
+  int http_port = -1;        // OpenAI-compatible HTTP API; -1: off (`ovserve serve`: 8000); 0 picks one
   int http_threads = 2;      // HTTP I/O threads
   http::MediaFetcherOptions media_fetch;  // http(s) media URLs of HTTP requests
   engine::EngineConfig engine;

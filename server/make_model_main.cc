@@ -6,7 +6,8 @@
 //                      [--tokenizer-from DIR] [--max-shard-bytes N]
 //
 // The tokenizer files come from --tokenizer-from (default: the fixture model,
-// $OVSERVE_FIXTURES/tiny-llava-ov or <repo>/../shared/fixtures/tiny-llava-ov).
+// $OVSERVE_FIXTURES/tiny-llava-ov or <repo>/../shared/fixtures/tiny-llava-ov,
+// when present; else ovserve's own byte-level BPE tokenizer).
 // engine/model/checkpoint_generator.h describes what is written.
 
 #include <chrono>
@@ -37,12 +38,15 @@ ABSL_FLAG(uint64_t, max_shard_bytes, 2'000'000'000,
 namespace ovserve {
 namespace {
 
-// Where the fixture tokenizer lives when --tokenizer-from is not given.
+// The fixture model's (real Qwen2) tokenizer when --tokenizer-from is not
+// given and the fixtures are beside the checkout; else empty: ovserve's own.
 std::filesystem::path DefaultTokenizerSource() {
+  std::filesystem::path dir =
+      std::filesystem::path(OVSERVE_SOURCE_DIR) / ".." / "shared" / "fixtures" / "tiny-llava-ov";
   if (const char* env = std::getenv("OVSERVE_FIXTURES"); env != nullptr && *env != '\0') {
-    return std::filesystem::path(env) / "tiny-llava-ov";
+    dir = std::filesystem::path(env) / "tiny-llava-ov";
   }
-  return std::filesystem::path(OVSERVE_SOURCE_DIR) / ".." / "shared" / "fixtures" / "tiny-llava-ov";
+  return std::filesystem::is_regular_file(dir / "tokenizer.json") ? dir : std::filesystem::path();
 }
 
 absl::Status Run() {
@@ -81,7 +85,8 @@ absl::Status Run() {
       static_cast<unsigned long long>(report.total_bytes),
       static_cast<double>(report.total_bytes) / 1e9,
       static_cast<unsigned long long>(report.num_tensors),
-      static_cast<double>(report.num_parameters) / 1e9, options.tokenizer_source_dir.c_str(),
+      static_cast<double>(report.num_parameters) / 1e9,
+      options.tokenizer_source_dir.empty() ? "ovserve's own" : options.tokenizer_source_dir.c_str(),
       seconds);
   return absl::OkStatus();
 }

@@ -103,15 +103,8 @@ std::filesystem::path DefaultDemoDir() {
   return std::filesystem::temp_directory_path() / "ovserve-demo-tiny";
 }
 
-std::filesystem::path TokenizerSource() {
-  if (const char* env = std::getenv("OVSERVE_FIXTURES"); env != nullptr && *env != '\0') {
-    return std::filesystem::path(env) / "tiny-llava-ov";
-  }
-  return std::filesystem::path(OVSERVE_SOURCE_DIR) / ".." / "shared" / "fixtures" / "tiny-llava-ov";
-}
-
-// The demo checkpoint: the tiny preset with seeded random weights, written
-// once (the tokenizer is the fixture model's; see README).
+// The demo checkpoint: the tiny preset with seeded random weights and
+// ovserve's own tokenizer, written once; nothing is read from outside.
 absl::StatusOr<std::filesystem::path> EnsureDemoModel() {
   std::filesystem::path dir = absl::GetFlag(FLAGS_demo_dir);
   if (dir.empty()) dir = DefaultDemoDir();
@@ -119,7 +112,6 @@ absl::StatusOr<std::filesystem::path> EnsureDemoModel() {
   engine::GeneratorOptions options;
   options.preset = engine::ModelPreset::kTiny;
   options.out_dir = dir;
-  options.tokenizer_source_dir = TokenizerSource();
   spdlog::info(fmt::runtime("no --model: generating the demo checkpoint in {}"), dir.string());
   RETURN_IF_ERROR(engine::GenerateRandomCheckpoint(options));
   return dir;

@@ -15,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "engine/model/demo_tokenizer.h"
 #include "engine/model/model_config.h"
 #include "engine/model/safetensors_writer.h"
 #include "engine/util/status_macros.h"
@@ -478,11 +479,11 @@ absl::Status GenerateRandomCheckpoint(const GeneratorOptions& options, Generator
   *out = GeneratorReport{};
   if (options.out_dir.empty()) return absl::InvalidArgumentError("no output folder given");
   const std::filesystem::path& source = options.tokenizer_source_dir;
-  if (source.empty() || !std::filesystem::is_regular_file(source / "tokenizer.json")) {
+  if (!source.empty() && !std::filesystem::is_regular_file(source / "tokenizer.json")) {
     return absl::InvalidArgumentError(
         absl::StrCat("tokenizer source \"", source.string(),
                      "\" has no tokenizer.json (give a Hugging Face model or tokenizer folder, "
-                     "e.g. shared/fixtures/tiny-llava-ov)"));
+                     "or none for ovserve's own tokenizer)"));
   }
   std::error_code ec;
   std::filesystem::create_directories(options.out_dir, ec);
@@ -499,8 +500,17 @@ absl::Status GenerateRandomCheckpoint(const GeneratorOptions& options, Generator
   RETURN_IF_ERROR(
       WriteFile(options.out_dir / "generation_config.json", Dump(GenerationConfig()), out));
 
-  const bool same_folder = std::filesystem::equivalent(source, options.out_dir, ec);
+  if (source.empty()) {
+    const DemoTokenizerFiles tokenizer = MakeDemoTokenizer();
+    RETURN_IF_ERROR(WriteFile(options.out_dir / "tokenizer.json", tokenizer.tokenizer_json, out));
+    RETURN_IF_ERROR(
+        WriteFile(options.out_dir / "tokenizer_config.json", tokenizer.tokenizer_config_json, out));
+    RETURN_IF_ERROR(
+        WriteFile(options.out_dir / "chat_template.jinja", tokenizer.chat_template_jinja, out));
+  }
+  const bool same_folder = !source.empty() && std::filesystem::equivalent(source, options.out_dir, ec);
   for (const char* name : kTokenizerFiles) {
+    if (source.empty()) break;
     if (same_folder || !std::filesystem::is_regular_file(source / name)) continue;
     // Copied by contents: copy_file would carry over read-only permissions.
     ASSIGN_OR_RETURN(const std::string contents, ReadFile(source / name));

@@ -46,8 +46,9 @@ struct GeneratorOptions {
   // Shard size limit in bytes of tensor data ("2GB" as transformers counts:
   // 10^9). A tensor larger than the limit gets a shard of its own.
   uint64_t max_shard_bytes = 2'000'000'000;
-  // Folder holding tokenizer.json (required) and the other tokenizer /
-  // processor files, which are copied when present.
+  // Folder holding tokenizer.json and the other tokenizer / processor files,
+  // which are copied when present; empty: ovserve's own byte-level BPE
+  // tokenizer (engine/model/demo_tokenizer.h) is written instead.
   std::filesystem::path tokenizer_source_dir;
 };
 

@@ -126,7 +126,7 @@ void ParseSampling(Params& p, const ParseOptions& options, Generation* g) {
       p.Fail(BadParam("stream_options", "'stream_options' must be an object"));
     } else if (const auto it = so->find("include_usage"); it != so->end() && !it->is_null()) {
       if (!it->is_boolean()) {
-        p.Fail(BadParam("stream_options.include_usage", "must be a boolean"));
+        p.Fail(BadParam("stream_options.include_usage", "stream_options.include_usage must be a boolean"));
       } else {
         g->include_usage = it->get<bool>();
       }

@@ -46,7 +46,8 @@ class ServerProcess {
         OVSERVE_SERVER_BINARY, "serve",           "--model",         model.string(),
         "--host",              "127.0.0.1",       "--port",          "0",
         "--metrics-port",      "-1",              "--threads",       "2",
-        "--kv-cache-bytes",    "33554432",        "--drain-timeout-ms", "2000"};
+        "--kv-cache-bytes",    "33554432",        "--drain-timeout-ms", "2000",
+        "--http-port",         "-1"};
     pid_ = fork();
     if (pid_ == 0) {
       const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);

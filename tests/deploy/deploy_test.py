@@ -395,7 +395,7 @@ def cmd_metrics(repo):
     log = tempfile.TemporaryFile(mode="w+")
     server = subprocess.Popen(
         [repo.ovserve, "serve", "--model", model, "--host", "127.0.0.1", "--port", "0",
-         "--metrics-port", "0", "--kv-cache-bytes", "67108864", "--threads", "2",
+         "--metrics-port", "0", "--http-port", "0", "--kv-cache-bytes", "67108864", "--threads", "2",
          "--drain-timeout-ms", "2000"],
         stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, HOME=tempfile.gettempdir()))
     try:

@@ -211,7 +211,7 @@ double Sample(const std::string& text, const std::string& prefix);
 TEST_F(GrpcServerTest, ClientCancelAndDeadlineFreeTheRequest) {
   engine::Engine& engine = *server_->engine();
   const std::string cancelled_series =
-      "ovserve_requests_total{finish_reason=\"cancelled\",status=\"cancelled\"}";
+      "ovserve_requests_total{finish_reason=\"cancelled\",frontend=\"grpc\",status=\"cancelled\"}";
   const double cancelled_before =
       std::max(0.0, Sample(Scrape(server_->metrics_port()), cancelled_series));
   {
@@ -421,7 +421,7 @@ double Sample(const std::string& text, const std::string& prefix) {
 
 TEST_F(GrpcServerTest, MetricsAreScrapedAndCount) {
   ASSERT_GT(server_->metrics_port(), 0);
-  const std::string ok_series = "ovserve_requests_total{finish_reason=\"length\",status=\"ok\"}";
+  const std::string ok_series = "ovserve_requests_total{finish_reason=\"length\",frontend=\"grpc\",status=\"ok\"}";
   const double before = std::max(0.0, Sample(Scrape(server_->metrics_port()), ok_series));
   const double tokens_before =
       std::max(0.0, Sample(Scrape(server_->metrics_port()), "ovserve_generation_tokens_total"));
