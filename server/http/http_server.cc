@@ -285,6 +285,10 @@ class Session final : public HttpResponder, public std::enable_shared_from_this<
 
   void OnWrite(beast::error_code ec) {
     writing_ = false;
+    if (closed_) {
+      out_.clear();
+      return;
+    }
     if (ec) return Gone();
     const bool response_done = out_.front().kind == Out::kFull || out_.front().kind == Out::kLast;
     out_.pop_front();
@@ -323,7 +327,8 @@ class Session final : public HttpResponder, public std::enable_shared_from_this<
       auto callback = std::move(gone_callback_);
       callback();
     }
-    out_.clear();
+    // The write in flight (if any) still reads its buffers until it completes.
+    out_.erase(writing_ && !out_.empty() ? out_.begin() + 1 : out_.begin(), out_.end());
     beast::error_code ignored;
     Socket().shutdown(tcp::socket::shutdown_both, ignored);
     Socket().close(ignored);

@@ -72,7 +72,9 @@ class HttpGeneration : public std::enable_shared_from_this<HttpGeneration> {
         responder_(std::move(responder)),
         tokenizer_(tokenizer),
         peer_(std::move(peer)),
-        started_at_(Clock::now()) {
+        started_at_(Clock::now()),
+        images_(g_.request.images.size()),
+        videos_(g_.request.videos.size()) {
     meta_.endpoint = g_.endpoint;
     meta_.id = RandomId(g_.endpoint == Endpoint::kChat ? "chatcmpl-" : "cmpl-");
     meta_.created = UnixNow();
@@ -285,7 +287,7 @@ class HttpGeneration : public std::enable_shared_from_this<HttpGeneration> {
     spdlog::info(fmt::runtime("http request {} peer={} {} n={} images={} videos={} user={} prompt_tokens={} "
                               "(visual {}, cached {}) completion_tokens={} finish={} status={} total={:.3f}s"),
                  meta_.id, peer_, g_.endpoint == Endpoint::kChat ? "chat" : "completion", g_.n,
-                 g_.request.images.size(), g_.request.videos.size(), ForLog(g_.user), u.prompt_tokens,
+                 images_, videos_, ForLog(g_.user), u.prompt_tokens,
                  u.visual_tokens, u.cached_tokens, u.completion_tokens,
                  engine::FinishReasonName(record.finish_reason), http_status_,
                  std::chrono::duration<double>(Clock::now() - started_at_).count());
@@ -299,6 +301,8 @@ class HttpGeneration : public std::enable_shared_from_this<HttpGeneration> {
   const engine::Tokenizer* const tokenizer_;
   const std::string peer_;
   const Clock::time_point started_at_;
+  const size_t images_;
+  const size_t videos_;
   ResponseMeta meta_;
   std::string echo_;
 

@@ -25,7 +25,7 @@ TEST(DemoTokenizerTest, LoadsRoundTripsAndKeepsQwenSpecialIds) {
   EXPECT_EQ(t.vocab_size(), 151648);
   EXPECT_TRUE(t.IsSpecial(151646));
 
-  for (const std::string text : {std::string("Hello! What is in this image?"),
+  for (const std::string& text : {std::string("Hello! What is in this image?"),
                                  std::string("tabs\tand\nnewlines  and 12345"),
                                  std::string("\xe4\xbd\xa0\xe5\xa5\xbd, caf\xc3\xa9 \xf0\x9f\x98\x80")}) {
     auto ids = t.Encode(text);
