@@ -86,8 +86,6 @@ absl::Status Server::Start() {
   openai.api_keys = service.api_keys;
   openai.media_fetch = options_.media_fetch;
   openai.version = OVSERVE_VERSION;
-  openai.backend = service.backend;
-  openai.tensor_parallel_size = options_.engine.tensor_parallel_size;
   service_ = std::make_unique<OvserveService>(metrics_, *submit_pool_, std::move(service));
   openai_ = std::make_unique<http::OpenAiService>(metrics_, *submit_pool_, std::move(openai));
   grpc::EnableDefaultHealthCheckService(true);

@@ -41,8 +41,6 @@ struct OpenAiServiceOptions {
   ApiKeys api_keys;
   MediaFetcherOptions media_fetch;  // http(s) image_url / video_url
   std::string version;              // GET /version
-  std::string backend = "cpu";
-  int tensor_parallel_size = 1;
 };
 
 class HttpGeneration;
