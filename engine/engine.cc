@@ -87,6 +87,10 @@ class Engine::Impl {
   // Appends `sample` to the sequence and streams it (or finishes the request).
   void EmitToken(RequestState& state, const SampleResult& sample);
   void FinishRequest(RequestState& state, RequestOutput final_output, FinishReason reason);
+  // Takes a request out of the scheduler (its KV blocks freed), recording
+  // what it used (cached and completion tokens) in its usage first, so every
+  // way of ending reports them.
+  std::unique_ptr<RequestState> Retire(int64_t seq_id);
   void EndWith(std::unique_ptr<RequestState> state, FinishReason reason, absl::Status error);
   void UpdateStats(int64_t prompt_tokens, int64_t generated_tokens);
   void DeliverOutputs();
@@ -451,11 +455,7 @@ void Engine::Impl::Loop() {
       for (auto& state : arrived) EndWith(std::move(state), FinishReason::kCancelled, absl::OkStatus());
       std::vector<int64_t> ids;
       for (auto& [id, state] : active_) ids.push_back(id);
-      for (int64_t id : ids) {
-        scheduler_->Finish(id);
-        auto node = active_.extract(id);
-        EndWith(std::move(node.mapped()), FinishReason::kCancelled, absl::OkStatus());
-      }
+      for (int64_t id : ids) EndWith(Retire(id), FinishReason::kCancelled, absl::OkStatus());
       for (auto& [id, state] : encoding_) {
         EndWith(std::move(state), FinishReason::kCancelled, absl::OkStatus());
       }
@@ -551,11 +551,7 @@ void Engine::Impl::HandleCancels() {
       break;
     }
   }
-  for (int64_t id : cancelled) {
-    scheduler_->Finish(id);
-    auto node = active_.extract(id);
-    EndWith(std::move(node.mapped()), FinishReason::kCancelled, absl::OkStatus());
-  }
+  for (int64_t id : cancelled) EndWith(Retire(id), FinishReason::kCancelled, absl::OkStatus());
 }
 
 void Engine::Impl::Step() {
@@ -646,9 +642,7 @@ void Engine::Impl::EmitToken(RequestState& state, const SampleResult& sample) {
   }
   auto update = state.stop->Push(sample.token);
   if (!update.ok()) {
-    auto node = active_.extract(seq_id);
-    scheduler_->Finish(seq_id);
-    EndWith(std::move(node.mapped()), FinishReason::kError, update.status());
+    EndWith(Retire(seq_id), FinishReason::kError, update.status());
     return;
   }
   out.text = std::move(update->text);
@@ -661,13 +655,18 @@ void Engine::Impl::EmitToken(RequestState& state, const SampleResult& sample) {
   FinishRequest(state, std::move(out), update->finish);
 }
 
-void Engine::Impl::FinishRequest(RequestState& state, RequestOutput out, FinishReason reason) {
-  const int64_t seq_id = state.seq_id;
+std::unique_ptr<RequestState> Engine::Impl::Retire(int64_t seq_id) {
   std::unique_ptr<Sequence> seq = scheduler_->Finish(seq_id);
-  state.usage.cached_tokens = seq->num_cached_prompt_tokens;
-  state.usage.completion_tokens = seq->num_outputs();
-  auto node = active_.extract(seq_id);
-  std::unique_ptr<RequestState> owned = std::move(node.mapped());
+  std::unique_ptr<RequestState> state = std::move(active_.extract(seq_id).mapped());
+  if (seq != nullptr) {
+    state->usage.cached_tokens = seq->num_cached_prompt_tokens;
+    state->usage.completion_tokens = seq->num_outputs();
+  }
+  return state;
+}
+
+void Engine::Impl::FinishRequest(RequestState& state, RequestOutput out, FinishReason reason) {
+  std::unique_ptr<RequestState> owned = Retire(state.seq_id);
   ReleaseQueueTokens(*owned);
   out.finished = true;
   out.finish_reason = reason;

@@ -292,6 +292,10 @@ TEST_F(EngineTest, CancelEndsARunningRequestAndFreesItsBlocks) {
   EXPECT_TRUE(engine->Cancel("to-cancel"));
   const Finished rest = Drain(**handle);
   EXPECT_EQ(rest.final_output.finish_reason, FinishReason::kCancelled);
+  // Usage counts what was generated before the cancel: every token streamed.
+  const int64_t streamed = static_cast<int64_t>(out.token_ids.size() + rest.tokens.size());
+  EXPECT_GE(streamed, 1);
+  EXPECT_EQ(rest.final_output.usage.completion_tokens, streamed);
   EXPECT_LT(rest.final_output.usage.completion_tokens, 5000);
   EXPECT_FALSE(engine->Cancel("to-cancel"));  // no longer live
   for (int i = 0; i < 100 && engine->Stats().kv_blocks_used != 0; ++i) {
