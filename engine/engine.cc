@@ -20,6 +20,7 @@
 #include "engine/sampling/sequence_rng.h"
 #include "engine/scheduler/scheduler.h"
 #include "engine/util/seconds_between.h"
+#include "engine/util/random_id.h"
 #include "engine/util/status_macros.h"
 #include "engine/worker/model_runner.h"
 #include "engine/worker/vision_encoder.h"
@@ -394,7 +395,7 @@ absl::StatusOr<std::unique_ptr<RequestHandle>> Engine::Impl::Submit(GenerateRequ
     if (stopping_) return absl::UnavailableError("the engine is shutting down");
     state->seq_id = next_seq_id_++;
     std::string& id = state->request.request_id;
-    if (id.empty()) id = absl::StrCat("req-", state->seq_id);
+    if (id.empty()) id = RandomRequestId("req-");
     if (live_.contains(id)) {
       return absl::AlreadyExistsError(absl::StrCat("request id '", id, "' is already in flight"));
     }

@@ -2,13 +2,13 @@
 
 #include <algorithm>
 #include <optional>
-#include <random>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "engine/tokenizer/chat_template.h"
+#include "engine/util/random_id.h"
 #include "spdlog/spdlog.h"
 
 namespace ovserve::server::http {
@@ -18,17 +18,6 @@ using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 constexpr char kJson[] = "application/json";
-
-// 96 random bits: ids reveal nothing of other requests and never collide.
-std::string RandomId(absl::string_view prefix) {
-  thread_local std::mt19937_64 rng{std::random_device{}() ^ (uint64_t{std::random_device{}()} << 32)};
-  std::string bytes(12, '\0');
-  for (size_t i = 0; i < bytes.size(); i += 4) {
-    const uint64_t r = rng();
-    for (size_t j = 0; j < 4; ++j) bytes[i + j] = static_cast<char>(r >> (8 * j));
-  }
-  return absl::StrCat(prefix, absl::BytesToHexString(bytes));
-}
 
 int64_t UnixNow() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -76,7 +65,7 @@ class HttpGeneration : public std::enable_shared_from_this<HttpGeneration> {
         images_(g_.request.images.size()),
         videos_(g_.request.videos.size()) {
     meta_.endpoint = g_.endpoint;
-    meta_.id = RandomId(g_.endpoint == Endpoint::kChat ? "chatcmpl-" : "cmpl-");
+    meta_.id = engine::RandomRequestId(g_.endpoint == Endpoint::kChat ? "chatcmpl-" : "cmpl-");
     meta_.created = UnixNow();
     meta_.model = g_.model;
     meta_.logprobs = g_.logprobs;

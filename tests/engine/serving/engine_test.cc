@@ -277,6 +277,27 @@ TEST_F(EngineTest, PreemptionUnderATinyKvBudgetLosesNothingAndLeaksNoBlock) {
   EXPECT_EQ(stats.running + stats.waiting, 0);
 }
 
+TEST_F(EngineTest, AssignedRequestIdsAreRandomNotSequential) {
+  auto engine = MakeEngine(Config());
+  ASSERT_NE(engine, nullptr);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    GenerateRequest r;
+    r.prompt = ChatPrompt("Hi");
+    r.stop.max_tokens = 1;
+    auto handle = engine->Submit(r);
+    ASSERT_TRUE(handle.ok()) << handle.status();
+    const std::string id = (*handle)->id();
+    ASSERT_EQ(id.size(), 4u + 24u) << id;  // "req-" + 96 bits in hex
+    EXPECT_EQ(id.substr(0, 4), "req-");
+    EXPECT_EQ(id.find_first_not_of("0123456789abcdef", 4), std::string::npos) << id;
+    ids.push_back(id);
+    Drain(**handle);
+  }
+  EXPECT_NE(ids[0], ids[1]);
+  EXPECT_NE(ids[1], ids[2]);
+}
+
 TEST_F(EngineTest, CancelEndsARunningRequestAndFreesItsBlocks) {
   auto engine = MakeEngine(Config());
   ASSERT_NE(engine, nullptr);
