@@ -28,23 +28,38 @@ absl::StatusOr<std::string> ReadFile(const std::filesystem::path& path, const ch
   return text.str();
 }
 
-absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const ServerOptions& o) {
+// The TLS flags' PEM files, read once for both front ends (empty: plaintext).
+struct TlsPem {
+  std::string cert_chain;
+  std::string private_key;
+  std::string client_ca;
+};
+
+absl::StatusOr<TlsPem> ReadTlsPem(const ServerOptions& o) {
   if (o.tls_cert.empty() != o.tls_key.empty()) {
     return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
   }
+  TlsPem pem;
   if (o.tls_cert.empty()) {
     if (!o.tls_client_ca.empty()) {
       return absl::InvalidArgumentError("--tls-client-ca needs --tls-cert and --tls-key");
     }
-    return grpc::InsecureServerCredentials();
+    return pem;
   }
-  grpc::SslServerCredentialsOptions ssl;
-  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
-  ASSIGN_OR_RETURN(pair.private_key, ReadFile(o.tls_key, "--tls-key"));
-  ASSIGN_OR_RETURN(pair.cert_chain, ReadFile(o.tls_cert, "--tls-cert"));
-  ssl.pem_key_cert_pairs.push_back(std::move(pair));
+  ASSIGN_OR_RETURN(pem.private_key, ReadFile(o.tls_key, "--tls-key"));
+  ASSIGN_OR_RETURN(pem.cert_chain, ReadFile(o.tls_cert, "--tls-cert"));
   if (!o.tls_client_ca.empty()) {
-    ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFile(o.tls_client_ca, "--tls-client-ca"));
+    ASSIGN_OR_RETURN(pem.client_ca, ReadFile(o.tls_client_ca, "--tls-client-ca"));
+  }
+  return pem;
+}
+
+std::shared_ptr<grpc::ServerCredentials> Credentials(const TlsPem& pem) {
+  if (pem.cert_chain.empty()) return grpc::InsecureServerCredentials();
+  grpc::SslServerCredentialsOptions ssl;
+  ssl.pem_key_cert_pairs.push_back({pem.private_key, pem.cert_chain});
+  if (!pem.client_ca.empty()) {
+    ssl.pem_root_certs = pem.client_ca;
     ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
   }
   return grpc::SslServerCredentials(ssl);
@@ -70,7 +85,8 @@ absl::Status Server::Start() {
   if (!options_.api_key_file.empty()) {
     ASSIGN_OR_RETURN(service.api_keys, ApiKeys::Load(options_.api_key_file));
   }
-  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, Credentials(options_));
+  ASSIGN_OR_RETURN(const TlsPem tls, ReadTlsPem(options_));
+  const std::shared_ptr<grpc::ServerCredentials> credentials = Credentials(tls);
   if (options_.max_receive_bytes <= 0 || options_.max_receive_bytes > INT32_MAX) {
     return absl::InvalidArgumentError(absl::StrCat("--max-receive-bytes ", options_.max_receive_bytes,
                                                    " must be in [1, ", INT32_MAX, "]"));
@@ -106,8 +122,8 @@ absl::Status Server::Start() {
     http_options.port = options_.http_port;
     http_options.threads = options_.http_threads;
     http_options.max_body_bytes = options_.max_receive_bytes;
-    http_options.tls_cert = options_.tls_cert;
-    http_options.tls_key = options_.tls_key;
+    http_options.tls_cert_pem = tls.cert_chain;
+    http_options.tls_key_pem = tls.private_key;
     http::OpenAiService* openai = openai_.get();
     ASSIGN_OR_RETURN(http_, http::HttpServer::Start(http_options, [openai](http::HttpRequest request,
                                                                            std::shared_ptr<http::HttpResponder> responder) {

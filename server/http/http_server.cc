@@ -2,10 +2,8 @@
 
 #include <atomic>
 #include <deque>
-#include <fstream>
 #include <mutex>
 #include <optional>
-#include <sstream>
 #include <thread>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -125,7 +123,7 @@ class Session final : public HttpResponder, public std::enable_shared_from_this<
 
   void OnClientGone(std::function<void()> callback) override {
     Post([callback = std::move(callback)](Session& s) mutable {
-      if (s.gone_) {
+      if (s.closed_) {
         callback();
       } else {
         s.gone_callback_ = std::move(callback);
@@ -199,26 +197,32 @@ class Session final : public HttpResponder, public std::enable_shared_from_this<
 
   void OnReadError(beast::error_code ec) {
     if (ec == bhttp::error::body_limit) {
-      keep_alive_ = false;
-      pending_ = true;
-      responded_ = false;
-      Send(413, "application/json",
-           absl::StrCat(R"({"error":{"message":"the request body exceeds the limit of )",
-                        shared_->options.max_body_bytes,
-                        R"j( bytes (--max-receive-bytes)","type":"invalid_request_error","param":null,"code":"request_too_large"}})j"),
-           {});
-      return;
+      return Refuse(413, absl::StrCat("the request body exceeds the limit of ",
+                                      shared_->options.max_body_bytes, " bytes (--max-receive-bytes)"),
+                    "request_too_large");
     }
     if (ec == bhttp::error::header_limit) {
-      keep_alive_ = false;
-      pending_ = true;
-      responded_ = false;
-      Send(431, "application/json",
-           R"({"error":{"message":"the request headers exceed 65536 bytes","type":"invalid_request_error","param":null,"code":null}})",
-           {});
-      return;
+      return Refuse(431, absl::StrCat("the request headers exceed ", kMaxHeaderBytes, " bytes"), "");
+    }
+    // Bytes that are not HTTP/1.1 (not a client that went away or timed out).
+    if (ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category() &&
+        ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
+      return Refuse(400, absl::StrCat("malformed HTTP request: ", ec.message()), "");
     }
     Close();
+  }
+
+  // Answers a request that never reached the handler (in OpenAI's error
+  // shape), then closes the connection: the rest of its bytes are not read.
+  void Refuse(int status, const std::string& message, absl::string_view code) {
+    keep_alive_ = false;
+    pending_ = true;
+    responded_ = false;
+    Send(status, "application/json",
+         absl::StrCat(R"({"error":{"message":")", message,
+                      R"(","type":"invalid_request_error","param":null,"code":)",
+                      code.empty() ? "null" : absl::StrCat("\"", code, "\""), "}}"),
+         {});
   }
 
   void OnRead(beast::error_code ec) {
@@ -264,7 +268,7 @@ class Session final : public HttpResponder, public std::enable_shared_from_this<
       return;
     }
     if (ec == net::error::operation_aborted && !pending_) return DoRead();
-    if (pending_) return Gone();
+    if (pending_) return Close();  // the client left
     Close();
   }
 
@@ -289,7 +293,7 @@ class Session final : public HttpResponder, public std::enable_shared_from_this<
       out_.clear();
       return;
     }
-    if (ec) return Gone();
+    if (ec) return Close();
     const bool response_done = out_.front().kind == Out::kFull || out_.front().kind == Out::kLast;
     out_.pop_front();
     if (response_done) return ResponseDone();
@@ -309,20 +313,9 @@ class Session final : public HttpResponder, public std::enable_shared_from_this<
     DoRead();
   }
 
-  void Gone() {
-    if (gone_) return;
-    gone_ = true;
-    if (pending_ && gone_callback_) {
-      auto callback = std::move(gone_callback_);
-      callback();
-    }
-    Close();
-  }
-
   void Close() {
     if (closed_) return;
     closed_ = true;
-    gone_ = true;
     if (pending_ && gone_callback_) {
       auto callback = std::move(gone_callback_);
       callback();
@@ -347,21 +340,12 @@ class Session final : public HttpResponder, public std::enable_shared_from_this<
   bool ended_ = false;
   bool watching_ = false;
   bool writing_ = false;
-  bool gone_ = false;
   bool closed_ = false;
   std::function<void()> gone_callback_;
   std::deque<Out> out_;
   std::unique_ptr<bhttp::response<bhttp::empty_body>> head_;
   std::unique_ptr<bhttp::response_serializer<bhttp::empty_body>> head_serializer_;
 };
-
-absl::StatusOr<std::string> ReadPem(const std::filesystem::path& path, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read ", what, " ", path.string()));
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 }  // namespace
 
@@ -378,20 +362,16 @@ class HttpServer::Impl {
 
   absl::Status Start() {
     const HttpServerOptions& o = shared_->options;
-    if (o.tls_cert.empty() != o.tls_key.empty()) {
-      return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
+    if (o.tls_cert_pem.empty() != o.tls_key_pem.empty()) {
+      return absl::InvalidArgumentError("a TLS certificate and key go together");
     }
-    if (!o.tls_cert.empty()) {
-      absl::StatusOr<std::string> cert = ReadPem(o.tls_cert, "--tls-cert");
-      if (!cert.ok()) return cert.status();
-      absl::StatusOr<std::string> key = ReadPem(o.tls_key, "--tls-key");
-      if (!key.ok()) return key.status();
+    if (!o.tls_cert_pem.empty()) {
       tls_.emplace(ssl::context::tls_server);
       tls_->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                         ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
       beast::error_code ec;
-      tls_->use_certificate_chain(net::buffer(*cert), ec);
-      if (!ec) tls_->use_private_key(net::buffer(*key), ssl::context::pem, ec);
+      tls_->use_certificate_chain(net::buffer(o.tls_cert_pem), ec);
+      if (!ec) tls_->use_private_key(net::buffer(o.tls_key_pem), ssl::context::pem, ec);
       if (ec) return absl::InvalidArgumentError(absl::StrCat("TLS certificate or key: ", ec.message()));
     }
     beast::error_code ec;

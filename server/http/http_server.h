@@ -6,7 +6,7 @@
 // Events). While a response is pending the connection is watched, so a client
 // that goes away is noticed at once (HttpResponder::OnClientGone), not at the
 // next write. Keep-alive; request bodies over `max_body_bytes` get 413; TLS
-// from PEM files when given.
+// when a PEM certificate and key are given.
 //
 // Thread-safety: HttpResponder methods may be called from any thread (they
 // post to the connection's strand). Stop() from one thread, once; the handler
@@ -14,7 +14,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -58,8 +57,8 @@ struct HttpServerOptions {
   int threads = 2;  // I/O threads
   int64_t max_body_bytes = int64_t{256} << 20;
   std::chrono::seconds idle_timeout{120};  // reading a request (keep-alive idle included)
-  std::filesystem::path tls_cert;          // PEM chain; with tls_key serves HTTPS
-  std::filesystem::path tls_key;
+  std::string tls_cert_pem;  // PEM certificate chain; with tls_key_pem serves HTTPS
+  std::string tls_key_pem;
 };
 
 class HttpServer {

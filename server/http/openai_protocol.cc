@@ -91,8 +91,7 @@ void ParseSampling(Params& p, const ParseOptions& options, Generation* g) {
   p.String("model", &g->model);
   if (!g->model.empty() && g->model != options.model_name) {
     ApiError error;
-    error.status = 404;
-    error.type = "not_found_error";
+    error.status_code = absl::StatusCode::kNotFound;
     error.param = "model";
     error.code = "model_not_found";
     error.message = absl::StrCat("The model '", g->model, "' does not exist; this server serves '",
@@ -312,17 +311,6 @@ Generation NewGeneration(Endpoint endpoint) {
   return g;
 }
 
-const char* ErrorType(int status) {
-  switch (status) {
-    case 401: return "authentication_error";
-    case 403: return "permission_error";
-    case 404: return "not_found_error";
-    case 429: return "rate_limit_error";
-    case 503: return "service_unavailable_error";
-    default: return status >= 500 ? "server_error" : "invalid_request_error";
-  }
-}
-
 // A JSON-safe logprob (vLLM's convention for -inf).
 double SafeLogprob(float logprob) { return std::isfinite(logprob) ? logprob : -9999.0; }
 
@@ -341,10 +329,39 @@ std::string TokenText(const engine::Tokenizer& tokenizer, int32_t id, std::strin
 
 }  // namespace
 
+int HttpStatus(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kOk: return 200;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kOutOfRange:
+    case absl::StatusCode::kFailedPrecondition: return 400;
+    case absl::StatusCode::kUnauthenticated: return 401;
+    case absl::StatusCode::kPermissionDenied: return 403;
+    case absl::StatusCode::kNotFound: return 404;
+    case absl::StatusCode::kAlreadyExists: return 409;
+    case absl::StatusCode::kResourceExhausted: return 429;
+    case absl::StatusCode::kCancelled: return 499;
+    case absl::StatusCode::kUnavailable: return 503;
+    case absl::StatusCode::kDeadlineExceeded: return 504;
+    default: return 500;
+  }
+}
+
+std::string ApiError::type() const {
+  switch (http_status()) {
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 404: return "not_found_error";
+    case 429: return "rate_limit_error";
+    case 503: return "service_unavailable_error";
+    default: return http_status() >= 500 ? "server_error" : "invalid_request_error";
+  }
+}
+
 std::string ErrorBody(const ApiError& error) {
   const json body = {{"error",
                       {{"message", error.message},
-                       {"type", error.type},
+                       {"type", error.type()},
                        {"param", error.param.empty() ? json() : json(error.param)},
                        {"code", error.code.empty() ? json() : json(error.code)}}}};
   return body.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -352,22 +369,8 @@ std::string ErrorBody(const ApiError& error) {
 
 ApiError ToApiError(const absl::Status& status) {
   ApiError error;
+  error.status_code = status.code();
   error.message = std::string(status.message());
-  switch (status.code()) {
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kOutOfRange:
-    case absl::StatusCode::kFailedPrecondition: error.status = 400; break;
-    case absl::StatusCode::kUnauthenticated: error.status = 401; break;
-    case absl::StatusCode::kPermissionDenied: error.status = 403; break;
-    case absl::StatusCode::kNotFound: error.status = 404; break;
-    case absl::StatusCode::kAlreadyExists: error.status = 409; break;
-    case absl::StatusCode::kResourceExhausted: error.status = 429; break;
-    case absl::StatusCode::kUnavailable: error.status = 503; break;
-    case absl::StatusCode::kDeadlineExceeded: error.status = 504; break;
-    case absl::StatusCode::kCancelled: error.status = 499; break;
-    default: error.status = 500; break;
-  }
-  error.type = ErrorType(error.status);
   return error;
 }
 

@@ -19,18 +19,24 @@
 
 namespace ovserve::server::http {
 
-// {"error": {"message", "type", "param", "code"}} with its HTTP status.
+// The HTTP status a client expects for a status code: 400 invalid, 401
+// unauthenticated, 404 not found, 429 shed, 499 cancelled by the client,
+// 503 unavailable, 504 deadline, 500 otherwise.
+int HttpStatus(absl::StatusCode code);
+
+// {"error": {"message", "type", "param", "code"}}; the HTTP status and the
+// error type follow from `status_code`.
 struct ApiError {
-  int status = 400;
+  absl::StatusCode status_code = absl::StatusCode::kInvalidArgument;
   std::string message;
-  std::string type = "invalid_request_error";
   std::string param;  // empty: null
-  std::string code;   // empty: null
+  std::string code;   // OpenAI's error code ("model_not_found"); empty: null
+
+  int http_status() const { return HttpStatus(status_code); }
+  std::string type() const;  // "invalid_request_error", "rate_limit_error", ...
 };
 
 std::string ErrorBody(const ApiError& error);
-// The status a client expects for an engine or server status: 400 invalid,
-// 401 unauthenticated, 404 not found, 429 shed, 503 unavailable, 504 deadline.
 ApiError ToApiError(const absl::Status& status);
 
 enum class Endpoint { kChat, kCompletion };

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/tokenizer/chat_template.h"
 #include "engine/util/random_id.h"
+#include "server/grpc_status.h"
 #include "spdlog/spdlog.h"
 
 namespace ovserve::server::http {
@@ -25,19 +26,9 @@ int64_t UnixNow() {
       .count();
 }
 
-std::string StatusLabel(int http_status) {
-  switch (http_status) {
-    case 200: return "ok";
-    case 400: return "invalid_argument";
-    case 401: return "unauthenticated";
-    case 404: return "not_found";
-    case 413: return "resource_exhausted";
-    case 429: return "resource_exhausted";
-    case 499: return "cancelled";
-    case 503: return "unavailable";
-    case 504: return "deadline_exceeded";
-    default: return http_status >= 500 ? "internal" : "invalid_argument";
-  }
+// The metric label of a status code: gRPC's names ("ok", "cancelled", ...).
+std::string StatusLabel(absl::StatusCode code) {
+  return StatusCodeLabel(static_cast<grpc::StatusCode>(code));
 }
 
 // A short, printable, length-capped copy of a client string for the log.
@@ -125,9 +116,9 @@ class HttpGeneration : public std::enable_shared_from_this<HttpGeneration> {
       std::lock_guard<std::mutex> lock(mutex_);
       if (done_) return;
       done_ = true;
-      http_status_ = error.status;
+      status_code_ = error.status_code;
     }
-    responder_->Send(error.status, kJson, ErrorBody(error));
+    responder_->Send(error.http_status(), kJson, ErrorBody(error));
     Finish();
   }
 
@@ -225,9 +216,9 @@ class HttpGeneration : public std::enable_shared_from_this<HttpGeneration> {
       api_error = ToApiError(absl::UnavailableError(*abort_reason_));
     }
     if (client_gone_) {
-      http_status_ = 499;
+      status_code_ = absl::StatusCode::kCancelled;
     } else if (api_error.has_value()) {
-      http_status_ = api_error->status;
+      status_code_ = api_error->status_code;
     }
     std::vector<engine::RequestOutput> finals;
     for (const Choice& c : choices_) finals.push_back(*c.final_output);
@@ -240,7 +231,7 @@ class HttpGeneration : public std::enable_shared_from_this<HttpGeneration> {
       responder_->Write(std::string(kSseDone));
       responder_->End();
     } else if (api_error.has_value()) {
-      responder_->Send(api_error->status, kJson, ErrorBody(*api_error));
+      responder_->Send(api_error->http_status(), kJson, ErrorBody(*api_error));
     } else {
       std::vector<ChoiceResult> results;
       for (Choice& c : choices_) {
@@ -261,7 +252,7 @@ class HttpGeneration : public std::enable_shared_from_this<HttpGeneration> {
   void Finish() {
     RequestRecord record;
     record.frontend = "http";
-    record.status = StatusLabel(http_status_);
+    record.status = StatusLabel(status_code_);
     if (!finals_.empty()) {
       record.has_output = true;
       record.finish_reason = finals_[0].finish_reason;
@@ -278,7 +269,7 @@ class HttpGeneration : public std::enable_shared_from_this<HttpGeneration> {
                  meta_.id, peer_, g_.endpoint == Endpoint::kChat ? "chat" : "completion", g_.n,
                  images_, videos_, ForLog(g_.user), u.prompt_tokens,
                  u.visual_tokens, u.cached_tokens, u.completion_tokens,
-                 engine::FinishReasonName(record.finish_reason), http_status_,
+                 engine::FinishReasonName(record.finish_reason), HttpStatus(status_code_),
                  std::chrono::duration<double>(Clock::now() - started_at_).count());
     service_->Remove(token_);
   }
@@ -302,7 +293,7 @@ class HttpGeneration : public std::enable_shared_from_this<HttpGeneration> {
   bool cancelled_ = false;
   bool client_gone_ = false;
   std::optional<std::string> abort_reason_;
-  int http_status_ = 200;
+  absl::StatusCode status_code_ = absl::StatusCode::kOk;
   std::optional<Clock::time_point> last_tokens_at_;
   std::vector<engine::RequestOutput> finals_;
 };
@@ -369,28 +360,24 @@ void OpenAiService::AbortAll(const std::string& reason) {
 void OpenAiService::Refuse(const HttpRequest& request, HttpResponder& responder, const ApiError& error) {
   RequestRecord record;
   record.frontend = "http";
-  record.status = StatusLabel(error.status);
+  record.status = StatusLabel(error.status_code);
   if (request.path == "/v1/chat/completions" || request.path == "/v1/completions") {
     metrics_.RecordRequest(record);
   }
   spdlog::warn(fmt::runtime("http {} {} peer={} refused: {} {}"), request.method, ForLog(request.path),
-               request.peer, error.status, ForLog(error.message));
+               request.peer, error.http_status(), ForLog(error.message));
   std::vector<std::pair<std::string, std::string>> headers;
-  if (error.status == 401) headers.emplace_back("WWW-Authenticate", "Bearer");
-  responder.Send(error.status, kJson, ErrorBody(error), std::move(headers));
+  if (error.http_status() == 401) headers.emplace_back("WWW-Authenticate", "Bearer");
+  responder.Send(error.http_status(), kJson, ErrorBody(error), std::move(headers));
 }
 
 void OpenAiService::Handle(HttpRequest request, std::shared_ptr<HttpResponder> responder) {
   const std::string& path = request.path;
   const bool get = request.method == "GET";
   const bool post = request.method == "POST";
-  const auto error = [](int status, std::string message, std::string code = "") {
+  const auto error = [](absl::StatusCode status_code, std::string message, std::string code = "") {
     ApiError e;
-    e.status = status;
-    e.type = status == 401   ? "authentication_error"
-             : status == 404 ? "not_found_error"
-             : status == 503 ? "service_unavailable_error"
-                             : "invalid_request_error";
+    e.status_code = status_code;
     e.message = std::move(message);
     e.code = std::move(code);
     return e;
@@ -410,24 +397,24 @@ void OpenAiService::Handle(HttpRequest request, std::shared_ptr<HttpResponder> r
                                path == "/tokenize" || path == "/detokenize"));
   if (!known) {
     return Refuse(request, *responder,
-                  error(404, absl::StrCat("no route ", request.method, " ", path.substr(0, 200)), "not_found"));
+                  error(absl::StatusCode::kNotFound, absl::StrCat("no route ", request.method, " ", path.substr(0, 200)), "not_found"));
   }
   const std::optional<std::string> tenant = options_.api_keys.Authenticate(request.authorization);
   if (!tenant.has_value()) {
     return Refuse(request, *responder,
-                  error(401, request.authorization.empty() ? "missing 'Authorization: Bearer <api key>'"
+                  error(absl::StatusCode::kUnauthenticated, request.authorization.empty() ? "missing 'Authorization: Bearer <api key>'"
                                                            : "invalid API key",
                         "invalid_api_key"));
   }
   if (engine == nullptr) {
-    return Refuse(request, *responder, error(503, "the model is still loading; retry shortly"));
+    return Refuse(request, *responder, error(absl::StatusCode::kUnavailable, "the model is still loading; retry shortly"));
   }
   if (path == "/v1/models") return HandleModels(*responder, *engine);
   if (path == "/tokenize") return HandleTokenize(request, *responder, *engine);
   if (path == "/detokenize") return HandleDetokenize(request, *responder, *engine);
   if (draining_.load()) {
     return Refuse(request, *responder,
-                  error(503, "the server is shutting down; retry on another replica"));
+                  error(absl::StatusCode::kUnavailable, "the server is shutting down; retry on another replica"));
   }
   const Endpoint endpoint = path == "/v1/chat/completions" ? Endpoint::kChat : Endpoint::kCompletion;
   HandleGeneration(endpoint, std::move(request), std::move(responder), engine, *tenant);

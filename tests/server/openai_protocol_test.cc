@@ -149,7 +149,7 @@ TEST(OpenAiProtocolTest, BadParametersNameTheParameter) {
     json body = c.extra;
     body["messages"] = messages;
     const ApiError e = ChatError(body);
-    EXPECT_EQ(e.status, 400) << body.dump();
+    EXPECT_EQ(e.http_status(), 400) << body.dump();
     EXPECT_EQ(e.param, c.param) << body.dump() << " -> " << e.message;
     EXPECT_NE(e.message.find(c.param.substr(0, c.param.find('.'))), std::string::npos) << e.message;
   }
@@ -178,7 +178,7 @@ TEST(OpenAiProtocolTest, MalformedMessagesAreRefused) {
 
 TEST(OpenAiProtocolTest, AnotherModelIs404) {
   const ApiError e = ChatError({{"model", "gpt-4o"}, {"messages", {{{"role", "user"}, {"content", "x"}}}}});
-  EXPECT_EQ(e.status, 404);
+  EXPECT_EQ(e.http_status(), 404);
   EXPECT_EQ(e.code, "model_not_found");
   EXPECT_NE(e.message.find("gpt-4o"), std::string::npos);
 }
@@ -234,16 +234,16 @@ TEST(OpenAiProtocolTest, CompletionPrompts) {
 }
 
 TEST(OpenAiProtocolTest, StatusesMapToTheCodesClientsExpect) {
-  EXPECT_EQ(ToApiError(absl::InvalidArgumentError("x")).status, 400);
-  EXPECT_EQ(ToApiError(absl::UnauthenticatedError("x")).status, 401);
-  EXPECT_EQ(ToApiError(absl::NotFoundError("x")).status, 404);
+  EXPECT_EQ(ToApiError(absl::InvalidArgumentError("x")).http_status(), 400);
+  EXPECT_EQ(ToApiError(absl::UnauthenticatedError("x")).http_status(), 401);
+  EXPECT_EQ(ToApiError(absl::NotFoundError("x")).http_status(), 404);
   const ApiError shed = ToApiError(absl::ResourceExhaustedError("queue full"));
-  EXPECT_EQ(shed.status, 429);
-  EXPECT_EQ(shed.type, "rate_limit_error");
+  EXPECT_EQ(shed.http_status(), 429);
+  EXPECT_EQ(shed.type(), "rate_limit_error");
   EXPECT_EQ(shed.message, "queue full");
-  EXPECT_EQ(ToApiError(absl::UnavailableError("x")).status, 503);
-  EXPECT_EQ(ToApiError(absl::DeadlineExceededError("x")).status, 504);
-  EXPECT_EQ(ToApiError(absl::InternalError("x")).status, 500);
+  EXPECT_EQ(ToApiError(absl::UnavailableError("x")).http_status(), 503);
+  EXPECT_EQ(ToApiError(absl::DeadlineExceededError("x")).http_status(), 504);
+  EXPECT_EQ(ToApiError(absl::InternalError("x")).http_status(), 500);
 
   ApiError e;
   e.message = "bad \"thing\"";
