@@ -156,7 +156,7 @@ class GenerateCall final : public grpc::ServerWriteReactor<v1::GenerateResponse>
   }
 
   void OnDone() override {
-    std::shared_ptr<GenerateCall> self = service_->Remove(token_);
+    std::shared_ptr<GenerateCall> self = service_->calls_.Remove(token_);
     if (handle_ != nullptr && !handle_->finished()) handle_->Cancel();
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -215,26 +215,9 @@ class GenerateCall final : public grpc::ServerWriteReactor<v1::GenerateResponse>
 };
 
 OvserveService::OvserveService(Metrics& metrics, SubmitPool& submit_pool, ServiceOptions options)
-    : metrics_(metrics),
-      options_(std::move(options)),
-      waker_(std::make_shared<engine::OutputWaker>()),
-      submit_pool_(submit_pool) {
-  pump_ = std::thread([this] { PumpLoop(); });
-}
+    : metrics_(metrics), options_(std::move(options)), submit_pool_(submit_pool) {}
 
-OvserveService::~OvserveService() {
-  waker_->Shutdown();
-  if (pump_.joinable()) pump_.join();
-}
-
-void OvserveService::PumpLoop() {
-  while (!waker_->shut_down()) {
-    const std::vector<uint64_t> tokens = waker_->Wait(Clock::now() + std::chrono::seconds(1));
-    for (uint64_t token : tokens) {
-      if (std::shared_ptr<GenerateCall> call = Find(token)) call->Pump();
-    }
-  }
-}
+OvserveService::~OvserveService() = default;
 
 grpc::Status OvserveService::CheckReady(const grpc::CallbackServerContext& context,
                                         engine::Engine** engine) const {
@@ -260,41 +243,11 @@ grpc::Status OvserveService::CheckAuth(const grpc::CallbackServerContext& contex
   return grpc::Status::OK;
 }
 
-std::shared_ptr<GenerateCall> OvserveService::Find(uint64_t token) const {
-  std::lock_guard<std::mutex> lock(calls_mutex_);
-  const auto it = calls_.find(token);
-  return it == calls_.end() ? nullptr : it->second;
-}
+int64_t OvserveService::live_calls() const { return calls_.size(); }
 
-std::shared_ptr<GenerateCall> OvserveService::Remove(uint64_t token) {
-  std::shared_ptr<GenerateCall> call;
-  {
-    std::lock_guard<std::mutex> lock(calls_mutex_);
-    auto node = calls_.extract(token);
-    if (!node.empty()) call = std::move(node.mapped());
-  }
-  idle_cv_.notify_all();
-  return call;
-}
+bool OvserveService::WaitForIdle(Clock::time_point deadline) { return calls_.WaitForIdle(deadline); }
 
-int64_t OvserveService::live_calls() const {
-  std::lock_guard<std::mutex> lock(calls_mutex_);
-  return static_cast<int64_t>(calls_.size());
-}
-
-bool OvserveService::WaitForIdle(Clock::time_point deadline) {
-  std::unique_lock<std::mutex> lock(calls_mutex_);
-  return idle_cv_.wait_until(lock, deadline, [this] { return calls_.empty(); });
-}
-
-void OvserveService::AbortAll(const std::string& reason) {
-  std::vector<std::shared_ptr<GenerateCall>> calls;
-  {
-    std::lock_guard<std::mutex> lock(calls_mutex_);
-    for (auto& [token, call] : calls_) calls.push_back(call);
-  }
-  for (auto& call : calls) call->Abort(reason);
-}
+void OvserveService::AbortAll(const std::string& reason) { calls_.AbortAll(reason); }
 
 grpc::ServerWriteReactor<v1::GenerateResponse>* OvserveService::Generate(
     grpc::CallbackServerContext* context, const v1::GenerateRequest* request) {
@@ -318,23 +271,20 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* OvserveService::Generate(
 
   const int64_t images = static_cast<int64_t>(converted->images.size());
   const int64_t videos = static_cast<int64_t>(converted->videos.size());
-  std::shared_ptr<GenerateCall> call;
-  uint64_t token;
-  {
-    std::lock_guard<std::mutex> lock(calls_mutex_);
-    token = next_token_++;
-    call = std::make_shared<GenerateCall>(this, token, context->peer(),
+  uint64_t token = 0;
+  const std::shared_ptr<GenerateCall> call = calls_.Add([&](uint64_t t) {
+    token = t;
+    return std::make_shared<GenerateCall>(this, t, context->peer(),
                                           !request->has_stream() || request->stream(), images,
                                           videos);
-    calls_.emplace(token, call);
-  }
-  converted->waker = waker_;
+  });
+  converted->waker = calls_.waker();
   converted->waker_token = token;
   if (images + videos == 0) {  // tokenizing only: cheap enough for this thread
     absl::StatusOr<std::unique_ptr<engine::RequestHandle>> handle =
         engine->Submit(std::move(*converted));
     if (!handle.ok()) {
-      Remove(token);
+      calls_.Remove(token);
       return refuse(ToGrpcStatus(handle.status()));
     }
     call->Start(std::move(*handle));

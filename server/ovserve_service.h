@@ -17,20 +17,15 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
-#include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "engine/engine.h"
 #include "ovserve/v1/ovserve.grpc.pb.h"
 #include "server/api_keys.h"
+#include "server/live_calls.h"
 #include "server/metrics.h"
 #include "server/request_conversion.h"
 #include "server/submit_pool.h"
@@ -89,24 +84,17 @@ class OvserveService final : public v1::Ovserve::CallbackService {
   grpc::Status CheckReady(const grpc::CallbackServerContext& context,
                           engine::Engine** engine) const;
   grpc::Status CheckAuth(const grpc::CallbackServerContext& context) const;
-  std::shared_ptr<GenerateCall> Find(uint64_t token) const;
-  std::shared_ptr<GenerateCall> Remove(uint64_t token);
-  void PumpLoop();
 
   std::atomic<engine::Engine*> engine_{nullptr};
   Metrics& metrics_;
   const ServiceOptions options_;
   std::atomic<bool> draining_{false};
 
-  const std::shared_ptr<engine::OutputWaker> waker_;
-  mutable std::mutex calls_mutex_;
-  std::condition_variable idle_cv_;
-  absl::flat_hash_map<uint64_t, std::shared_ptr<GenerateCall>> calls_;
-  uint64_t next_token_ = 1;
-  std::thread pump_;
   // Multimodal Submits (media decode + resize) run here; shared with the
   // HTTP front end.
   SubmitPool& submit_pool_;
+  // Last: its pump thread stops before the rest goes.
+  LiveCalls<GenerateCall> calls_;
 };
 
 }  // namespace ovserve::server

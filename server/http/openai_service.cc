@@ -95,7 +95,7 @@ class HttpGeneration : public std::enable_shared_from_this<HttpGeneration> {
       std::lock_guard<std::mutex> lock(mutex_);
       for (size_t i = 0; i < handles.size(); ++i) choices_[i].handle = std::move(handles[i]);
       started_ = true;
-      if (cancelled_) CancelLocked();
+      if (client_gone_ || abort_reason_.has_value()) CancelLocked();
       if (g_.stream) {
         responder_->StartStream(200, "text/event-stream");
         for (int i = 0; i < g_.n; ++i) {
@@ -122,16 +122,18 @@ class HttpGeneration : public std::enable_shared_from_this<HttpGeneration> {
     Finish();
   }
 
-  // Client gone or server abort: every choice is cancelled; the engine's
-  // final outputs then end the generation.
-  void Cancel(std::optional<std::string> abort_reason) {
+  // The client disconnected: every choice is cancelled; the engine's final
+  // outputs then end the generation.
+  void ClientGone() {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (abort_reason.has_value()) {
-      abort_reason_ = std::move(abort_reason);
-    } else {
-      client_gone_ = true;
-    }
-    cancelled_ = true;
+    client_gone_ = true;
+    CancelLocked();
+  }
+
+  // The server gives up on it (drain timeout): cancelled, answered with 503.
+  void Abort(const std::string& reason) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    abort_reason_ = reason;
     CancelLocked();
   }
 
@@ -271,7 +273,7 @@ class HttpGeneration : public std::enable_shared_from_this<HttpGeneration> {
                  u.visual_tokens, u.cached_tokens, u.completion_tokens,
                  engine::FinishReasonName(record.finish_reason), HttpStatus(status_code_),
                  std::chrono::duration<double>(Clock::now() - started_at_).count());
-    service_->Remove(token_);
+    service_->live_.Remove(token_);
   }
 
   OpenAiService* const service_;
@@ -290,7 +292,6 @@ class HttpGeneration : public std::enable_shared_from_this<HttpGeneration> {
   std::vector<Choice> choices_;
   bool started_ = false;
   bool done_ = false;
-  bool cancelled_ = false;
   bool client_gone_ = false;
   std::optional<std::string> abort_reason_;
   absl::StatusCode status_code_ = absl::StatusCode::kOk;
@@ -303,59 +304,15 @@ OpenAiService::OpenAiService(Metrics& metrics, SubmitPool& submit_pool, OpenAiSe
       submit_pool_(submit_pool),
       options_(std::move(options)),
       fetcher_(options_.media_fetch),
-      created_(UnixNow()),
-      waker_(std::make_shared<engine::OutputWaker>()) {
-  pump_ = std::thread([this] { PumpLoop(); });
-}
+      created_(UnixNow()) {}
 
-OpenAiService::~OpenAiService() {
-  waker_->Shutdown();
-  if (pump_.joinable()) pump_.join();
-}
+OpenAiService::~OpenAiService() = default;
 
-void OpenAiService::PumpLoop() {
-  while (!waker_->shut_down()) {
-    const std::vector<uint64_t> tokens = waker_->Wait(Clock::now() + std::chrono::seconds(1));
-    for (uint64_t token : tokens) {
-      if (std::shared_ptr<HttpGeneration> g = Find(token)) g->Pump();
-    }
-  }
-}
+int64_t OpenAiService::live_requests() const { return live_.size(); }
 
-std::shared_ptr<HttpGeneration> OpenAiService::Find(uint64_t token) const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  const auto it = live_.find(token);
-  return it == live_.end() ? nullptr : it->second;
-}
+bool OpenAiService::WaitForIdle(Clock::time_point deadline) { return live_.WaitForIdle(deadline); }
 
-void OpenAiService::Remove(uint64_t token) {
-  std::shared_ptr<HttpGeneration> g;  // released outside the lock
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto node = live_.extract(token);
-    if (!node.empty()) g = std::move(node.mapped());
-  }
-  idle_cv_.notify_all();
-}
-
-int64_t OpenAiService::live_requests() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return static_cast<int64_t>(live_.size());
-}
-
-bool OpenAiService::WaitForIdle(Clock::time_point deadline) {
-  std::unique_lock<std::mutex> lock(mutex_);
-  return idle_cv_.wait_until(lock, deadline, [this] { return live_.empty(); });
-}
-
-void OpenAiService::AbortAll(const std::string& reason) {
-  std::vector<std::shared_ptr<HttpGeneration>> all;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    for (auto& [token, g] : live_) all.push_back(g);
-  }
-  for (auto& g : all) g->Cancel(reason);
-}
+void OpenAiService::AbortAll(const std::string& reason) { live_.AbortAll(reason); }
 
 void OpenAiService::Refuse(const HttpRequest& request, HttpResponder& responder, const ApiError& error) {
   RequestRecord record;
@@ -442,17 +399,13 @@ void OpenAiService::HandleGeneration(Endpoint endpoint, HttpRequest request,
     }
   }
   const bool has_media = !g.request.images.empty() || !g.request.videos.empty();
-  std::shared_ptr<HttpGeneration> generation;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    const uint64_t token = next_token_++;
-    generation = std::make_shared<HttpGeneration>(this, token, std::move(g), responder,
-                                                  &engine->tokenizer(), request.peer);
-    live_.emplace(token, generation);
-  }
+  const std::shared_ptr<HttpGeneration> generation = live_.Add([&](uint64_t token) {
+    return std::make_shared<HttpGeneration>(this, token, std::move(g), responder,
+                                            &engine->tokenizer(), request.peer);
+  });
   std::weak_ptr<HttpGeneration> weak = generation;
   responder->OnClientGone([weak] {
-    if (auto g = weak.lock()) g->Cancel(std::nullopt);
+    if (auto g = weak.lock()) g->ClientGone();
   });
   (void)tenant;  // ids are random per request, so tenants cannot collide
 
@@ -468,7 +421,7 @@ void OpenAiService::HandleGeneration(Endpoint endpoint, HttpRequest request,
       (m.video ? gen.request.videos : gen.request.images)[m.index].bytes = std::move(*bytes);
     }
     std::vector<std::unique_ptr<engine::RequestHandle>> handles;
-    for (engine::GenerateRequest& r : generation->Requests(waker_)) {
+    for (engine::GenerateRequest& r : generation->Requests(live_.waker())) {
       absl::StatusOr<std::unique_ptr<engine::RequestHandle>> handle = engine->Submit(std::move(r));
       if (!handle.ok()) {
         for (auto& h : handles) h->Cancel();

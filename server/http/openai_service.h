@@ -18,16 +18,13 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 
-#include "absl/container/flat_hash_map.h"
 #include "engine/engine.h"
 #include "server/api_keys.h"
+#include "server/live_calls.h"
 #include "server/http/http_server.h"
 #include "server/http/media_fetcher.h"
 #include "server/http/openai_protocol.h"
@@ -74,9 +71,6 @@ class OpenAiService {
   void HandleDetokenize(const HttpRequest& request, HttpResponder& responder, engine::Engine& engine);
   void HandleModels(HttpResponder& responder, engine::Engine& engine);
   void Refuse(const HttpRequest& request, HttpResponder& responder, const ApiError& error);
-  void Remove(uint64_t token);
-  std::shared_ptr<HttpGeneration> Find(uint64_t token) const;
-  void PumpLoop();
 
   Metrics& metrics_;
   SubmitPool& submit_pool_;
@@ -87,12 +81,8 @@ class OpenAiService {
   std::atomic<bool> serving_{false};
   std::atomic<bool> draining_{false};
 
-  const std::shared_ptr<engine::OutputWaker> waker_;
-  mutable std::mutex mutex_;
-  std::condition_variable idle_cv_;
-  absl::flat_hash_map<uint64_t, std::shared_ptr<HttpGeneration>> live_;
-  uint64_t next_token_ = 1;
-  std::thread pump_;
+  // Last: its pump thread stops before the rest goes.
+  LiveCalls<HttpGeneration> live_;
 };
 
 }  // namespace ovserve::server::http
