@@ -5,7 +5,6 @@
 #include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
 
@@ -68,6 +67,10 @@ std::vector<std::string> ByteSymbols() {
   return symbols;
 }
 
+bool IsAsciiAlnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
 // Words of the corpus as GPT-2 pre-tokenizes plain text: a word keeps the
 // space before it; punctuation stands alone.
 std::map<std::string, int> WordCounts() {
@@ -78,16 +81,11 @@ std::map<std::string, int> WordCounts() {
     word.clear();
   };
   for (char c : kCorpus) {
-    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
     if (c == ' ') {
       flush();
       word = " ";
-    } else if (alnum) {
-      if (!word.empty() && word != " " &&
-          !((word.back() >= 'a' && word.back() <= 'z') || (word.back() >= 'A' && word.back() <= 'Z') ||
-            (word.back() >= '0' && word.back() <= '9'))) {
-        flush();
-      }
+    } else if (IsAsciiAlnum(c)) {
+      if (!word.empty() && word != " " && !IsAsciiAlnum(word.back())) flush();
       word += c;
     } else {
       flush();

@@ -4,10 +4,11 @@
 // (tokenizer.json: NFC, Qwen2's pre-tokenizer regex, ByteLevel) with the 256
 // byte symbols, merges learned at generation time from a built-in English
 // text, pseudo-words filling the ids up to Qwen2's special tokens (so any id a
-// random-weight model samples decodes to text), and Qwen2's special tokens at Qwen2's ids (<|endoftext|> 151643,
-// <|im_start|> 151644, <|im_end|> 151645, <image> 151646, <video> 151647),
-// plus a tokenizer_config.json with the LLaVA-OneVision ChatML template.
-// Deterministic: the same files every time. Pure functions; any thread.
+// random-weight model samples decodes to text), and the special tokens at
+// Qwen2's ids (<|endoftext|> 151643, <|im_start|> 151644, <|im_end|> 151645,
+// <image> 151646, <video> 151647); plus a tokenizer_config.json with the
+// LLaVA-OneVision ChatML template. Deterministic: the same files every time.
+// Pure functions; any thread.
 
 #include <cstdint>
 #include <string>

@@ -1,7 +1,8 @@
 #pragma once
-// Request ids the server assigns: a prefix and 96 random bits in hex, so an id
-// reveals nothing about other requests (no sequence to guess or count) and
-// never collides in practice. Any thread (one generator per thread).
+// Request ids the server assigns: a prefix and 96 bits from the operating
+// system's random source (std::random_device: getrandom / /dev/urandom), so
+// an id reveals nothing about other requests (no sequence to count, no
+// generator state to recover) and never collides in practice. Any thread.
 
 #include <cstdint>
 #include <random>
@@ -14,10 +15,10 @@
 namespace ovserve::engine {
 
 inline std::string RandomRequestId(absl::string_view prefix) {
-  thread_local std::mt19937_64 rng{(uint64_t{std::random_device{}()} << 32) ^ std::random_device{}()};
+  std::random_device device;
   std::string bytes(12, '\0');
   for (size_t i = 0; i < bytes.size(); i += 4) {
-    const uint64_t r = rng();
+    const uint32_t r = device();
     for (size_t j = 0; j < 4; ++j) bytes[i + j] = static_cast<char>(r >> (8 * j));
   }
   return absl::StrCat(prefix, absl::BytesToHexString(bytes));

@@ -305,9 +305,12 @@ void ParseMessages(Params& p, const json& messages, const ParseOptions& options,
   }
 }
 
-Generation NewGeneration(Endpoint endpoint) {
+// The parameters both endpoints share, read into a new generation.
+Generation ParseShared(Params& p, Endpoint endpoint, const ParseOptions& options) {
   Generation g;
   g.endpoint = endpoint;
+  ParseSampling(p, options, &g);
+  ParseLogprobs(p, &g);
   return g;
 }
 
@@ -395,9 +398,7 @@ std::variant<std::string, ApiError> DecodeDataUrl(absl::string_view url, absl::s
 std::variant<Generation, ApiError> ParseChatCompletion(const json& body, const ParseOptions& options) {
   if (!body.is_object()) return BadParam("", "the request body must be a JSON object");
   Params p(body);
-  Generation g = NewGeneration(Endpoint::kChat);
-  ParseSampling(p, options, &g);
-  ParseLogprobs(p, &g);
+  Generation g = ParseShared(p, Endpoint::kChat, options);
   bool add_generation_prompt = true;
   p.Bool("add_generation_prompt", &add_generation_prompt);
   std::vector<engine::ChatMessage> messages;
@@ -414,9 +415,7 @@ std::variant<Generation, ApiError> ParseChatCompletion(const json& body, const P
 std::variant<Generation, ApiError> ParseCompletion(const json& body, const ParseOptions& options) {
   if (!body.is_object()) return BadParam("", "the request body must be a JSON object");
   Params p(body);
-  Generation g = NewGeneration(Endpoint::kCompletion);
-  ParseSampling(p, options, &g);
-  ParseLogprobs(p, &g);
+  Generation g = ParseShared(p, Endpoint::kCompletion, options);
   p.Bool("echo", &g.echo);
   if (p.failed()) return p.error();
   const json* prompt = p.Get("prompt");
