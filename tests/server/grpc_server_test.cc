@@ -29,34 +29,18 @@
 #include "gtest/gtest.h"
 #include "ovserve/v1/ovserve.grpc.pb.h"
 #include "server/grpc_server.h"
+#include "tests/server/server_test_support.h"
 #include "tests/test_support/fixtures.h"
 
 namespace ovserve::server {
 namespace {
 
+using testing::ExpectEngineDrains;
+using testing::Media;
+using testing::ReadFile;
+using testing::TestOptions;
+
 using std::chrono::milliseconds;
-
-std::string ReadFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-std::string Media(const std::string& name) {
-  return ReadFile(ovserve::testing::FixturePath("media/" + name));
-}
-
-ServerOptions TestOptions() {
-  ServerOptions options;
-  options.host = "127.0.0.1";
-  options.port = 0;
-  options.metrics_port = -1;
-  options.engine.model_dir = ovserve::testing::FixturePath("tiny-llava-ov");
-  options.engine.threads = 2;
-  options.engine.kv_cache_bytes = int64_t{64} << 20;
-  options.max_receive_bytes = 8 << 20;
-  options.drain_timeout = milliseconds(5000);
-  return options;
-}
 
 struct Collected {
   grpc::Status status;
@@ -128,18 +112,6 @@ grpc::health::v1::HealthCheckResponse::ServingStatus Health(const std::shared_pt
   return response.status();
 }
 
-// Blocks until the engine holds nothing (the engine thread updates its
-// stats after each step).
-void ExpectEngineDrains(engine::Engine& engine) {
-  for (int i = 0; i < 500; ++i) {
-    const engine::EngineStats stats = engine.Stats();
-    if (stats.kv_blocks_used == 0 && stats.running == 0 && stats.waiting == 0) return;
-    std::this_thread::sleep_for(milliseconds(10));
-  }
-  const engine::EngineStats stats = engine.Stats();
-  EXPECT_EQ(stats.kv_blocks_used, 0);
-  EXPECT_EQ(stats.running + stats.waiting, 0);
-}
 
 class GrpcServerTest : public ::testing::Test {
  protected:

@@ -25,6 +25,7 @@
 #include "nlohmann/json.hpp"
 #include "ovserve/v1/ovserve.grpc.pb.h"
 #include "server/grpc_server.h"
+#include "tests/server/server_test_support.h"
 #include "tests/test_support/fixtures.h"
 
 namespace ovserve::server {
@@ -35,15 +36,13 @@ namespace bhttp = boost::beast::http;
 namespace net = boost::asio;
 using json = nlohmann::json;
 using std::chrono::milliseconds;
+using testing::ExpectEngineDrains;
+using testing::Media;
+using testing::TestOptions;
 
-std::string ReadFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 std::string ImageDataUrl(const std::string& name) {
-  return "data:image/png;base64," +
-         absl::Base64Escape(ReadFile(ovserve::testing::FixturePath("media/" + name)));
+  return "data:image/png;base64," + absl::Base64Escape(Media(name));
 }
 
 struct Reply {
@@ -95,36 +94,20 @@ json Chat(const std::string& text, int max_tokens, std::vector<std::string> imag
           {"ignore_eos", true}};
 }
 
-ServerOptions TestOptions() {
-  ServerOptions options;
-  options.host = "127.0.0.1";
-  options.port = 0;
-  options.http_port = 0;
-  options.metrics_port = -1;
-  options.engine.model_dir = ovserve::testing::FixturePath("tiny-llava-ov");
-  options.engine.threads = 2;
-  options.engine.kv_cache_bytes = int64_t{64} << 20;
-  options.max_receive_bytes = 8 << 20;
-  options.drain_timeout = milliseconds(5000);
-  return options;
-}
 
-void ExpectEngineDrains(engine::Engine& engine) {
-  engine::EngineStats stats;
-  for (int i = 0; i < 1000; ++i) {
-    stats = engine.Stats();
-    if (stats.kv_blocks_used == 0 && stats.running + stats.waiting == 0) break;
-    std::this_thread::sleep_for(milliseconds(10));
-  }
-  EXPECT_EQ(stats.kv_blocks_used, 0);
-  EXPECT_EQ(stats.running + stats.waiting, 0);
+
+// TestOptions with the HTTP API on an ephemeral port.
+ServerOptions HttpTestOptions() {
+  ServerOptions options = TestOptions();
+  options.http_port = 0;
+  return options;
 }
 
 class OpenAiHttpTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     if (!std::filesystem::exists(ovserve::testing::FixturePath("tiny-llava-ov/config.json"))) return;
-    auto server = Server::Create(TestOptions());
+    auto server = Server::Create(HttpTestOptions());
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server).release();
     ASSERT_TRUE(server_->LoadModel().ok());
@@ -165,7 +148,7 @@ TEST_F(OpenAiHttpTest, GreedyChatOverHttpEqualsGrpc) {
     message->set_role("user");
     if (with_image) {
       message->add_content()->mutable_image()->set_data(
-          ReadFile(ovserve::testing::FixturePath("media/small_500x333.png")));
+          Media("small_500x333.png"));
     }
     message->add_content()->set_text("Describe it.");
     grpc_request.mutable_sampling()->set_temperature(0.0f);
@@ -349,7 +332,7 @@ TEST(OpenAiHttpLifecycleTest, ApiKeysGuardTheApiButNotHealth) {
   OVSERVE_REQUIRE_FIXTURE("tiny-llava-ov/config.json");
   const std::filesystem::path key_file = std::filesystem::path(::testing::TempDir()) / "ovserve_http_keys";
   std::ofstream(key_file) << "alice sk-alice\nbob sk-bob\n";
-  ServerOptions options = TestOptions();
+  ServerOptions options = HttpTestOptions();
   options.api_key_file = key_file;
   auto server = Server::Create(options);
   ASSERT_TRUE(server.ok()) << server.status();
@@ -369,7 +352,7 @@ TEST(OpenAiHttpLifecycleTest, ApiKeysGuardTheApiButNotHealth) {
 
 TEST(OpenAiHttpLifecycleTest, AdmissionShedsWith429) {
   OVSERVE_REQUIRE_FIXTURE("tiny-llava-ov/config.json");
-  ServerOptions options = TestOptions();
+  ServerOptions options = HttpTestOptions();
   options.engine.max_waiting_requests = 0;  // no multimodal request may wait
   auto server = Server::Create(options);
   ASSERT_TRUE(server.ok()) << server.status();
