@@ -511,6 +511,23 @@ TEST(GrpcServerLifecycleTest, ApiKeyGuardsTheServiceButNotHealth) {
   EXPECT_EQ(Health(channel), grpc::health::v1::HealthCheckResponse::SERVING);
 }
 
+// GetModelInfo reports how the engine runs, not a constant.
+TEST(GrpcServerLifecycleTest, ModelInfoReportsTheTensorParallelSize) {
+  OVSERVE_REQUIRE_FIXTURE("tiny-llava-ov/config.json");
+  ServerOptions options = TestOptions();
+  options.engine.tensor_parallel_size = 2;
+  auto server = Server::Create(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_TRUE((*server)->LoadModel().ok());
+  auto stub = v1::Ovserve::NewStub(grpc::CreateChannel("127.0.0.1:" + std::to_string((*server)->port()),
+                                                       grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  v1::ModelInfo info;
+  ASSERT_TRUE(stub->GetModelInfo(&context, v1::GetModelInfoRequest(), &info).ok());
+  EXPECT_EQ(info.tensor_parallel_size(), 2u);
+  EXPECT_EQ(info.backend(), "cpu");
+}
+
 TEST(GrpcServerLifecycleTest, TlsServesTrustingClientsOnly) {
   OVSERVE_REQUIRE_FIXTURE("tiny-llava-ov/config.json");
   const std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) / "ovserve_tls";

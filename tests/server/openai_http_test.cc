@@ -5,8 +5,11 @@
 // statuses (400, 401, 404, 413, 429); a client that disconnects frees its
 // request; /health, /v1/models, /tokenize, /detokenize.
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <mutex>
 #include <iterator>
 #include <string>
 #include <thread>
@@ -16,6 +19,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_split.h"
@@ -34,6 +38,7 @@ namespace {
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 namespace net = boost::asio;
+namespace ssl = boost::asio::ssl;
 using json = nlohmann::json;
 using std::chrono::milliseconds;
 using testing::ExpectEngineDrains;
@@ -93,8 +98,6 @@ json Chat(const std::string& text, int max_tokens, std::vector<std::string> imag
           {"temperature", 0},
           {"ignore_eos", true}};
 }
-
-
 
 // TestOptions with the HTTP API on an ephemeral port.
 ServerOptions HttpTestOptions() {
@@ -235,6 +238,15 @@ TEST_F(OpenAiHttpTest, CompletionsEchoAndTokenPrompts) {
 
   const Reply back = Call(port_, "POST", "/detokenize", json{{"tokens", ids}}.dump());
   EXPECT_EQ(back.Json()["prompt"], "Once upon");
+
+  // Tokenizing messages counts what a chat request with them is charged.
+  const json chat = Chat("How many tokens?", 2);
+  const Reply counted = Call(port_, "POST", "/tokenize", json{{"messages", chat["messages"]}}.dump());
+  ASSERT_EQ(counted.status, 200) << counted.body;
+  const Reply answered = Call(port_, "POST", "/v1/chat/completions", chat.dump());
+  EXPECT_EQ(counted.Json()["count"], answered.Json()["usage"]["prompt_tokens"]);
+  EXPECT_EQ(Call(port_, "POST", "/tokenize", "{}").status, 400);
+  EXPECT_EQ(Call(port_, "POST", "/detokenize", json{{"tokens", {1, "x"}}}.dump()).status, 400);
 }
 
 TEST_F(OpenAiHttpTest, ErrorsHaveOpenAisShapeAndStatus) {
@@ -326,6 +338,119 @@ TEST_F(OpenAiHttpTest, HealthModelsAndVersion) {
   EXPECT_EQ(models.Json()["data"][0]["max_model_len"], 32768);
   const Reply version = Call(port_, "GET", "/version");
   EXPECT_FALSE(version.Json()["version"].get<std::string>().empty());
+}
+
+// Media by URL: fetched from an allowed origin (ovserve's own HttpServer on
+// 127.0.0.1, private addresses allowed for the test) it gives what the same
+// image inline gives; a missing, oversized or disallowed one is a 400 naming
+// the URL, and the server then serves a normal request.
+TEST(OpenAiHttpLifecycleTest, MediaUrlsAreFetchedUnderTheLimits) {
+  OVSERVE_REQUIRE_FIXTURE("tiny-llava-ov/config.json");
+  const std::string png = Media("small_500x333.png");
+  std::mutex stalled_mutex;
+  std::vector<std::shared_ptr<http::HttpResponder>> stalled;  // never answered
+  http::HttpServerOptions origin_options;
+  origin_options.host = "127.0.0.1";
+  origin_options.port = 0;
+  origin_options.threads = 1;
+  auto origin = http::HttpServer::Start(origin_options, [&](http::HttpRequest request,
+                                                            std::shared_ptr<http::HttpResponder> r) {
+    if (request.path == "/a.png") return r->Send(200, "image/png", png);
+    if (request.path == "/stall.png") {
+      std::lock_guard<std::mutex> lock(stalled_mutex);
+      return stalled.push_back(std::move(r));
+    }
+    if (request.path == "/huge.png") return r->Send(200, "image/png", std::string(9 << 20, 'x'));
+    r->Send(404, "text/plain", "missing");
+  });
+  ASSERT_TRUE(origin.ok()) << origin.status();
+  const std::string base = "http://127.0.0.1:" + std::to_string((*origin)->port());
+
+  ServerOptions options = HttpTestOptions();
+  options.media_fetch.allowed_domains = {"127.0.0.1"};
+  options.media_fetch.allow_private_addresses = true;
+  options.media_fetch.max_bytes = options.max_receive_bytes;
+  options.media_fetch.timeout = milliseconds(1500);
+  auto server = Server::Create(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_TRUE((*server)->LoadModel().ok());
+  const int port = (*server)->http_port();
+
+  const Reply by_url = Call(port, "POST", "/v1/chat/completions", Chat("Describe.", 4, {base + "/a.png"}).dump());
+  ASSERT_EQ(by_url.status, 200) << by_url.body;
+  const Reply inline_image = Call(port, "POST", "/v1/chat/completions",
+                                  Chat("Describe.", 4, {ImageDataUrl("small_500x333.png")}).dump());
+  ASSERT_EQ(inline_image.status, 200) << inline_image.body;
+  EXPECT_GT(by_url.Json()["ovserve"]["image_tokens"], 0);
+  EXPECT_EQ(by_url.Json()["ovserve"]["image_tokens"], inline_image.Json()["ovserve"]["image_tokens"]);
+  EXPECT_EQ(by_url.Json()["choices"][0]["message"]["content"],
+            inline_image.Json()["choices"][0]["message"]["content"]);
+
+  const struct {
+    std::string url, needle;
+  } refused[] = {{base + "/missing.png", "404"},
+                 {base + "/huge.png", "larger than the limit of 8388608 bytes"},
+                 {"http://localhost:1/a.png", "not in --allowed-media-domains"}};
+  for (const auto& c : refused) {
+    const Reply reply = Call(port, "POST", "/v1/chat/completions", Chat("Describe.", 4, {c.url}).dump());
+    EXPECT_EQ(reply.status, 400) << c.url << " -> " << reply.body;
+    EXPECT_NE(reply.body.find(c.needle), std::string::npos) << reply.body;
+    EXPECT_EQ(reply.Json()["error"]["param"], "image_url") << reply.body;
+  }
+  // An origin that never answers: 504 at the fetch time limit, and requests
+  // sent meanwhile are answered without waiting for it.
+  auto slow = std::async(std::launch::async, [&] {
+    return Call(port, "POST", "/v1/chat/completions", Chat("Describe.", 4, {base + "/stall.png"}).dump());
+  });
+  EXPECT_EQ(Call(port, "POST", "/v1/chat/completions", Chat("Still here?", 2).dump()).status, 200);
+  EXPECT_EQ(slow.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+  const Reply timed_out = slow.get();
+  EXPECT_EQ(timed_out.status, 504) << timed_out.body;
+  EXPECT_NE(timed_out.body.find("1500 ms"), std::string::npos) << timed_out.body;
+  EXPECT_EQ(Call(port, "POST", "/v1/chat/completions", Chat("Still here?", 2).dump()).status, 200);
+  ExpectEngineDrains(*(*server)->engine());
+}
+
+// --tls-cert / --tls-key serve HTTPS too: a client trusting the certificate
+// is answered; plaintext to the TLS port gets no HTTP answer.
+TEST(OpenAiHttpLifecycleTest, TlsServesHttpsToTrustingClients) {
+  OVSERVE_REQUIRE_FIXTURE("tiny-llava-ov/config.json");
+  const std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) / "ovserve_http_tls";
+  std::filesystem::create_directories(dir);
+  const std::string cert = (dir / "cert.pem").string(), key = (dir / "key.pem").string();
+  const std::string command = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
+                              "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout " +
+                              key + " -out " + cert + " >/dev/null 2>&1";
+  if (std::system(command.c_str()) != 0) GTEST_SKIP() << "openssl could not make a test certificate";
+  ServerOptions options = HttpTestOptions();
+  options.tls_cert = cert;
+  options.tls_key = key;
+  auto server = Server::Create(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_TRUE((*server)->LoadModel().ok());
+  const auto endpoint = net::ip::tcp::endpoint(net::ip::make_address("127.0.0.1"),
+                                               static_cast<uint16_t>((*server)->http_port()));
+
+  net::io_context ioc;
+  ssl::context trusting(ssl::context::tls_client);
+  trusting.load_verify_file(cert);
+  trusting.set_verify_mode(ssl::verify_peer);
+  beast::ssl_stream<beast::tcp_stream> secure(ioc, trusting);
+  beast::get_lowest_layer(secure).connect(endpoint);
+  secure.handshake(ssl::stream_base::client);
+  bhttp::request<bhttp::string_body> request(bhttp::verb::post, "/v1/chat/completions", 11);
+  request.set(bhttp::field::host, "127.0.0.1");
+  request.body() = Chat("Over TLS.", 2).dump();
+  request.prepare_payload();
+  bhttp::write(secure, request);
+  beast::flat_buffer buffer;
+  bhttp::response<bhttp::string_body> response;
+  bhttp::read(secure, buffer, response);
+  EXPECT_EQ(response.result_int(), 200u) << response.body();
+  EXPECT_EQ(json::parse(response.body())["usage"]["completion_tokens"], 2);
+
+  // Plain HTTP to the TLS port: no HTTP response comes back.
+  EXPECT_EQ(Call((*server)->http_port(), "GET", "/health").status, 0);
 }
 
 TEST(OpenAiHttpLifecycleTest, ApiKeysGuardTheApiButNotHealth) {
