@@ -356,8 +356,8 @@ void OpenAiService::Handle(HttpRequest request, std::shared_ptr<HttpResponder> r
     return Refuse(request, *responder,
                   error(absl::StatusCode::kNotFound, absl::StrCat("no route ", request.method, " ", path.substr(0, 200)), "not_found"));
   }
-  const std::optional<std::string> tenant = options_.api_keys.Authenticate(request.authorization);
-  if (!tenant.has_value()) {
+  // Request ids are random per request, so tenants need no id scoping here.
+  if (!options_.api_keys.Authenticate(request.authorization).has_value()) {
     return Refuse(request, *responder,
                   error(absl::StatusCode::kUnauthenticated, request.authorization.empty() ? "missing 'Authorization: Bearer <api key>'"
                                                            : "invalid API key",
@@ -374,12 +374,11 @@ void OpenAiService::Handle(HttpRequest request, std::shared_ptr<HttpResponder> r
                   error(absl::StatusCode::kUnavailable, "the server is shutting down; retry on another replica"));
   }
   const Endpoint endpoint = path == "/v1/chat/completions" ? Endpoint::kChat : Endpoint::kCompletion;
-  HandleGeneration(endpoint, std::move(request), std::move(responder), engine, *tenant);
+  HandleGeneration(endpoint, std::move(request), std::move(responder), engine);
 }
 
 void OpenAiService::HandleGeneration(Endpoint endpoint, HttpRequest request,
-                                     std::shared_ptr<HttpResponder> responder, engine::Engine* engine,
-                                     const std::string& tenant) {
+                                     std::shared_ptr<HttpResponder> responder, engine::Engine* engine) {
   const json body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded()) {
     ApiError e;
@@ -407,7 +406,6 @@ void OpenAiService::HandleGeneration(Endpoint endpoint, HttpRequest request,
   responder->OnClientGone([weak] {
     if (auto g = weak.lock()) g->ClientGone();
   });
-  (void)tenant;  // ids are random per request, so tenants cannot collide
 
   auto submit = [this, engine, generation] {
     Generation& gen = generation->generation();

@@ -65,8 +65,7 @@ class OpenAiService {
   friend class HttpGeneration;
 
   void HandleGeneration(Endpoint endpoint, HttpRequest request,
-                        std::shared_ptr<HttpResponder> responder, engine::Engine* engine,
-                        const std::string& tenant);
+                        std::shared_ptr<HttpResponder> responder, engine::Engine* engine);
   void HandleTokenize(const HttpRequest& request, HttpResponder& responder, engine::Engine& engine);
   void HandleDetokenize(const HttpRequest& request, HttpResponder& responder, engine::Engine& engine);
   void HandleModels(HttpResponder& responder, engine::Engine& engine);
