@@ -158,6 +158,10 @@ absl::Status Validate(const BenchConfig& config) {
   if (config.num_connections < 1) {
     return absl::InvalidArgumentError("--num-connections must be >= 1");
   }
+  if (config.backend != "grpc" && config.backend != "openai-chat") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--backend '", config.backend, "'; expected grpc or openai-chat"));
+  }
   if (config.warmup_requests < 0) {
     return absl::InvalidArgumentError("--warmup-requests must be >= 0");
   }
@@ -199,7 +203,9 @@ nlohmann::json ToJson(const BenchConfig& c) {
     return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
   };
   return {
+      {"backend", c.backend},
       {"server", c.server},
+      {"http_url", c.backend == "grpc" ? nlohmann::json() : nlohmann::json(c.http_url)},
       {"tls", c.tls || !c.tls_ca_path.empty()},
       {"api_key", c.api_key_set},
       {"num_connections", c.num_connections},

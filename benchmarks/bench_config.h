@@ -83,7 +83,10 @@ struct WorkloadConfig {
 };
 
 struct BenchConfig {
-  // Connection.
+  // Connection. `server` (gRPC) also serves the set-up calls (model info,
+  // tokenization) in the HTTP mode, whose load goes to `http_url`.
+  std::string backend = "grpc";  // "grpc" or "openai-chat"
+  std::string http_url = "http://127.0.0.1:8000";
   std::string server = "127.0.0.1:50051";
   bool tls = false;
   std::string tls_ca_path;

@@ -17,6 +17,7 @@
 #include <iterator>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,7 +28,7 @@
 #include "absl/strings/str_cat.h"
 #include "benchmarks/bench_metrics.h"
 #include "engine/engine.h"
-#include "engine/tokenizer/chat_template.h"
+#include "engine/prompt/prompt_input.h"
 #include "nlohmann/json.hpp"
 
 ABSL_FLAG(std::string, model, "", "LLaVA-OneVision checkpoint folder");
@@ -57,12 +58,12 @@ std::string ReadFile(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-std::string Prompt(const std::string& text, int images, int videos) {
+// One user turn: the media part (if any), then the text.
+engine::PromptInput Prompt(const std::string& text, std::optional<engine::ContentPart> media = std::nullopt) {
   engine::ChatMessage message{"user", {}};
-  for (int i = 0; i < images; ++i) message.content.push_back({engine::ContentType::kImage, ""});
-  for (int i = 0; i < videos; ++i) message.content.push_back({engine::ContentType::kVideo, ""});
-  message.content.push_back({engine::ContentType::kText, text});
-  return engine::ApplyChatTemplate({message}, true);
+  if (media.has_value()) message.content.push_back(std::move(*media));
+  message.content.push_back(engine::ContentPart::Text(text));
+  return engine::Conversation{{std::move(message)}, true};
 }
 
 struct Phase {
@@ -104,7 +105,7 @@ Phase RunPhase(Engine& engine, int mm_requests, const std::string& image, const 
   const Clock::time_point start = Clock::now();
   for (int i = 0; i < absl::GetFlag(FLAGS_text_streams); ++i) {
     GenerateRequest r;
-    r.prompt = Prompt(absl::StrCat("Tell me a long story about the number ", i, "."), 0, 0);
+    r.input = Prompt(absl::StrCat("Tell me a long story about the number ", i, "."));
     r.sampling.temperature = 0.0f;
     r.stop.max_tokens = absl::GetFlag(FLAGS_text_new_tokens);
     r.stop.ignore_eos = true;
@@ -125,12 +126,8 @@ Phase RunPhase(Engine& engine, int mm_requests, const std::string& image, const 
   for (int i = 0; i < mm_requests; ++i) {
     GenerateRequest r;
     const bool is_video = i % 2 == 0;
-    r.prompt = Prompt("What is shown?", is_video ? 0 : 1, is_video ? 1 : 0);
-    if (is_video) {
-      r.videos.push_back({video, absl::GetFlag(FLAGS_video_frames)});
-    } else {
-      r.images.push_back({image, 0});
-    }
+    r.input = Prompt("What is shown?", is_video ? engine::ContentPart::Video(video, absl::GetFlag(FLAGS_video_frames))
+                                                : engine::ContentPart::Image(image));
     r.sampling.temperature = 0.0f;
     r.stop.max_tokens = 8;
     r.stop.ignore_eos = true;

@@ -7,41 +7,24 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "grpcpp/grpcpp.h"
+#include "ovserve/v1/ovserve.grpc.pb.h"
 
 namespace ovserve::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double Since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-// What the calls of one run share with the sending thread.
-struct RunState {
-  std::mutex mutex;
-  std::condition_variable changed;
-  int64_t in_flight = 0;     // guarded by mutex
-  double last_end_s = 0;     // guarded by mutex
-};
-
 std::string CodeName(grpc::StatusCode code) {
   // gRPC and absl share the canonical code numbering (0..16).
   return absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
 }
 
-}  // namespace
-
 // One streaming Generate call. Its callbacks run on gRPC's threads, one at a
 // time; the timeline is read by the sending thread only after OnDone.
-class LoadGenerator::Call final : public grpc::ClientReadReactor<v1::GenerateResponse> {
+class GrpcCall final : public PendingCall, public grpc::ClientReadReactor<v1::GenerateResponse> {
  public:
-  Call(int64_t index, const BenchRequest& request, Clock::time_point t0, RunState& state,
-       RunProgress* progress)
-      : request_(request), t0_(t0), state_(state), progress_(progress) {
-    timeline_.index = index;
-    timeline_.workload = request.workload;
-  }
+  using PendingCall::PendingCall;
 
   void Start(v1::Ovserve::Stub& stub, const ConnectionOptions& connection, double timeout_s) {
     if (!connection.api_key.empty()) {
@@ -53,13 +36,13 @@ class LoadGenerator::Call final : public grpc::ClientReadReactor<v1::GenerateRes
     }
     stub.async()->Generate(&context_, &request_.request, this);
     StartRead(&response_);
-    timeline_.send_s = Since(t0_);
+    timeline_.send_s = Now();
     StartCall();
   }
 
   void OnReadDone(bool ok) override {
     if (!ok) return;  // the stream has ended; OnDone follows
-    const double now = Since(t0_);
+    const double now = Now();
     ++timeline_.responses;
     if (response_.token_ids_size() > 0) {
       timeline_.chunks.push_back({now, response_.token_ids_size()});
@@ -80,7 +63,7 @@ class LoadGenerator::Call final : public grpc::ClientReadReactor<v1::GenerateRes
   }
 
   void OnDone(const grpc::Status& status) override {
-    if (!final_) timeline_.end_s = Since(t0_);
+    if (!final_) timeline_.end_s = Now();
     timeline_.status = CodeName(status.error_code());
     timeline_.ok = status.ok() && final_ && !error_finish_;
     if (!status.ok()) {
@@ -99,68 +82,95 @@ class LoadGenerator::Call final : public grpc::ClientReadReactor<v1::GenerateRes
     } else if (timeline_.output_tokens == 0) {
       timeline_.output_tokens = counted_tokens_;
     }
-    if (progress_ != nullptr) {
-      progress_->done.fetch_add(1);
-      if (!timeline_.ok) progress_->failed.fetch_add(1);
-    }
-    // Last: once in_flight drops, the sending thread may destroy this call.
-    std::lock_guard<std::mutex> lock(state_.mutex);
-    state_.last_end_s = std::max(state_.last_end_s, timeline_.end_s);
-    --state_.in_flight;
-    state_.changed.notify_all();
+    Ended();
   }
 
-  RequestTimeline& timeline() { return timeline_; }
-
  private:
-  const BenchRequest& request_;
-  const Clock::time_point t0_;
-  RunState& state_;
-  RunProgress* const progress_;
   grpc::ClientContext context_;
   v1::GenerateResponse response_;
-  RequestTimeline timeline_;
   int64_t counted_tokens_ = 0;
   bool final_ = false;
   bool error_finish_ = false;
 };
 
-absl::StatusOr<std::unique_ptr<LoadGenerator>> LoadGenerator::Create(
-    const ConnectionOptions& options) {
+class GrpcLoadGenerator final : public LoadGenerator {
+ public:
+  explicit GrpcLoadGenerator(ConnectionOptions options) : options_(std::move(options)) {}
+
+  absl::Status Connect() {
+    std::shared_ptr<grpc::ChannelCredentials> credentials;
+    if (options_.tls || !options_.tls_root_ca_pem.empty()) {
+      grpc::SslCredentialsOptions ssl;
+      ssl.pem_root_certs = options_.tls_root_ca_pem;
+      credentials = grpc::SslCredentials(ssl);
+    } else {
+      credentials = grpc::InsecureChannelCredentials();
+    }
+    for (int i = 0; i < options_.num_connections; ++i) {
+      grpc::ChannelArguments arguments;
+      // Requests carry whole encoded images and videos: lift the 4 MiB default.
+      arguments.SetMaxSendMessageSize(-1);
+      arguments.SetMaxReceiveMessageSize(-1);
+      // A subchannel pool per channel, and distinct arguments, give each channel
+      // its own connection.
+      arguments.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+      arguments.SetInt("ovserve.bench.connection", i);
+      std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(options_.target, credentials, arguments);
+      if (channel == nullptr) {
+        return absl::InvalidArgumentError(absl::StrCat("cannot create a channel to ", options_.target));
+      }
+      stubs_.push_back(v1::Ovserve::NewStub(channel));
+      channels_.push_back(std::move(channel));
+    }
+    return absl::OkStatus();
+  }
+
+ protected:
+  std::unique_ptr<PendingCall> Start(int64_t index, const BenchRequest& request, Clock::time_point t0,
+                                     RunState& state, RunProgress* progress, double timeout_s) override {
+    auto call = std::make_unique<GrpcCall>(index, request, t0, state, progress);
+    call->Start(*stubs_[static_cast<size_t>(index) % stubs_.size()], options_, timeout_s);
+    return call;
+  }
+
+ private:
+  ConnectionOptions options_;
+  std::vector<std::shared_ptr<grpc::Channel>> channels_;
+  std::vector<std::unique_ptr<v1::Ovserve::Stub>> stubs_;
+};
+
+}  // namespace
+
+PendingCall::PendingCall(int64_t index, const BenchRequest& request, Clock::time_point t0, RunState& state,
+                         RunProgress* progress)
+    : request_(request), t0_(t0), state_(state), progress_(progress) {
+  timeline_.index = index;
+  timeline_.workload = request.workload;
+}
+
+double PendingCall::Now() const { return std::chrono::duration<double>(Clock::now() - t0_).count(); }
+
+void PendingCall::Ended() {
+  if (progress_ != nullptr) {
+    progress_->done.fetch_add(1);
+    if (!timeline_.ok) progress_->failed.fetch_add(1);
+  }
+  // Last: once in_flight drops, the sending thread may destroy this call.
+  std::lock_guard<std::mutex> lock(state_.mutex);
+  state_.last_end_s = std::max(state_.last_end_s, timeline_.end_s);
+  --state_.in_flight;
+  state_.changed.notify_all();
+}
+
+absl::StatusOr<std::unique_ptr<LoadGenerator>> LoadGenerator::Create(const ConnectionOptions& options) {
   if (options.target.empty()) return absl::InvalidArgumentError("no server target");
   if (options.num_connections < 1) {
     return absl::InvalidArgumentError("--num-connections must be >= 1");
   }
-  std::unique_ptr<LoadGenerator> generator(new LoadGenerator(options));
-  std::shared_ptr<grpc::ChannelCredentials> credentials;
-  if (options.tls || !options.tls_root_ca_pem.empty()) {
-    grpc::SslCredentialsOptions ssl;
-    ssl.pem_root_certs = options.tls_root_ca_pem;
-    credentials = grpc::SslCredentials(ssl);
-  } else {
-    credentials = grpc::InsecureChannelCredentials();
-  }
-  for (int i = 0; i < options.num_connections; ++i) {
-    grpc::ChannelArguments arguments;
-    // Requests carry whole encoded images and videos: lift the 4 MiB default.
-    arguments.SetMaxSendMessageSize(-1);
-    arguments.SetMaxReceiveMessageSize(-1);
-    // A subchannel pool per channel, and distinct arguments, give each channel
-    // its own connection.
-    arguments.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    arguments.SetInt("ovserve.bench.connection", i);
-    std::shared_ptr<grpc::Channel> channel =
-        grpc::CreateCustomChannel(options.target, credentials, arguments);
-    if (channel == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat("cannot create a channel to ", options.target));
-    }
-    generator->stubs_.push_back(v1::Ovserve::NewStub(channel));
-    generator->channels_.push_back(std::move(channel));
-  }
+  auto generator = std::make_unique<GrpcLoadGenerator>(options);
+  if (absl::Status s = generator->Connect(); !s.ok()) return s;
   return generator;
 }
-
-LoadGenerator::LoadGenerator(ConnectionOptions options) : options_(std::move(options)) {}
 
 LoadGenerator::~LoadGenerator() = default;
 
@@ -173,7 +183,7 @@ RunOutcome LoadGenerator::Run(const std::vector<BenchRequest>& requests, const R
     progress->total = count;
     progress->sent = progress->done = progress->failed = 0;
   }
-  std::vector<std::unique_ptr<Call>> calls;
+  std::vector<std::unique_ptr<PendingCall>> calls;
   calls.reserve(requests.size());
   const Clock::time_point t0 = Clock::now();
   const bool bounded = options.duration_s > 0;
@@ -213,19 +223,19 @@ RunOutcome LoadGenerator::Run(const std::vector<BenchRequest>& requests, const R
       }
       ++state.in_flight;
     }
-    calls.push_back(std::make_unique<Call>(i, requests[static_cast<size_t>(i)], t0, state, progress));
-    calls.back()->Start(*stubs_[static_cast<size_t>(i) % stubs_.size()], options_,
-                        options.request_timeout_s);
+    calls.push_back(Start(i, requests[static_cast<size_t>(i)], t0, state, progress, options.request_timeout_s));
     last_send = Clock::now();
     if (progress != nullptr) progress->sent.fetch_add(1);
   }
   {
     std::unique_lock<std::mutex> lock(state.mutex);
     state.changed.wait(lock, [&] { return state.in_flight == 0; });
-    outcome.duration_s = calls.empty() ? Since(t0) : state.last_end_s;
+    outcome.duration_s = calls.empty()
+                             ? std::chrono::duration<double>(Clock::now() - t0).count()
+                             : state.last_end_s;
   }
   outcome.timelines.reserve(calls.size());
-  for (const std::unique_ptr<Call>& call : calls) outcome.timelines.push_back(call->timeline());
+  for (const std::unique_ptr<PendingCall>& call : calls) outcome.timelines.push_back(call->timeline());
   return outcome;
 }
 

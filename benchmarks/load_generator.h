@@ -1,9 +1,10 @@
 #pragma once
-// LoadGenerator: sends a run's requests to an ovserve server as streaming
-// Generate calls on gRPC's callback API (one ClientReadReactor per request,
-// any number in flight from one thread) and records what the client sees:
-// the send time, every token-bearing response's arrival, the end, the final
-// usage and the status.
+// LoadGenerator: sends a run's requests to a server and records what the
+// client sees: the send time, every token-bearing response's arrival, the
+// end, the final usage and the status. Two transports share the pacing:
+// streaming Generate calls on gRPC's callback API (one ClientReadReactor per
+// request, any number in flight from one thread), and streaming OpenAI chat
+// completions over HTTP (openai_load_generator.h).
 //
 // Arrivals: request i is due at offsets[i] seconds after the run starts; with a
 // max concurrency it then also waits for a free slot (rate = inf + a limit is a
@@ -15,16 +16,16 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "benchmarks/bench_metrics.h"
 #include "benchmarks/request_factory.h"
-#include "grpcpp/grpcpp.h"
-#include "ovserve/v1/ovserve.grpc.pb.h"
 
 namespace ovserve::bench {
 
@@ -57,22 +58,55 @@ struct RunOutcome {
   double duration_s = 0;                   // run start -> last request's end
 };
 
+// What the calls of one run share with the sending thread.
+struct RunState {
+  std::mutex mutex;
+  std::condition_variable changed;
+  int64_t in_flight = 0;     // guarded by mutex
+  double last_end_s = 0;     // guarded by mutex
+};
+
+// One request in flight. A transport fills timeline() as responses arrive
+// and calls Ended() once, from any thread, when the request is over.
+class PendingCall {
+ public:
+  using Clock = std::chrono::steady_clock;
+  PendingCall(int64_t index, const BenchRequest& request, Clock::time_point t0, RunState& state,
+              RunProgress* progress);
+  virtual ~PendingCall() = default;
+  RequestTimeline& timeline() { return timeline_; }
+
+ protected:
+  double Now() const;  // seconds since the run started
+  // Counts the call as done; last thing a transport does with it (the
+  // sending thread may destroy it right after).
+  void Ended();
+
+  const BenchRequest& request_;
+  RequestTimeline timeline_;
+
+ private:
+  const Clock::time_point t0_;
+  RunState& state_;
+  RunProgress* const progress_;
+};
+
 class LoadGenerator {
  public:
+  // The gRPC transport.
   static absl::StatusOr<std::unique_ptr<LoadGenerator>> Create(const ConnectionOptions& options);
-  ~LoadGenerator();
+  virtual ~LoadGenerator();
 
   // Sends `requests` (kept alive by the caller until Run returns).
   RunOutcome Run(const std::vector<BenchRequest>& requests, const RunOptions& options,
                  RunProgress* progress);
 
- private:
-  class Call;
-  explicit LoadGenerator(ConnectionOptions options);
-
-  ConnectionOptions options_;
-  std::vector<std::shared_ptr<grpc::Channel>> channels_;
-  std::vector<std::unique_ptr<v1::Ovserve::Stub>> stubs_;
+ protected:
+  LoadGenerator() = default;
+  // Starts request `index` (its due time has come and a slot is held).
+  virtual std::unique_ptr<PendingCall> Start(int64_t index, const BenchRequest& request,
+                                             PendingCall::Clock::time_point t0, RunState& state,
+                                             RunProgress* progress, double timeout_s) = 0;
 };
 
 }  // namespace ovserve::bench

@@ -33,6 +33,7 @@
 #include "benchmarks/bench_config.h"
 #include "benchmarks/bench_report.h"
 #include "benchmarks/load_generator.h"
+#include "benchmarks/openai_load_generator.h"
 #include "benchmarks/progress_bar.h"
 #include "benchmarks/prompt_text.h"
 #include "benchmarks/request_factory.h"
@@ -43,7 +44,11 @@
 #include "server/dashed_flags.h"
 
 // Connection.
-ABSL_FLAG(std::string, server, "127.0.0.1:50051", "the server, host:port (or a gRPC target URI)");
+ABSL_FLAG(std::string, backend, "grpc",
+          "grpc (streaming Generate) or openai-chat (streamed POST /v1/chat/completions to --http-url)");
+ABSL_FLAG(std::string, http_url, "http://127.0.0.1:8000", "the OpenAI API's base URL (--backend openai-chat)");
+ABSL_FLAG(std::string, server, "127.0.0.1:50051",
+          "the gRPC server, host:port or a target URI (set-up calls in the HTTP mode too)");
 ABSL_FLAG(std::string, api_key_file, "",
           "file whose first line is the API key (default: $OVSERVE_API_KEY)");
 ABSL_FLAG(bool, tls, false, "use TLS (the system's roots unless --tls-ca)");
@@ -100,6 +105,8 @@ namespace {
 
 absl::StatusOr<BenchConfig> ConfigFromFlags() {
   BenchConfig c;
+  c.backend = absl::GetFlag(FLAGS_backend);
+  c.http_url = absl::GetFlag(FLAGS_http_url);
   c.server = absl::GetFlag(FLAGS_server);
   c.tls = absl::GetFlag(FLAGS_tls);
   c.tls_ca_path = absl::GetFlag(FLAGS_tls_ca);
@@ -328,7 +335,12 @@ int Main(const std::string& command_line) {
                                .tls_root_ca_pem = client_options.tls_root_ca_pem,
                                .api_key = client_options.api_key,
                                .num_connections = config.num_connections};
-  absl::StatusOr<std::unique_ptr<LoadGenerator>> generator = LoadGenerator::Create(connection);
+  absl::StatusOr<std::unique_ptr<LoadGenerator>> generator =
+      config.backend == "grpc" ? LoadGenerator::Create(connection)
+                               : CreateOpenAiLoadGenerator({.base_url = config.http_url,
+                                                            .model = info->model_name(),
+                                                            .api_key = client_options.api_key,
+                                                            .tls_ca_path = config.tls_ca_path});
   if (!generator.ok()) return fail(generator.status());
   const int build_threads =
       static_cast<int>(std::max(1u, std::min(4u, std::thread::hardware_concurrency())));

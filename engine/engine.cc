@@ -13,7 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/kv_cache/block_table.h"
 #include "engine/model/llava_model.h"
-#include "engine/multimodal/prompt_expansion.h"
+#include "engine/prompt/prompt_builder.h"
 #include "engine/request_stream.h"
 #include "engine/runner/media_inputs.h"
 #include "engine/sampling/sampler.h"
@@ -25,6 +25,7 @@
 #include "engine/worker/model_runner.h"
 #include "engine/worker/vision_encoder.h"
 #include "engine/kv_cache/memory_planner.h"
+#include "engine/output_processor.h"
 #include "kernels/backend_factory.h"
 #include "spdlog/spdlog.h"
 
@@ -37,7 +38,7 @@ using Clock = std::chrono::steady_clock;
 struct RequestState {
   int64_t seq_id = 0;
   std::shared_ptr<RequestStream> stream;
-  GenerateRequest request;             // params (media bytes dropped after preprocessing)
+  GenerateRequest request;             // params (its prompt input dropped once built)
   std::vector<int32_t> prompt_ids;     // expanded
   std::vector<PreparedMedia> media;    // preprocessed, in prompt order; pixels dropped once encoded
   std::vector<VisualItemSpan> spans;   // where each item's rows sit in the prompt
@@ -87,12 +88,13 @@ class Engine::Impl {
   void SampleAndEmit(RequestState& state, std::span<float> logits);
   // Appends `sample` to the sequence and streams it (or finishes the request).
   void EmitToken(RequestState& state, const SampleResult& sample);
-  void FinishRequest(RequestState& state, RequestOutput final_output, FinishReason reason);
   // Takes a request out of the scheduler (its KV blocks freed), recording
   // what it used (cached and completion tokens) in its usage first, so every
   // way of ending reports them.
   std::unique_ptr<RequestState> Retire(int64_t seq_id);
-  void EndWith(std::unique_ptr<RequestState> state, FinishReason reason, absl::Status error);
+  // The one way a request ends (it is no longer in the scheduler): its queue
+  // room released, its final output (`last` and the ending) queued.
+  void Finish(std::unique_ptr<RequestState> state, RequestOutput last, FinishReason reason, absl::Status error);
   void UpdateStats(int64_t prompt_tokens, int64_t generated_tokens);
   void DeliverOutputs();
 
@@ -279,39 +281,12 @@ absl::StatusOr<std::unique_ptr<RequestHandle>> Engine::Impl::Submit(GenerateRequ
   RETURN_IF_ERROR(ValidateSamplingParams(request.sampling, vocab));
   RETURN_IF_ERROR(ValidateStopParams(request.stop, vocab));
 
-  // The prompt, as ids with one placeholder per item.
-  std::vector<int32_t> ids;
-  if (request.prompt.empty() == request.prompt_token_ids.empty()) {
-    return absl::InvalidArgumentError("give exactly one of prompt (text) and prompt_token_ids");
-  }
-  if (!request.prompt.empty()) {
-    auto encoded = tokenizer_->Encode(request.prompt);
-    if (!encoded.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("prompt: ", encoded.status().message()));
-    }
-    ids.assign(encoded->begin(), encoded->end());
-  } else {
-    ids = std::move(request.prompt_token_ids);
-    for (size_t i = 0; i < ids.size(); ++i) {
-      if (ids[i] < 0 || ids[i] >= vocab) {
-        return absl::InvalidArgumentError(absl::StrCat("prompt_token_ids[", i, "] = ", ids[i],
-                                                       " is outside the vocabulary [0, ", vocab, ")"));
-      }
-    }
-  }
   const PlaceholderIds placeholders{static_cast<int32_t>(mc.image_token_id),
                                     static_cast<int32_t>(mc.video_token_id)};
-  const auto image_slots = std::count(ids.begin(), ids.end(), placeholders.image);
-  const auto video_slots = std::count(ids.begin(), ids.end(), placeholders.video);
-  if (image_slots != static_cast<int64_t>(request.images.size()) ||
-      video_slots != static_cast<int64_t>(request.videos.size())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the prompt has ", image_slots, " <image> and ", video_slots,
-        " <video> placeholders but the request carries ", request.images.size(), " images and ",
-        request.videos.size(), " videos; give one placeholder per item"));
-  }
+  ASSIGN_OR_RETURN(const TokenizedPrompt tokenized,
+                   TokenizePrompt(request.input, *tokenizer_, placeholders, vocab));
 
-  const bool multimodal = !request.images.empty() || !request.videos.empty();
+  const bool multimodal = !tokenized.media.empty();
   const auto queue_full = [&] {
     return absl::ResourceExhaustedError(absl::StrCat(
         waiting_for_queue_.load(), " multimodal requests are already waiting for the vision "
@@ -322,54 +297,21 @@ absl::StatusOr<std::unique_ptr<RequestHandle>> Engine::Impl::Submit(GenerateRequ
   // Media: decode + preprocess here, so errors reach the caller at once.
   auto state = std::make_unique<RequestState>();
   state->submitted = submitted;
-  std::vector<int64_t> image_tokens, video_tokens;
-  if (!request.images.empty() || !request.videos.empty()) {
-    std::vector<MediaItem> images, videos;
-    for (const MediaInput& m : request.images) {
-      images.push_back({std::span(reinterpret_cast<const uint8_t*>(m.bytes.data()), m.bytes.size()),
-                        m.num_frames});
-    }
-    for (const MediaInput& m : request.videos) {
-      videos.push_back({std::span(reinterpret_cast<const uint8_t*>(m.bytes.data()), m.bytes.size()),
-                        m.num_frames});
-    }
-    ASSIGN_OR_RETURN(std::vector<PreparedMedia> prepared, preprocessor_->Prepare(images, videos));
-    for (const PreparedMedia& p : prepared) {
-      (p.mode == PreprocessMode::kVideo ? video_tokens : image_tokens).push_back(p.visual_tokens);
-    }
-    // Prompt order: walk the placeholders, taking images and videos in turn.
-    size_t next_image = 0, next_video = request.images.size();
-    for (int32_t id : ids) {
-      if (id == placeholders.image) state->media.push_back(std::move(prepared[next_image++]));
-      if (id == placeholders.video) state->media.push_back(std::move(prepared[next_video++]));
-    }
-    request.images.clear();
-    request.videos.clear();
+  if (multimodal) {
+    ASSIGN_OR_RETURN(state->media, preprocessor_->Prepare(tokenized.media));
   }
   state->timings.preprocess = SecondsBetween(submitted, Clock::now());
-  ASSIGN_OR_RETURN(state->prompt_ids,
-                   ExpandVisualPlaceholders(ids, placeholders, image_tokens, video_tokens));
-
-  // Where each item's rows sit, for the prefix-cache hashes and the runner.
-  int64_t position = 0;
-  size_t item = 0;
-  for (int32_t id : ids) {
-    if (id == placeholders.image || id == placeholders.video) {
-      const PreparedMedia& m = state->media[item++];
-      state->spans.push_back({m.hash.high, m.hash.low, position, m.visual_tokens});
-      state->usage.visual_tokens += m.visual_tokens;
-      (m.mode == PreprocessMode::kVideo ? state->usage.video_tokens : state->usage.image_tokens) +=
-          m.visual_tokens;
-      position += m.visual_tokens;
-    } else {
-      ++position;
-    }
-  }
+  ASSIGN_OR_RETURN(ExpandedPrompt expanded, ExpandPrompt(tokenized.ids, placeholders, state->media));
+  request.input = PromptInput{};  // the media bytes are not needed any more
+  state->prompt_ids = std::move(expanded.ids);
+  state->spans = std::move(expanded.spans);
+  state->usage.image_tokens = expanded.image_tokens;
+  state->usage.video_tokens = expanded.video_tokens;
+  state->usage.visual_tokens = expanded.image_tokens + expanded.video_tokens;
   const auto prompt_len = static_cast<int64_t>(state->prompt_ids.size());
   state->usage.prompt_tokens = prompt_len;
   state->usage.prompt_text_tokens = prompt_len - state->usage.visual_tokens;
-  state->usage.nominal_visual_budget = NominalVisualBudget(image_slots, video_slots);
-  if (prompt_len == 0) return absl::InvalidArgumentError("the prompt is empty");
+  state->usage.nominal_visual_budget = NominalVisualBudget(tokenized.images, tokenized.videos);
   const int64_t total = prompt_len + request.stop.max_tokens;
   if (total > max_model_len_) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -453,12 +395,12 @@ void Engine::Impl::Loop() {
       stopping = stopping_;
     }
     if (stopping) {
-      for (auto& state : arrived) EndWith(std::move(state), FinishReason::kCancelled, absl::OkStatus());
+      for (auto& state : arrived) Finish(std::move(state), {}, FinishReason::kCancelled, absl::OkStatus());
       std::vector<int64_t> ids;
       for (auto& [id, state] : active_) ids.push_back(id);
-      for (int64_t id : ids) EndWith(Retire(id), FinishReason::kCancelled, absl::OkStatus());
+      for (int64_t id : ids) Finish(Retire(id), {}, FinishReason::kCancelled, absl::OkStatus());
       for (auto& [id, state] : encoding_) {
-        EndWith(std::move(state), FinishReason::kCancelled, absl::OkStatus());
+        Finish(std::move(state), {}, FinishReason::kCancelled, absl::OkStatus());
       }
       encoding_.clear();
       DeliverOutputs();
@@ -481,7 +423,7 @@ void Engine::Impl::Loop() {
 void Engine::Impl::Intake(std::unique_ptr<RequestState> state) {
   if (state->media.empty()) {
     if (state->stream->cancel_requested()) {
-      EndWith(std::move(state), FinishReason::kCancelled, absl::OkStatus());
+      Finish(std::move(state), {}, FinishReason::kCancelled, absl::OkStatus());
       return;
     }
     Schedule(std::move(state));
@@ -508,12 +450,24 @@ void Engine::Impl::OnEncoded(EncodeResult result) {
   state->reserved_tokens = result.reserved_tokens;
   state->timings.encode = result.encode_seconds;
   if (result.cancelled || state->stream->cancel_requested()) {
-    EndWith(std::move(state), FinishReason::kCancelled, absl::OkStatus());
+    Finish(std::move(state), {}, FinishReason::kCancelled, absl::OkStatus());
     return;
   }
   if (!result.status.ok()) {
-    EndWith(std::move(state), FinishReason::kError, result.status);
+    Finish(std::move(state), {}, FinishReason::kError, result.status);
     return;
+  }
+  // The prompt holds as many positions per item as the preprocessor counted;
+  // the encoder's rows must fill exactly those.
+  const auto hidden = static_cast<size_t>(model_->config().text.hidden_size);
+  for (size_t i = 0; i < result.rows.size(); ++i) {
+    const size_t rows = result.rows[i] == nullptr ? 0 : result.rows[i]->size() / hidden;
+    if (rows != static_cast<size_t>(state->spans[i].length)) {
+      Finish(std::move(state), {}, FinishReason::kError,
+              absl::InternalError(absl::StrCat("visual item ", i, ": the encoder gave ", rows,
+                                               " rows for the prompt's ", state->spans[i].length, " positions")));
+      return;
+    }
   }
   for (size_t i = 0; i < result.rows.size(); ++i) {
     state->visual.push_back(
@@ -552,7 +506,7 @@ void Engine::Impl::HandleCancels() {
       break;
     }
   }
-  for (int64_t id : cancelled) EndWith(Retire(id), FinishReason::kCancelled, absl::OkStatus());
+  for (int64_t id : cancelled) Finish(Retire(id), {}, FinishReason::kCancelled, absl::OkStatus());
 }
 
 void Engine::Impl::Step() {
@@ -622,9 +576,7 @@ bool Engine::Impl::OnlyArgmaxWanted(const RequestState& state) const {
 
 void Engine::Impl::SampleAndEmit(RequestState& state, std::span<float> logits) {
   const Sequence& seq = *scheduler_->Find(state.seq_id);
-  for (int32_t banned : state.stop->BannedTokens()) {
-    logits[banned] = -std::numeric_limits<float>::infinity();
-  }
+  MaskBannedTokens(logits, state.stop->BannedTokens());
   const std::span<const int32_t> tokens(seq.tokens);
   const TokenHistory history{tokens.first(seq.prompt_len), tokens.subspan(seq.prompt_len)};
   EmitToken(state, sampler_.Sample(logits, state.request.sampling, history, *state.rng));
@@ -633,27 +585,15 @@ void Engine::Impl::SampleAndEmit(RequestState& state, std::span<float> logits) {
 void Engine::Impl::EmitToken(RequestState& state, const SampleResult& sample) {
   const int64_t seq_id = state.seq_id;
   scheduler_->AppendToken(seq_id, sample.token);
-
-  const double now = SecondsBetween(state.submitted, Clock::now());
-  if (state.timings.first_token < 0) state.timings.first_token = now;
-  RequestOutput out;
-  out.token_ids.push_back(sample.token);
-  if (state.return_logprobs) {
-    out.logprobs.push_back({sample.token, sample.logprob, sample.top_logprobs});
+  if (state.timings.first_token < 0) state.timings.first_token = SecondsBetween(state.submitted, Clock::now());
+  absl::StatusOr<TokenOutput> out = ProcessToken(sample, state.return_logprobs, *state.stop);
+  if (!out.ok()) {
+    Finish(Retire(seq_id), {}, FinishReason::kError, out.status());
+  } else if (out->finish == FinishReason::kNone) {
+    outbox_.emplace_back(state.stream, std::move(out->delta));
+  } else {
+    Finish(Retire(seq_id), std::move(out->delta), out->finish, absl::OkStatus());
   }
-  auto update = state.stop->Push(sample.token);
-  if (!update.ok()) {
-    EndWith(Retire(seq_id), FinishReason::kError, update.status());
-    return;
-  }
-  out.text = std::move(update->text);
-  if (update->finish == FinishReason::kNone) {
-    outbox_.emplace_back(state.stream, std::move(out));
-    return;
-  }
-  out.stop_string = update->stop_string;
-  out.stop_token = update->stop_token;
-  FinishRequest(state, std::move(out), update->finish);
 }
 
 std::unique_ptr<RequestState> Engine::Impl::Retire(int64_t seq_id) {
@@ -666,37 +606,10 @@ std::unique_ptr<RequestState> Engine::Impl::Retire(int64_t seq_id) {
   return state;
 }
 
-void Engine::Impl::FinishRequest(RequestState& state, RequestOutput out, FinishReason reason) {
-  std::unique_ptr<RequestState> owned = Retire(state.seq_id);
-  ReleaseQueueTokens(*owned);
-  out.finished = true;
-  out.finish_reason = reason;
-  out.usage = owned->usage;
-  owned->timings.finished = SecondsBetween(owned->submitted, Clock::now());
-  out.timings = owned->timings;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    live_.erase(owned->stream->id());
-  }
-  {
-    std::lock_guard<std::mutex> lock(stats_mutex_);
-    ++stats_.requests_finished_total;
-    stats_.cached_prompt_tokens_total += owned->usage.cached_tokens;
-  }
-  outbox_.emplace_back(owned->stream, std::move(out));
-}
-
-// Ends a request that is not (or no longer) in the scheduler.
-void Engine::Impl::EndWith(std::unique_ptr<RequestState> state, FinishReason reason,
-                           absl::Status error) {
+void Engine::Impl::Finish(std::unique_ptr<RequestState> state, RequestOutput last, FinishReason reason,
+                          absl::Status error) {
   ReleaseQueueTokens(*state);
-  RequestOutput out;
-  out.finished = true;
-  out.finish_reason = reason;
-  out.error = std::move(error);
-  out.usage = state->usage;
   state->timings.finished = SecondsBetween(state->submitted, Clock::now());
-  out.timings = state->timings;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     live_.erase(state->stream->id());
@@ -704,8 +617,10 @@ void Engine::Impl::EndWith(std::unique_ptr<RequestState> state, FinishReason rea
   {
     std::lock_guard<std::mutex> lock(stats_mutex_);
     ++stats_.requests_finished_total;
+    stats_.cached_prompt_tokens_total += state->usage.cached_tokens;
   }
-  outbox_.emplace_back(state->stream, std::move(out));
+  outbox_.emplace_back(state->stream,
+                       FinalOutput(std::move(last), reason, std::move(error), state->usage, state->timings));
 }
 
 void Engine::Impl::DeliverOutputs() {

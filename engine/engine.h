@@ -28,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "engine/model/model_config.h"
 #include "engine/multimodal/media_preprocessor.h"
+#include "engine/prompt/prompt_input.h"
 #include "engine/sampling/sampling_params.h"
 #include "engine/sampling/stop_checker.h"
 #include "engine/tokenizer/tokenizer.h"
@@ -72,12 +73,6 @@ struct EngineConfig {
   int64_t max_waiting_requests = 256;  // multimodal requests waiting for queue room
 };
 
-// One image or video of a request, encoded (JPEG, PNG, MP4, ...).
-struct MediaInput {
-  std::string bytes;
-  int64_t num_frames = 0;  // videos: frames to sample, 0 = the model's maximum (32)
-};
-
 // Lets one consumer thread serve many requests (a server's output pump)
 // instead of one blocked thread per stream: each output pushed to a stream
 // that names this waker records the stream's token and wakes the waiter.
@@ -100,13 +95,10 @@ class OutputWaker {
 
 struct GenerateRequest {
   std::string request_id;  // unique among live requests; generated when empty
-  // The prompt, already in the model's chat format, with one <image> /
-  // <video> placeholder per item. Exactly one of `prompt` and
-  // `prompt_token_ids` (ids with one placeholder id per item) is given.
-  std::string prompt;
-  std::vector<int32_t> prompt_token_ids;
-  std::vector<MediaInput> images;  // in placeholder order
-  std::vector<MediaInput> videos;
+  // Chat messages of text / image / video parts, or a raw prompt in the
+  // model's chat format with its media in placeholder order
+  // (engine/prompt/prompt_input.h).
+  PromptInput input;
   SamplingParams sampling;  // sampling.logprobs: top alternatives per token
   bool return_logprobs = false;  // the chosen token's logprob (implied by sampling.logprobs > 0)
   StopParams stop;

@@ -144,7 +144,7 @@ absl::Status Server::LoadModel() {
   // paged in) before health says SERVING.
   engine::GenerateRequest warmup;
   warmup.request_id = "warmup";
-  warmup.prompt = "Hello";
+  warmup.input = engine::RawPrompt{.text = "Hello"};
   warmup.sampling.temperature = 0.0f;
   warmup.stop.max_tokens = 2;
   ASSIGN_OR_RETURN(std::unique_ptr<engine::RequestHandle> handle, engine_->Submit(warmup));

@@ -29,7 +29,7 @@
 #include "engine/runner/greedy_runner.h"
 #include "engine/runner/media_inputs.h"
 #include "engine/runner/run_output.h"
-#include "engine/tokenizer/chat_template.h"
+#include "engine/prompt/chat_template.h"
 #include "engine/tokenizer/incremental_decoder.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "engine/util/status_macros.h"
@@ -71,12 +71,11 @@ absl::Status AddMedia(const std::string& model_dir, const engine::LlavaOnevision
   for (const auto& p : video_paths) {
     ASSIGN_OR_RETURN(bytes.emplace_back(), ReadFile(p));
   }
-  std::vector<engine::MediaItem> images, videos;
+  std::vector<engine::MediaItem> items;
   for (size_t i = 0; i < bytes.size(); ++i) {
-    engine::MediaItem item{std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes[i].data()),
-                                                    bytes[i].size()),
-                           absl::GetFlag(FLAGS_num_frames)};
-    (i < image_paths.size() ? images : videos).push_back(item);
+    items.push_back({i < image_paths.size() ? engine::MediaType::kImage : engine::MediaType::kVideo,
+                     std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes[i].data()), bytes[i].size()),
+                     absl::GetFlag(FLAGS_num_frames)});
   }
   ASSIGN_OR_RETURN(auto pre_config, engine::LoadPreprocessorConfig(model_dir));
   ASSIGN_OR_RETURN(auto processor, engine::ImageProcessor::Create(std::move(pre_config)));
@@ -85,7 +84,7 @@ absl::Status AddMedia(const std::string& model_dir, const engine::LlavaOnevision
   options.anyres_max_crops = config.anyres_max_crops;
   options.threads = threads > 0 ? threads : 2;
   engine::MediaPreprocessor preprocessor(std::move(processor), options);
-  ASSIGN_OR_RETURN(prepared, preprocessor.Prepare(images, videos));
+  ASSIGN_OR_RETURN(prepared, preprocessor.Prepare(items));
   engine::AddPreparedMedia(prepared, request);
   return absl::OkStatus();
 }
@@ -121,9 +120,9 @@ absl::Status Run() {
   } else {
     RETURN_IF_ERROR(AddMedia(model_dir, model->config(), absl::GetFlag(FLAGS_threads), request, prepared));
     engine::ChatMessage message{"user", {}};
-    for (size_t i = 0; i < request.images.size(); ++i) message.content.push_back({engine::ContentType::kImage, ""});
-    for (size_t i = 0; i < request.videos.size(); ++i) message.content.push_back({engine::ContentType::kVideo, ""});
-    message.content.push_back({engine::ContentType::kText, prompt});
+    for (size_t i = 0; i < request.images.size(); ++i) message.content.push_back(engine::ContentPart::Image(""));
+    for (size_t i = 0; i < request.videos.size(); ++i) message.content.push_back(engine::ContentPart::Video(""));
+    message.content.push_back(engine::ContentPart::Text(prompt));
     const std::string text = engine::ApplyChatTemplate({message}, /*add_generation_prompt=*/true);
     ASSIGN_OR_RETURN(auto ids, tokenizer->Encode(text));
     request.prompt_ids.assign(ids.begin(), ids.end());

@@ -269,8 +269,8 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* OvserveService::Generate(
   absl::StatusOr<engine::GenerateRequest> converted = ToEngineRequest(*request, options_.defaults);
   if (!converted.ok()) return refuse(ToGrpcStatus(converted.status()));
 
-  const int64_t images = static_cast<int64_t>(converted->images.size());
-  const int64_t videos = static_cast<int64_t>(converted->videos.size());
+  const int64_t images = engine::CountMedia(converted->input, engine::MediaType::kImage);
+  const int64_t videos = engine::CountMedia(converted->input, engine::MediaType::kVideo);
   uint64_t token = 0;
   const std::shared_ptr<GenerateCall> call = calls_.Add([&](uint64_t t) {
     token = t;

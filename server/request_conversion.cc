@@ -1,15 +1,19 @@
 #include "server/request_conversion.h"
 
 #include <algorithm>
+#include <string_view>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "engine/multimodal/visual_budget.h"
-#include "engine/tokenizer/chat_template.h"
 #include "engine/util/status_macros.h"
 
 namespace ovserve::server {
 namespace {
+
+// The placeholders as the tokenizer matches them (added tokens).
+constexpr std::string_view kImageMarker = "<image>";
+constexpr std::string_view kVideoMarker = "<video>";
 
 absl::Status CheckVideo(const v1::VideoPart& video, const std::string& where) {
   const int64_t max_frames = engine::VisualLimits{}.max_video_frames;
@@ -21,15 +25,17 @@ absl::Status CheckVideo(const v1::VideoPart& video, const std::string& where) {
   return absl::OkStatus();
 }
 
-engine::MediaInput ImageInput(const v1::ImagePart& image) { return {image.data(), 0}; }
+engine::MediaInput ImageInput(const v1::ImagePart& image) {
+  return {engine::MediaType::kImage, image.data(), 0};
+}
 
 engine::MediaInput VideoInput(const v1::VideoPart& video) {
-  return {video.data(), static_cast<int64_t>(video.num_frames())};
+  return {engine::MediaType::kVideo, video.data(), static_cast<int64_t>(video.num_frames())};
 }
 
 absl::Status FromChat(const v1::GenerateRequest::Messages& chat, engine::GenerateRequest* out) {
   if (chat.messages().empty()) return absl::InvalidArgumentError("chat.messages is empty");
-  std::vector<engine::ChatMessage> messages;
+  engine::Conversation conversation;
   for (int i = 0; i < chat.messages_size(); ++i) {
     const v1::ChatMessage& m = chat.messages(i);
     const std::string where = absl::StrCat("chat.messages[", i, "]");
@@ -38,46 +44,58 @@ absl::Status FromChat(const v1::GenerateRequest::Messages& chat, engine::Generat
           where, ".role = '", m.role(), "'; expected 'system', 'user' or 'assistant'"));
     }
     engine::ChatMessage message{m.role(), {}};
-    // The chat template puts a message's images, then its videos, before its
-    // text; the items keep that order across messages.
-    std::vector<engine::MediaInput> videos;
     for (int j = 0; j < m.content_size(); ++j) {
       const v1::ContentPart& part = m.content(j);
       const std::string part_where = absl::StrCat(where, ".content[", j, "]");
       switch (part.part_case()) {
         case v1::ContentPart::kText:
-          message.content.push_back({engine::ContentType::kText, part.text()});
+          message.content.push_back(engine::ContentPart::Text(part.text()));
           break;
         case v1::ContentPart::kImage:
-          message.content.push_back({engine::ContentType::kImage, ""});
-          out->images.push_back(ImageInput(part.image()));
+          message.content.push_back({engine::ContentType::kImage, "", ImageInput(part.image())});
           break;
         case v1::ContentPart::kVideo:
           RETURN_IF_ERROR(CheckVideo(part.video(), part_where + ".video"));
-          message.content.push_back({engine::ContentType::kVideo, ""});
-          out->videos.push_back(VideoInput(part.video()));
+          message.content.push_back({engine::ContentType::kVideo, "", VideoInput(part.video())});
           break;
         case v1::ContentPart::PART_NOT_SET:
           return absl::InvalidArgumentError(part_where + " has no text, image or video");
       }
     }
     if (message.content.empty()) return absl::InvalidArgumentError(where + ".content is empty");
-    messages.push_back(std::move(message));
+    conversation.messages.push_back(std::move(message));
   }
-  const bool add_generation_prompt =
-      chat.has_add_generation_prompt() ? chat.add_generation_prompt() : true;
-  out->prompt = engine::ApplyChatTemplate(messages, add_generation_prompt);
+  conversation.add_generation_prompt = chat.has_add_generation_prompt() ? chat.add_generation_prompt() : true;
+  out->input = std::move(conversation);
   return absl::OkStatus();
 }
 
 absl::Status FromRawPrompt(const v1::RawPrompt& prompt, engine::GenerateRequest* out) {
   if (prompt.text().empty()) return absl::InvalidArgumentError("prompt.text is empty");
-  out->prompt = prompt.text();
-  for (const auto& image : prompt.images()) out->images.push_back(ImageInput(image));
   for (int i = 0; i < prompt.videos_size(); ++i) {
     RETURN_IF_ERROR(CheckVideo(prompt.videos(i), absl::StrCat("prompt.videos[", i, "]")));
-    out->videos.push_back(VideoInput(prompt.videos(i)));
   }
+  // The proto lists images and videos apart, each in its placeholders'
+  // order; the engine takes one list in prompt order.
+  engine::RawPrompt raw;
+  raw.text = prompt.text();
+  int next_image = 0, next_video = 0;
+  for (size_t at = 0; at < raw.text.size();) {
+    const size_t image = raw.text.find(kImageMarker, at);
+    const size_t video = raw.text.find(kVideoMarker, at);
+    if (image == std::string::npos && video == std::string::npos) break;
+    if (image < video) {
+      if (next_image < prompt.images_size()) raw.media.push_back(ImageInput(prompt.images(next_image++)));
+      at = image + kImageMarker.size();
+    } else {
+      if (next_video < prompt.videos_size()) raw.media.push_back(VideoInput(prompt.videos(next_video++)));
+      at = video + kVideoMarker.size();
+    }
+  }
+  // More items than placeholders: the prompt builder reports the counts.
+  while (next_image < prompt.images_size()) raw.media.push_back(ImageInput(prompt.images(next_image++)));
+  while (next_video < prompt.videos_size()) raw.media.push_back(VideoInput(prompt.videos(next_video++)));
+  out->input = std::move(raw);
   return absl::OkStatus();
 }
 

@@ -81,11 +81,13 @@ void BM_PrepareRequest(benchmark::State& state) {
   engine::MediaPreprocessorOptions options;
   options.threads = threads;
   engine::MediaPreprocessor preprocessor(std::move(*processor), options);
-  const engine::MediaItem item{.bytes = Bytes(*bytes), .num_frames = video ? 8 : 0};
+  const engine::MediaItem item{.type = video ? engine::MediaType::kVideo : engine::MediaType::kImage,
+                               .bytes = Bytes(*bytes),
+                               .num_frames = video ? 8 : 0};
   const std::span<const engine::MediaItem> one(&item, 1);
   int64_t out_floats = 0;
   for (auto _ : state) {
-    auto prepared = video ? preprocessor.Prepare({}, one) : preprocessor.Prepare(one, {});
+    auto prepared = preprocessor.Prepare(one);
     if (!prepared.ok()) {
       state.SkipWithError(std::string(prepared.status().message()).c_str());
       return;

@@ -21,15 +21,10 @@
 #include "engine/model/safetensors.h"
 #include "engine/model/vision_tower.h"
 #include "engine/multimodal/anyres_geometry.h"
+#include "engine/multimodal/visual_kind.h"
 #include "kernels/backend.h"
 
 namespace ovserve::engine {
-
-enum class VisualKind {
-  kImageAnyRes,      // the only image of a prompt: base view + AnyRes grid crops
-  kImageSingleCrop,  // one of several images in a prompt: one 384x384 crop
-  kVideo,            // sampled frames, each one 384x384 crop
-};
 
 // One preprocessed visual item. `pixels` is [crops or frames, C, S, S],
 // normalized, F32 or F16, on the host.

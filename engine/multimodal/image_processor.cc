@@ -346,23 +346,23 @@ absl::StatusOr<PixelTensor> ImageProcessor::PreprocessVideo(std::span<const RgbI
   return pixels;
 }
 
-std::string ImageProcessor::PreprocessingKey(PreprocessMode mode) const {
+std::string ImageProcessor::PreprocessingKey(VisualKind kind) const {
   // Versioned: bump when the pixel computation changes.
   std::string key = "ovserve-preprocess-v1";
-  switch (mode) {
-    case PreprocessMode::kImageAnyRes:
+  switch (kind) {
+    case VisualKind::kImageAnyRes:
       absl::StrAppend(&key, ";anyres;size=", config_.image_size.height, "x", config_.image_size.width,
                       ";resize=pil-bicubic;pinpoints=");
       for (const auto& [h, w] : config_.image_grid_pinpoints) absl::StrAppend(&key, h, "x", w, ",");
       AppendNormalize(key, config_.image_normalize);
       break;
-    case PreprocessMode::kImageSingleCrop:
+    case VisualKind::kImageSingleCrop:
       absl::StrAppend(&key, ";square;size=", config_.image_size.height, "x", config_.image_size.width,
                       ";resize=pil-bicubic;background=", square_background_[0], ",",
                       square_background_[1], ",", square_background_[2]);
       AppendNormalize(key, config_.image_normalize);
       break;
-    case PreprocessMode::kVideo:
+    case VisualKind::kVideo:
       absl::StrAppend(&key, ";video;size=", config_.video_size.height, "x", config_.video_size.width,
                       ";resize=torch-bicubic-aa-u8");
       AppendNormalize(key, config_.video_normalize);

@@ -26,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "engine/multimodal/anyres_geometry.h"
 #include "engine/multimodal/rgb_image.h"
+#include "engine/multimodal/visual_kind.h"
 #include "kernels/tensor.h"
 
 namespace ovserve::engine {
@@ -84,9 +85,6 @@ struct PixelTensor {
   }
 };
 
-// How a media item is turned into pixels (mirrors VisualKind in engine/model/llava_model.h).
-enum class PreprocessMode { kImageAnyRes, kImageSingleCrop, kVideo };
-
 class ImageProcessor {
  public:
   // INVALID_ARGUMENT when the config cannot be reproduced (non-square crop
@@ -105,10 +103,10 @@ class ImageProcessor {
   // Sampled video frames in order: [T, 3, S, S]. At least one frame.
   absl::StatusOr<PixelTensor> PreprocessVideo(std::span<const RgbImage> frames) const;
 
-  // Everything besides the media bytes that decides the pixels of `mode`,
+  // Everything besides the media bytes that decides the pixels of `kind`,
   // as text (for HashMediaItem). Callers append their own decode parameters
   // (e.g. the number of sampled frames).
-  std::string PreprocessingKey(PreprocessMode mode) const;
+  std::string PreprocessingKey(VisualKind kind) const;
 
  private:
   // normalized value of byte k in channel c: lut[c][k], computed the way the

@@ -16,17 +16,17 @@ absl::StatusOr<PreparedMedia> MediaPreprocessor::PrepareImage(const MediaItem& i
   out.original_size = {image.height, image.width};
   const int64_t crop = processor_.config().image_size.height;
   if (single) {
-    out.mode = PreprocessMode::kImageAnyRes;
+    out.kind = VisualKind::kImageAnyRes;
     out.visual_tokens = ComputeAnyResLayout(out.original_size, processor_.config().image_grid_pinpoints,
                                             crop, options_.patches_per_side, options_.anyres_max_crops)
                             .tokens;
     ASSIGN_OR_RETURN(out.pixels, processor_.PreprocessAnyRes(image));
   } else {
-    out.mode = PreprocessMode::kImageSingleCrop;
+    out.kind = VisualKind::kImageSingleCrop;
     out.visual_tokens = MultiImageTokens(options_.patches_per_side);
     ASSIGN_OR_RETURN(out.pixels, processor_.PreprocessSingleCrop(image));
   }
-  out.hash = HashMediaItem(item.bytes, processor_.PreprocessingKey(out.mode));
+  out.hash = HashMediaItem(item.bytes, processor_.PreprocessingKey(out.kind));
   return out;
 }
 
@@ -34,38 +34,39 @@ absl::StatusOr<PreparedMedia> MediaPreprocessor::PrepareVideo(const MediaItem& i
   ASSIGN_OR_RETURN(const int64_t frames, FramesToSample(item.num_frames, options_.visual));
   ASSIGN_OR_RETURN(DecodedVideo video, DecodeVideo(item.bytes, frames, options_.media));
   PreparedMedia out;
-  out.mode = PreprocessMode::kVideo;
+  out.kind = VisualKind::kVideo;
   out.original_size = {video.height, video.width};
   out.frame_indices = std::move(video.frame_indices);
   out.decoded_frames = video.total_frames;
   out.visual_tokens = VideoTokens(static_cast<int64_t>(video.frames.size()), options_.patches_per_side);
   ASSIGN_OR_RETURN(out.pixels, processor_.PreprocessVideo(video.frames));
-  out.hash = HashMediaItem(item.bytes, absl::StrCat(processor_.PreprocessingKey(out.mode),
+  out.hash = HashMediaItem(item.bytes, absl::StrCat(processor_.PreprocessingKey(out.kind),
                                                     ";frames=", frames));
   return out;
 }
 
-absl::StatusOr<std::vector<PreparedMedia>> MediaPreprocessor::Prepare(std::span<const MediaItem> images,
-                                                                      std::span<const MediaItem> videos) {
-  const auto n_images = static_cast<int64_t>(images.size());
-  const auto n_videos = static_cast<int64_t>(videos.size());
+absl::StatusOr<std::vector<PreparedMedia>> MediaPreprocessor::Prepare(std::span<const MediaItem> items) {
+  const auto n = static_cast<int64_t>(items.size());
+  // Each item's number among those of its type, for errors.
+  std::vector<int64_t> ordinal(items.size());
+  int64_t n_images = 0, n_videos = 0, total_bytes = 0;
+  for (size_t i = 0; i < items.size(); ++i) {
+    ordinal[i] = items[i].type == MediaType::kVideo ? n_videos++ : n_images++;
+    total_bytes += static_cast<int64_t>(items[i].bytes.size());
+  }
   RETURN_IF_ERROR(ValidateVisualCounts(n_images, n_videos, options_.visual));
-  int64_t total_bytes = 0;
-  for (const auto& item : images) total_bytes += static_cast<int64_t>(item.bytes.size());
-  for (const auto& item : videos) total_bytes += static_cast<int64_t>(item.bytes.size());
   if (total_bytes > options_.max_request_bytes) {
     return absl::InvalidArgumentError(absl::StrCat("media of the request is ", total_bytes,
                                                    " bytes, over the limit of ", options_.max_request_bytes));
   }
 
-  const int64_t n = n_images + n_videos;
   std::vector<absl::StatusOr<PreparedMedia>> results(n, absl::UnknownError("not run"));
   const bool single_image = ImagesUseAnyRes(n_images);
   {
     std::lock_guard<std::mutex> lock(mutex_);
     pool_.ParallelFor(n, 1, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
-        results[i] = i < n_images ? PrepareImage(images[i], single_image) : PrepareVideo(videos[i - n_images]);
+        results[i] = items[i].type == MediaType::kVideo ? PrepareVideo(items[i]) : PrepareImage(items[i], single_image);
       }
     });
   }
@@ -74,8 +75,8 @@ absl::StatusOr<std::vector<PreparedMedia>> MediaPreprocessor::Prepare(std::span<
   for (int64_t i = 0; i < n; ++i) {
     if (!results[i].ok()) {
       const absl::Status& s = results[i].status();
-      const std::string what = i < n_images ? absl::StrCat("image ", i) : absl::StrCat("video ", i - n_images);
-      return absl::Status(s.code(), absl::StrCat(what, ": ", s.message()));
+      const char* what = items[i].type == MediaType::kVideo ? "video " : "image ";
+      return absl::Status(s.code(), absl::StrCat(what, ordinal[i], ": ", s.message()));
     }
     prepared.push_back(std::move(*results[i]));
   }

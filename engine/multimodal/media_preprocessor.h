@@ -28,12 +28,13 @@ namespace ovserve::engine {
 
 // One image or video of a request. The bytes are borrowed for the call.
 struct MediaItem {
+  MediaType type = MediaType::kImage;
   std::span<const uint8_t> bytes;
   int64_t num_frames = 0;  // videos: frames to sample (0 = the maximum)
 };
 
 struct PreparedMedia {
-  PreprocessMode mode = PreprocessMode::kImageAnyRes;
+  VisualKind kind = VisualKind::kImageAnyRes;
   PixelTensor pixels;
   Size2d original_size;        // decoded (height, width)
   int64_t visual_tokens = 0;   // exact count of placeholder tokens it fills
@@ -57,10 +58,10 @@ class MediaPreprocessor {
 
   const MediaPreprocessorOptions& options() const { return options_; }
 
-  // Images first then videos, each in the order given. Errors name the item
+  // The items in the order given (images AnyRes when there is one, one crop
+  // each when there are several). Errors name the item by its type's count
   // (e.g. "image 2: ...") and, for limits, the limit and the value.
-  absl::StatusOr<std::vector<PreparedMedia>> Prepare(std::span<const MediaItem> images,
-                                                     std::span<const MediaItem> videos);
+  absl::StatusOr<std::vector<PreparedMedia>> Prepare(std::span<const MediaItem> items);
 
  private:
   absl::StatusOr<PreparedMedia> PrepareImage(const MediaItem& item, bool single) const;

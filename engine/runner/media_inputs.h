@@ -9,9 +9,6 @@
 
 namespace ovserve::engine {
 
-// The model's kind for a preprocessing mode.
-VisualKind VisualKindOf(PreprocessMode mode);
-
 // Appends each item to request.images or request.videos, in order. The
 // inputs view the items' pixels: `media` must outlive the request's use.
 void AddPreparedMedia(const std::vector<PreparedMedia>& media, GreedyRequest& request);

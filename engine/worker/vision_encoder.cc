@@ -160,7 +160,7 @@ void VisionEncoder::Run(Worker& worker) {
         PreparedMedia& m = job->job.media[item];
         if (options_.encoder_cache_bytes > 0) rows = cache_.Lookup(m.hash);
         if (rows == nullptr) {
-          const VisualInput input{VisualKindOf(m.mode), m.pixels.View(), m.original_size};
+          const VisualInput input{m.kind, m.pixels.View(), m.original_size};
           absl::StatusOr<std::vector<float>> out = worker.model->EncodeVisual(input);
           encoded = true;
           if (!out.ok()) {
@@ -222,7 +222,7 @@ VisionEncoderStats VisionEncoder::stats() const {
   s.waiting_jobs = static_cast<int64_t>(waiting_.size());
   for (const auto& [job, arrived] : waiting_) {
     const bool video = std::any_of(job.media.begin(), job.media.end(), [](const PreparedMedia& m) {
-      return m.mode == PreprocessMode::kVideo;
+      return m.kind == VisualKind::kVideo;
     });
     ++(video ? s.waiting_video_jobs : s.waiting_image_jobs);
   }

@@ -7,7 +7,6 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "engine/tokenizer/chat_template.h"
 #include "engine/tokenizer/utf8.h"
 
 namespace ovserve::server::http {
@@ -203,8 +202,8 @@ void ParseLogprobs(Params& p, Generation* g) {
 }
 
 // One media part: a data: URL is decoded here; http(s) URLs are left to fetch.
-void AddMedia(Params& p, const std::string& where, const json& source, bool video,
-              Generation* g) {
+void AddMedia(Params& p, const std::string& where, const json& source, bool video, RemoteMedia place,
+              Generation* g, engine::ContentPart* part) {
   std::string url;
   int64_t num_frames = 0;
   if (source.is_string()) {
@@ -223,19 +222,18 @@ void AddMedia(Params& p, const std::string& where, const json& source, bool vide
   } else {
     return p.Fail(BadParam(where, absl::StrCat(where, " must be a URL string or {\"url\": ...}")));
   }
-  std::vector<engine::MediaInput>& items = video ? g->request.videos : g->request.images;
-  engine::MediaInput input;
-  input.num_frames = num_frames;
+  *part = video ? engine::ContentPart::Video("", num_frames) : engine::ContentPart::Image("");
   if (absl::StartsWithIgnoreCase(url, "data:")) {
     auto bytes = DecodeDataUrl(url, where);
     if (auto* error = std::get_if<ApiError>(&bytes)) return p.Fail(*error);
-    input.bytes = std::move(std::get<std::string>(bytes));
+    part->media.bytes = std::move(std::get<std::string>(bytes));
   } else if (absl::StartsWithIgnoreCase(url, "http://") || absl::StartsWithIgnoreCase(url, "https://")) {
-    g->remote_media.push_back({video, items.size(), url});
+    place.video = video;
+    place.url = url;
+    g->remote_media.push_back(std::move(place));
   } else {
     return p.Fail(BadParam(where, absl::StrCat(where, ": only data: and http(s) URLs are accepted")));
   }
-  items.push_back(std::move(input));
 }
 
 void ParseMessages(Params& p, const json& messages, const ParseOptions& options, Generation* g,
@@ -265,7 +263,7 @@ void ParseMessages(Params& p, const json& messages, const ParseOptions& options,
     const json null_content;
     const json& content = content_it == m.end() ? null_content : *content_it;
     if (content.is_string()) {
-      message.content.push_back({engine::ContentType::kText, content.get<std::string>()});
+      message.content.push_back(engine::ContentPart::Text(content.get<std::string>()));
     } else if (content.is_array()) {
       for (size_t j = 0; j < content.size(); ++j) {
         const json& part = content[j];
@@ -279,7 +277,7 @@ void ParseMessages(Params& p, const json& messages, const ParseOptions& options,
           if (!part.contains("text") || !part["text"].is_string()) {
             return p.Fail(BadParam(pw + ".text", pw + ".text must be a string"));
           }
-          message.content.push_back({engine::ContentType::kText, part["text"].get<std::string>()});
+          message.content.push_back(engine::ContentPart::Text(part["text"].get<std::string>()));
           continue;
         }
         const bool image = type == "image_url" || type == "input_image";
@@ -294,9 +292,11 @@ void ParseMessages(Params& p, const json& messages, const ParseOptions& options,
           return p.Fail(BadParam(pw, absl::StrCat("more than ", options.max_media_items,
                                                   " media parts in one request")));
         }
-        AddMedia(p, absl::StrCat(pw, ".", key), part[key], video, g);
+        engine::ContentPart media;
+        AddMedia(p, absl::StrCat(pw, ".", key), part[key], video,
+                 RemoteMedia{.message = out->size(), .part = message.content.size()}, g, &media);
         if (p.failed()) return;
-        message.content.push_back({image ? engine::ContentType::kImage : engine::ContentType::kVideo, ""});
+        message.content.push_back(std::move(media));
       }
     } else if (!content.is_null() || role != "assistant") {
       return p.Fail(BadParam(where + ".content", where + ".content must be a string or an array of parts"));
@@ -311,6 +311,7 @@ Generation ParseShared(Params& p, Endpoint endpoint, const ParseOptions& options
   g.endpoint = endpoint;
   ParseSampling(p, options, &g);
   ParseLogprobs(p, &g);
+  p.Bool("return_token_ids", &g.return_token_ids);
   return g;
 }
 
@@ -395,20 +396,23 @@ std::variant<std::string, ApiError> DecodeDataUrl(absl::string_view url, absl::s
   return bytes;
 }
 
+engine::MediaInput& RemoteMediaTarget(Generation& g, const RemoteMedia& m) {
+  return std::get<engine::Conversation>(g.request.input).messages[m.message].content[m.part].media;
+}
+
 std::variant<Generation, ApiError> ParseChatCompletion(const json& body, const ParseOptions& options) {
   if (!body.is_object()) return BadParam("", "the request body must be a JSON object");
   Params p(body);
   Generation g = ParseShared(p, Endpoint::kChat, options);
-  bool add_generation_prompt = true;
-  p.Bool("add_generation_prompt", &add_generation_prompt);
-  std::vector<engine::ChatMessage> messages;
+  engine::Conversation chat;
+  p.Bool("add_generation_prompt", &chat.add_generation_prompt);
   if (!p.failed()) {
     const json* m = p.Get("messages");
     if (m == nullptr) return BadParam("messages", "'messages' is required");
-    ParseMessages(p, *m, options, &g, &messages);
+    ParseMessages(p, *m, options, &g, &chat.messages);
   }
   if (p.failed()) return p.error();
-  g.request.prompt = engine::ApplyChatTemplate(messages, add_generation_prompt);
+  g.request.input = std::move(chat);
   return g;
 }
 
@@ -427,17 +431,19 @@ std::variant<Generation, ApiError> ParseCompletion(const json& body, const Parse
     }
     single = &(*prompt)[0];
   }
+  engine::RawPrompt raw;
   if (single->is_string()) {
-    g.request.prompt = single->get<std::string>();
-    if (g.request.prompt.empty()) return BadParam("prompt", "'prompt' is empty");
+    raw.text = single->get<std::string>();
+    if (raw.text.empty()) return BadParam("prompt", "'prompt' is empty");
   } else if (single->is_array() && !single->empty()) {
     for (const json& id : *single) {
       if (!id.is_number_integer()) return BadParam("prompt", "token prompts must be integers");
-      g.request.prompt_token_ids.push_back(id.get<int32_t>());
+      raw.token_ids.push_back(id.get<int32_t>());
     }
   } else {
     return BadParam("prompt", "'prompt' must be a non-empty string or array of token ids");
   }
+  g.request.input = std::move(raw);
   return g;
 }
 
@@ -540,7 +546,8 @@ json StopReason(const engine::RequestOutput& f) {
 }  // namespace
 
 json StreamChunk(const ResponseMeta& meta, int index, bool role, const std::string& text,
-                 const json& logprobs, const engine::RequestOutput* finish) {
+                 const json& logprobs, const std::vector<int32_t>& token_ids,
+                 const engine::RequestOutput* finish) {
   json choice = {{"index", index}};
   if (meta.endpoint == Endpoint::kChat) {
     json delta = json::object();
@@ -551,6 +558,7 @@ json StreamChunk(const ResponseMeta& meta, int index, bool role, const std::stri
     choice["text"] = text;
   }
   choice["logprobs"] = logprobs;
+  if (meta.return_token_ids) choice["token_ids"] = token_ids;
   choice["finish_reason"] = finish != nullptr ? json(FinishReasonString(finish->finish_reason)) : json();
   if (finish != nullptr) choice["stop_reason"] = StopReason(*finish);
   json chunk = Envelope(meta, true);
@@ -580,6 +588,7 @@ json FullResponse(const ResponseMeta& meta, const std::vector<ChoiceResult>& cho
       choice["text"] = c.text;
     }
     choice["logprobs"] = c.logprobs;
+    if (meta.return_token_ids) choice["token_ids"] = c.token_ids;
     choice["finish_reason"] = FinishReasonString(c.final_output.finish_reason);
     choice["stop_reason"] = StopReason(c.final_output);
     out.push_back(std::move(choice));

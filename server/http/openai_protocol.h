@@ -44,11 +44,16 @@ enum class Endpoint { kChat, kCompletion };
 // A media item given by an http(s) URL, fetched before Submit.
 struct RemoteMedia {
   bool video = false;
-  size_t index = 0;  // into request.images or request.videos
+  size_t message = 0;  // the part of the conversation it fills
+  size_t part = 0;
   std::string url;
 };
 
 // One parsed generation request; `request` is each choice's template.
+struct Generation;
+// The media part of `g`'s conversation that `m` is fetched into.
+engine::MediaInput& RemoteMediaTarget(Generation& g, const RemoteMedia& m);
+
 struct Generation {
   Endpoint endpoint = Endpoint::kChat;
   engine::GenerateRequest request;
@@ -60,6 +65,7 @@ struct Generation {
   bool logprobs = false;       // report the chosen tokens' logprobs
   int top_logprobs = 0;
   bool echo = false;           // completions: the prompt precedes the text
+  bool return_token_ids = false;  // vLLM's: each choice also carries its token ids
   std::string user;
 };
 
@@ -89,6 +95,7 @@ struct ResponseMeta {
   bool logprobs = false;
   int top_logprobs = 0;
   bool include_usage = false;
+  bool return_token_ids = false;
 };
 
 std::string FinishReasonString(engine::FinishReason reason);
@@ -111,15 +118,17 @@ inline constexpr absl::string_view kSseDone = "data: [DONE]\n\n";
 
 // One streaming chunk for choice `index`: chat {"delta": {...}}, completions
 // {"text": ...}. `role` adds the assistant role (the first chat chunk);
-// `finish` (when set) closes the choice.
+// `token_ids` go in "token_ids" when meta.return_token_ids; `finish` (when
+// set) closes the choice.
 nlohmann::json StreamChunk(const ResponseMeta& meta, int index, bool role, const std::string& text,
-                           const nlohmann::json& logprobs,
+                           const nlohmann::json& logprobs, const std::vector<int32_t>& token_ids,
                            const engine::RequestOutput* finish);
 nlohmann::json UsageChunk(const ResponseMeta& meta, const std::vector<engine::RequestOutput>& finals);
 
 // One finished choice of a non-streamed response.
 struct ChoiceResult {
   std::string text;
+  std::vector<int32_t> token_ids;  // reported when meta.return_token_ids
   nlohmann::json logprobs;  // null when not requested
   engine::RequestOutput final_output;
 };

@@ -7,7 +7,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "engine/tokenizer/chat_template.h"
+#include "engine/prompt/chat_template.h"
 #include "engine/util/random_id.h"
 #include "server/grpc_status.h"
 #include "spdlog/spdlog.h"
@@ -53,8 +53,8 @@ class HttpGeneration : public std::enable_shared_from_this<HttpGeneration> {
         tokenizer_(tokenizer),
         peer_(std::move(peer)),
         started_at_(Clock::now()),
-        images_(g_.request.images.size()),
-        videos_(g_.request.videos.size()) {
+        images_(engine::CountMedia(g_.request.input, engine::MediaType::kImage)),
+        videos_(engine::CountMedia(g_.request.input, engine::MediaType::kVideo)) {
     meta_.endpoint = g_.endpoint;
     meta_.id = engine::RandomRequestId(g_.endpoint == Endpoint::kChat ? "chatcmpl-" : "cmpl-");
     meta_.created = UnixNow();
@@ -62,10 +62,11 @@ class HttpGeneration : public std::enable_shared_from_this<HttpGeneration> {
     meta_.logprobs = g_.logprobs;
     meta_.top_logprobs = g_.top_logprobs;
     meta_.include_usage = g_.include_usage;
-    if (g_.echo) {
-      if (!g_.request.prompt.empty()) {
-        echo_ = g_.request.prompt;
-      } else if (auto text = tokenizer_->Decode(g_.request.prompt_token_ids); text.ok()) {
+    meta_.return_token_ids = g_.return_token_ids;
+    if (const auto* raw = std::get_if<engine::RawPrompt>(&g_.request.input); g_.echo && raw != nullptr) {
+      if (!raw->text.empty()) {
+        echo_ = raw->text;
+      } else if (auto text = tokenizer_->Decode(raw->token_ids); text.ok()) {
         echo_ = *text;
       }
     }
@@ -102,7 +103,7 @@ class HttpGeneration : public std::enable_shared_from_this<HttpGeneration> {
           const std::string first = g_.echo ? echo_ : std::string();
           if (g_.endpoint == Endpoint::kChat || !first.empty()) {
             responder_->Write(SseEvent(StreamChunk(meta_, i, g_.endpoint == Endpoint::kChat, first,
-                                                   json(), nullptr)));
+                                                   json(), {}, nullptr)));
           }
         }
       }
@@ -162,6 +163,7 @@ class HttpGeneration : public std::enable_shared_from_this<HttpGeneration> {
   struct Choice {
     std::unique_ptr<engine::RequestHandle> handle;
     std::string text;
+    std::vector<int32_t> token_ids;
     std::vector<engine::TokenLogprob> logprobs;
     int64_t text_offset = 0;  // completions' logprob text_offset
     std::optional<engine::RequestOutput> final_output;
@@ -184,7 +186,8 @@ class HttpGeneration : public std::enable_shared_from_this<HttpGeneration> {
       last_tokens_at_ = now;
     }
     if (g_.stream) {
-      const bool has_delta = !out.text.empty() || !out.logprobs.empty();
+      const bool has_delta = !out.text.empty() || !out.logprobs.empty() ||
+                             (g_.return_token_ids && !out.token_ids.empty());
       if (has_delta || out.finished) {
         json logprobs;
         if (g_.logprobs && !out.logprobs.empty()) {
@@ -194,12 +197,13 @@ class HttpGeneration : public std::enable_shared_from_this<HttpGeneration> {
         c.text_offset += static_cast<int64_t>(out.text.size());
         const bool ok = out.finish_reason != engine::FinishReason::kError;
         if (ok && (has_delta || out.finished)) {
-          responder_->Write(SseEvent(StreamChunk(meta_, i, false, out.text, logprobs,
+          responder_->Write(SseEvent(StreamChunk(meta_, i, false, out.text, logprobs, out.token_ids,
                                                  out.finished ? &out : nullptr)));
         }
       }
     } else {
       c.text += out.text;
+      c.token_ids.insert(c.token_ids.end(), out.token_ids.begin(), out.token_ids.end());
       c.logprobs.insert(c.logprobs.end(), out.logprobs.begin(), out.logprobs.end());
     }
     if (out.finished) c.final_output = std::move(out);
@@ -242,6 +246,7 @@ class HttpGeneration : public std::enable_shared_from_this<HttpGeneration> {
         if (g_.logprobs) {
           r.logprobs = LogprobsJson(g_.endpoint, c.logprobs, *tokenizer_, static_cast<int64_t>(echo_.size()));
         }
+        r.token_ids = c.token_ids;
         r.final_output = *c.final_output;
         results.push_back(std::move(r));
       }
@@ -283,8 +288,8 @@ class HttpGeneration : public std::enable_shared_from_this<HttpGeneration> {
   const engine::Tokenizer* const tokenizer_;
   const std::string peer_;
   const Clock::time_point started_at_;
-  const size_t images_;
-  const size_t videos_;
+  const int64_t images_;
+  const int64_t videos_;
   ResponseMeta meta_;
   std::string echo_;
 
@@ -397,7 +402,9 @@ void OpenAiService::HandleGeneration(Endpoint endpoint, HttpRequest request,
       return Refuse(request, *responder, e);
     }
   }
-  const bool has_media = !g.request.images.empty() || !g.request.videos.empty();
+  const bool has_media = engine::CountMedia(g.request.input, engine::MediaType::kImage) +
+                             engine::CountMedia(g.request.input, engine::MediaType::kVideo) >
+                         0;
   const std::shared_ptr<HttpGeneration> generation = live_.Add([&](uint64_t token) {
     return std::make_shared<HttpGeneration>(this, token, std::move(g), responder,
                                             &engine->tokenizer(), request.peer);
@@ -416,7 +423,7 @@ void OpenAiService::HandleGeneration(Endpoint endpoint, HttpRequest request,
         e.param = m.video ? "video_url" : "image_url";
         return generation->Fail(e);
       }
-      (m.video ? gen.request.videos : gen.request.images)[m.index].bytes = std::move(*bytes);
+      RemoteMediaTarget(gen, m).bytes = std::move(*bytes);
     }
     std::vector<std::unique_ptr<engine::RequestHandle>> handles;
     for (engine::GenerateRequest& r : generation->Requests(live_.waker())) {
@@ -428,8 +435,7 @@ void OpenAiService::HandleGeneration(Endpoint endpoint, HttpRequest request,
       handles.push_back(std::move(*handle));
     }
     // The media bytes are not needed once preprocessed.
-    gen.request.images.clear();
-    gen.request.videos.clear();
+    gen.request.input = engine::PromptInput{};
     generation->Start(std::move(handles));
   };
   if (has_media) {
@@ -461,7 +467,8 @@ void OpenAiService::HandleTokenize(const HttpRequest& request, HttpResponder& re
     // The chat template over the messages (media as their placeholders).
     std::variant<Generation, ApiError> parsed = ParseChatCompletion(body, options_.parse);
     if (auto* error = std::get_if<ApiError>(&parsed)) return Refuse(request, responder, *error);
-    text = std::get<Generation>(parsed).request.prompt;
+    const auto& chat = std::get<engine::Conversation>(std::get<Generation>(parsed).request.input);
+    text = engine::ApplyChatTemplate(chat.messages, chat.add_generation_prompt);
   } else if (body.contains("prompt") && body["prompt"].is_string()) {
     text = body["prompt"].get<std::string>();
   } else {

@@ -47,7 +47,7 @@ class ServerProcess {
         "--host",              "127.0.0.1",       "--port",          "0",
         "--metrics-port",      "-1",              "--threads",       "2",
         "--kv-cache-bytes",    "33554432",        "--drain-timeout-ms", "2000",
-        "--http-port",         "-1"};
+        "--http-port",         "0"};
     pid_ = fork();
     if (pid_ == 0) {
       const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -60,13 +60,14 @@ class ServerProcess {
       _exit(127);
     }
     // The port from "listening on 127.0.0.1:PORT".
-    const std::regex listening(R"(listening on [^ ]*:([0-9]+))");
+    const std::regex listening(R"(listening on [^ ]*:([0-9]+) .*HTTP \(OpenAI API\) on port ([0-9]+))");
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (std::chrono::steady_clock::now() < deadline) {
       std::smatch match;
       const std::string text = ReadAll(log_);
       if (std::regex_search(text, match, listening)) {
         port_ = std::stoi(match[1]);
+        http_port_ = std::stoi(match[2]);
         return;
       }
       int status = 0;
@@ -91,12 +92,14 @@ class ServerProcess {
   }
 
   int port() const { return port_; }
+  int http_port() const { return http_port_; }
   std::string log() const { return ReadAll(log_); }
 
  private:
   fs::path log_;
   pid_t pid_ = -1;
   int port_ = 0;
+  int http_port_ = 0;
 };
 
 struct CommandResult {
@@ -251,6 +254,39 @@ TEST_F(OvserveBenchE2eTest, TextClosedLoopCountsEveryRequest) {
   }
   EXPECT_NE(output.find("Serving Benchmark Result"), std::string::npos) << output;
   EXPECT_NE(output.find("Successful requests:"), std::string::npos);
+}
+
+// The OpenAI HTTP mode: the same load shapes as streamed chat completions,
+// counted from the SSE events (token ids per chunk) and the usage chunk.
+TEST_F(OvserveBenchE2eTest, OpenAiHttpModeCountsWhatGrpcCounts) {
+  const std::string shape =
+      "--workload mixed --mix text:1,image:1,video:1 --image-sizes 48x48 --video-frames 2 "
+      "--video-size 48x48 --input-len 8 --output-len 4 --num-prompts 6 --max-concurrency 3 --seed 5";
+  const json grpc = Bench(shape);
+  const json http = Bench(absl::StrCat(shape, " --backend openai-chat --http-url http://127.0.0.1:",
+                                       server_->http_port()));
+  ExpectComplete(http, 1, "mixed");
+  EXPECT_EQ(http["config"]["backend"], "openai-chat");
+  const json& g = grpc["runs"][0];
+  const json& h = http["runs"][0];
+  EXPECT_EQ(h["completed"], 6);
+  EXPECT_EQ(h["failed"], 0);
+  EXPECT_EQ(h["total_output_tokens"], 6 * 4);
+  EXPECT_EQ(h["num_tpot_samples"], 6);
+  EXPECT_GT(h["num_itl_samples"].get<int64_t>(), 0);
+  EXPECT_LE(h["num_itl_samples"].get<int64_t>(), 6 * 3);
+  // The same requests (same seed): the same input token counts by kind.
+  EXPECT_EQ(h["input_tokens"]["text"], g["input_tokens"]["text"]);
+  EXPECT_EQ(h["input_tokens"]["image"], g["input_tokens"]["image"]);
+  EXPECT_EQ(h["input_tokens"]["video"], g["input_tokens"]["video"]);
+  EXPECT_GT(h["input_tokens"]["video"].get<int64_t>(), 0);
+
+  // Refusals are counted by status, as over gRPC.
+  const json refused = Bench(absl::StrCat(
+      "--workload multi-image --num-images 13 --image-sizes 32x32 --input-len 4 --output-len 2 "
+      "--num-prompts 2 --max-concurrency 2 --backend openai-chat --http-url http://127.0.0.1:",
+      server_->http_port()));
+  EXPECT_EQ(refused["runs"][0]["failures_by_status"], (json{{"INVALID_ARGUMENT", 2}}));
 }
 
 TEST_F(OvserveBenchE2eTest, ImageAndMultiImageCountVisionTokens) {

@@ -21,7 +21,7 @@
 #include <utility>
 #include <vector>
 
-#include "engine/tokenizer/chat_template.h"
+#include "engine/prompt/chat_template.h"
 #include "health.grpc.pb.h"  // generated from grpc-proto (tests/server/CMakeLists.txt)
 #include "grpcpp/create_channel.h"
 #include "grpcpp/generic/generic_stub.h"

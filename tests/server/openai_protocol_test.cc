@@ -42,14 +42,19 @@ std::string DataUrl(const std::string& bytes, const std::string& mime = "image/p
 TEST(OpenAiProtocolTest, StringContentThroughTheChatTemplateWithDefaults) {
   const Generation g = ChatOk({{"messages", {{{"role", "system"}, {"content", "Be brief."}},
                                              {{"role", "user"}, {"content", "Hi"}}}}});
-  EXPECT_EQ(g.request.prompt,
-            "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
-            "<|im_start|>assistant\n");
+  const auto& chat = std::get<engine::Conversation>(g.request.input);
+  ASSERT_EQ(chat.messages.size(), 2u);
+  EXPECT_EQ(chat.messages[0].role, "system");
+  ASSERT_EQ(chat.messages[0].content.size(), 1u);
+  EXPECT_EQ(chat.messages[0].content[0].text, "Be brief.");
+  EXPECT_EQ(chat.messages[1].role, "user");
+  EXPECT_EQ(chat.messages[1].content[0].text, "Hi");
+  EXPECT_TRUE(chat.add_generation_prompt);
   EXPECT_EQ(g.request.stop.max_tokens, 33);
   EXPECT_EQ(g.model, "tiny");
   EXPECT_EQ(g.n, 1);
   EXPECT_FALSE(g.stream);
-  EXPECT_TRUE(g.request.images.empty());
+  EXPECT_EQ(engine::CountMedia(g.request.input, engine::MediaType::kImage), 0);
 }
 
 TEST(OpenAiProtocolTest, PartsKeepTheirItemsInTemplateOrder) {
@@ -63,13 +68,20 @@ TEST(OpenAiProtocolTest, PartsKeepTheirItemsInTemplateOrder) {
            {{"type", "image_url"}, {"image_url", DataUrl("second")}}}}}}},
       {"add_generation_prompt", false}};
   const Generation g = ChatOk(body);
-  EXPECT_EQ(g.request.prompt, "<|im_start|>user\n<image>\n<image>\n<video>\nCompare<|im_end|>\n");
-  ASSERT_EQ(g.request.images.size(), 2u);
-  EXPECT_EQ(g.request.images[0].bytes, "first");
-  EXPECT_EQ(g.request.images[1].bytes, "second");
-  ASSERT_EQ(g.request.videos.size(), 1u);
-  EXPECT_EQ(g.request.videos[0].bytes, "clip");
-  EXPECT_EQ(g.request.videos[0].num_frames, 8);
+  const auto& chat = std::get<engine::Conversation>(g.request.input);
+  EXPECT_FALSE(chat.add_generation_prompt);
+  ASSERT_EQ(chat.messages.size(), 1u);
+  const std::vector<engine::ContentPart>& parts = chat.messages[0].content;
+  ASSERT_EQ(parts.size(), 4u);
+  EXPECT_EQ(parts[0].type, engine::ContentType::kText);
+  EXPECT_EQ(parts[0].text, "Compare");
+  EXPECT_EQ(parts[1].type, engine::ContentType::kImage);
+  EXPECT_EQ(parts[1].media.bytes, "first");
+  EXPECT_EQ(parts[2].type, engine::ContentType::kVideo);
+  EXPECT_EQ(parts[2].media.type, engine::MediaType::kVideo);
+  EXPECT_EQ(parts[2].media.bytes, "clip");
+  EXPECT_EQ(parts[2].media.num_frames, 8);
+  EXPECT_EQ(parts[3].media.bytes, "second");
 }
 
 TEST(OpenAiProtocolTest, SamplingAndVllmExtensionsMapOntoTheEngine) {
@@ -96,9 +108,11 @@ TEST(OpenAiProtocolTest, SamplingAndVllmExtensionsMapOntoTheEngine) {
                                {"stream", true},
                                {"stream_options", {{"include_usage", true}}},
                                {"priority", -2},
+                               {"return_token_ids", true},
                                {"user", "u1"}});
   const engine::GenerateRequest& r = g.request;
   EXPECT_EQ(r.stop.max_tokens, 7);  // max_completion_tokens wins
+  EXPECT_TRUE(g.return_token_ids);
   EXPECT_FLOAT_EQ(r.sampling.temperature, 0.5f);
   EXPECT_FLOAT_EQ(r.sampling.top_p, 0.9f);
   EXPECT_EQ(r.sampling.top_k, 40);
@@ -201,29 +215,34 @@ TEST(OpenAiProtocolTest, HttpUrlsAreLeftToFetch) {
            {{{"type", "image_url"}, {"image_url", {{"url", DataUrl("a")}}}},
             {{"type", "image_url"}, {"image_url", {{"url", "https://img.example.com/b.png"}}}}}}}}}});
   ASSERT_EQ(g.remote_media.size(), 1u);
-  EXPECT_EQ(g.remote_media[0].index, 1u);
+  EXPECT_EQ(g.remote_media[0].message, 0u);
+  EXPECT_EQ(g.remote_media[0].part, 1u);
   EXPECT_FALSE(g.remote_media[0].video);
   EXPECT_EQ(g.remote_media[0].url, "https://img.example.com/b.png");
-  EXPECT_EQ(g.request.images.size(), 2u);
+  EXPECT_EQ(engine::CountMedia(g.request.input, engine::MediaType::kImage), 2);
+  Generation filled = g;
+  RemoteMediaTarget(filled, filled.remote_media[0]).bytes = "fetched";
+  EXPECT_EQ(std::get<engine::Conversation>(filled.request.input).messages[0].content[1].media.bytes, "fetched");
 }
 
 TEST(OpenAiProtocolTest, CompletionPrompts) {
   auto text = ParseCompletion({{"prompt", "Once"}, {"echo", true}, {"logprobs", 2}}, Options());
   ASSERT_TRUE(std::holds_alternative<Generation>(text));
   const Generation& g = std::get<Generation>(text);
-  EXPECT_EQ(g.request.prompt, "Once");
+  EXPECT_EQ(std::get<engine::RawPrompt>(g.request.input).text, "Once");
   EXPECT_TRUE(g.echo);
   EXPECT_TRUE(g.logprobs);
   EXPECT_EQ(g.request.sampling.logprobs, 2);
 
   auto ids = ParseCompletion({{"prompt", {1, 2, 3}}}, Options());
   ASSERT_TRUE(std::holds_alternative<Generation>(ids));
-  EXPECT_EQ(std::get<Generation>(ids).request.prompt_token_ids, (std::vector<int32_t>{1, 2, 3}));
-  EXPECT_TRUE(std::get<Generation>(ids).request.prompt.empty());
+  const auto& raw_ids = std::get<engine::RawPrompt>(std::get<Generation>(ids).request.input);
+  EXPECT_EQ(raw_ids.token_ids, (std::vector<int32_t>{1, 2, 3}));
+  EXPECT_TRUE(raw_ids.text.empty());
 
   auto one = ParseCompletion({{"prompt", {"only"}}}, Options());
   ASSERT_TRUE(std::holds_alternative<Generation>(one));
-  EXPECT_EQ(std::get<Generation>(one).request.prompt, "only");
+  EXPECT_EQ(std::get<engine::RawPrompt>(std::get<Generation>(one).request.input).text, "only");
 
   for (const json& bad : {json{{"prompt", {"a", "b"}}}, json{{"prompt", ""}}, json{{"max_tokens", 3}},
                           json{{"prompt", {1, "x"}}}}) {
@@ -261,7 +280,7 @@ TEST(OpenAiProtocolTest, ChunkAndResponseShapes) {
   meta.created = 5;
   meta.model = "tiny";
   meta.include_usage = true;
-  const json role = StreamChunk(meta, 0, true, "", json(), nullptr);
+  const json role = StreamChunk(meta, 0, true, "", json(), {}, nullptr);
   EXPECT_EQ(role["object"], "chat.completion.chunk");
   EXPECT_EQ(role["choices"][0]["delta"]["role"], "assistant");
   EXPECT_TRUE(role["choices"][0]["finish_reason"].is_null());
@@ -275,7 +294,12 @@ TEST(OpenAiProtocolTest, ChunkAndResponseShapes) {
   done.usage.cached_tokens = 4;
   done.usage.completion_tokens = 3;
   done.usage.image_tokens = 6;
-  const json last = StreamChunk(meta, 1, false, "ab", json(), &done);
+  const json last = StreamChunk(meta, 1, false, "ab", json(), {17, 18}, &done);
+  EXPECT_FALSE(last["choices"][0].contains("token_ids"));  // not asked for
+  meta.return_token_ids = true;
+  EXPECT_EQ(StreamChunk(meta, 1, false, "ab", json(), {17, 18}, &done)["choices"][0]["token_ids"],
+            json({17, 18}));
+  meta.return_token_ids = false;
   EXPECT_EQ(last["choices"][0]["index"], 1);
   EXPECT_EQ(last["choices"][0]["delta"]["content"], "ab");
   EXPECT_FALSE(last["choices"][0]["delta"].contains("role"));
@@ -295,7 +319,7 @@ TEST(OpenAiProtocolTest, ChunkAndResponseShapes) {
   EXPECT_EQ(usage["ovserve"]["image_tokens"], 6);
 
   meta.endpoint = Endpoint::kCompletion;
-  const json full = FullResponse(meta, {ChoiceResult{"hello", json(), other}});
+  const json full = FullResponse(meta, {ChoiceResult{"hello", {}, json(), other}});
   EXPECT_EQ(full["object"], "text_completion");
   EXPECT_EQ(full["choices"][0]["text"], "hello");
   EXPECT_EQ(full["choices"][0]["finish_reason"], "length");

@@ -379,10 +379,10 @@ TEST(ContentHashTest, BytesAndKeyBothCount) {
 
   auto processor = ImageProcessor::Create(DefaultPreprocessorConfig());
   ASSERT_TRUE(processor.ok());
-  EXPECT_NE(processor->PreprocessingKey(PreprocessMode::kImageAnyRes),
-            processor->PreprocessingKey(PreprocessMode::kImageSingleCrop));
-  EXPECT_NE(processor->PreprocessingKey(PreprocessMode::kVideo),
-            processor->PreprocessingKey(PreprocessMode::kImageSingleCrop));
+  EXPECT_NE(processor->PreprocessingKey(VisualKind::kImageAnyRes),
+            processor->PreprocessingKey(VisualKind::kImageSingleCrop));
+  EXPECT_NE(processor->PreprocessingKey(VisualKind::kVideo),
+            processor->PreprocessingKey(VisualKind::kImageSingleCrop));
 }
 
 }  // namespace

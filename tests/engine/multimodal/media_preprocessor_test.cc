@@ -28,20 +28,20 @@ TEST(MediaPreprocessorTest, OneImageIsAnyResSeveralAreSingleCrops) {
   const auto small = ReadMedia("small_500x333.png");
   MediaPreprocessor pre = MakePreprocessor();
 
-  const MediaItem one[] = {{tall}};
-  auto single = pre.Prepare(one, {});
+  const MediaItem one[] = {{MediaType::kImage, tall}};
+  auto single = pre.Prepare(one);
   ASSERT_TRUE(single.ok()) << single.status();
   ASSERT_EQ(single->size(), 1u);
-  EXPECT_EQ((*single)[0].mode, PreprocessMode::kImageAnyRes);
+  EXPECT_EQ((*single)[0].kind, VisualKind::kImageAnyRes);
   EXPECT_EQ((*single)[0].original_size, (Size2d{820, 300}));
   EXPECT_EQ((*single)[0].visual_tokens, 2773);  // the fixture's per_image_layout
   EXPECT_EQ((*single)[0].pixels.count, 4);
 
-  const MediaItem two[] = {{tall}, {small}};
-  auto multi = pre.Prepare(two, {});
+  const MediaItem two[] = {{MediaType::kImage, tall}, {MediaType::kImage, small}};
+  auto multi = pre.Prepare(two);
   ASSERT_TRUE(multi.ok()) << multi.status();
   for (const auto& m : *multi) {
-    EXPECT_EQ(m.mode, PreprocessMode::kImageSingleCrop);
+    EXPECT_EQ(m.kind, VisualKind::kImageSingleCrop);
     EXPECT_EQ(m.visual_tokens, 730);
     EXPECT_EQ(m.pixels.count, 1);
   }
@@ -54,15 +54,15 @@ TEST(MediaPreprocessorTest, VideoFramesAreSampledAndCapped) {
   OVSERVE_REQUIRE_FIXTURE("media/testsrc2_320x240_48f.mp4");
   const auto video = ReadMedia("testsrc2_320x240_48f.mp4");
   MediaPreprocessor pre = MakePreprocessor();
-  const MediaItem eight[] = {{video, 8}};
-  auto prepared = pre.Prepare({}, eight);
+  const MediaItem eight[] = {{MediaType::kVideo, video, 8}};
+  auto prepared = pre.Prepare(eight);
   ASSERT_TRUE(prepared.ok()) << prepared.status();
   EXPECT_EQ((*prepared)[0].frame_indices, (std::vector<int64_t>{0, 6, 13, 20, 26, 33, 40, 47}));
   EXPECT_EQ((*prepared)[0].visual_tokens, 1569);
   EXPECT_EQ((*prepared)[0].decoded_frames, 48);
 
-  const MediaItem too_many[] = {{video, 33}};  // sampled down to 32, not refused
-  prepared = pre.Prepare({}, too_many);
+  const MediaItem too_many[] = {{MediaType::kVideo, video, 33}};  // sampled down to 32, not refused
+  prepared = pre.Prepare(too_many);
   ASSERT_TRUE(prepared.ok()) << prepared.status();
   EXPECT_EQ((*prepared)[0].pixels.count, 32);
   EXPECT_EQ((*prepared)[0].visual_tokens, 6273);
@@ -72,23 +72,23 @@ TEST(MediaPreprocessorTest, LimitsAreNamedInTheError) {
   OVSERVE_REQUIRE_FIXTURE("media/small_500x333.png");
   const auto small = ReadMedia("small_500x333.png");
   MediaPreprocessor pre = MakePreprocessor();
-  const std::vector<MediaItem> thirteen(13, MediaItem{small});
-  auto result = pre.Prepare(thirteen, {});
+  const std::vector<MediaItem> thirteen(13, MediaItem{MediaType::kImage, small});
+  auto result = pre.Prepare(thirteen);
   EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(result.status().message().find("13 given, at most 12"), std::string::npos) << result.status();
-  const std::vector<MediaItem> twelve(12, MediaItem{small});
-  EXPECT_TRUE(pre.Prepare(twelve, {}).ok());
+  const std::vector<MediaItem> twelve(12, MediaItem{MediaType::kImage, small});
+  EXPECT_TRUE(pre.Prepare(twelve).ok());
 
   MediaPreprocessorOptions tight;
   tight.max_request_bytes = static_cast<int64_t>(small.size()) * 2 - 1;
   MediaPreprocessor small_budget = MakePreprocessor(tight);
-  const MediaItem pair[] = {{small}, {small}};
-  result = small_budget.Prepare(pair, {});
+  const MediaItem pair[] = {{MediaType::kImage, small}, {MediaType::kImage, small}};
+  result = small_budget.Prepare(pair);
   EXPECT_NE(result.status().message().find("over the limit of"), std::string::npos) << result.status();
 
   const std::vector<uint8_t> garbage = {'n', 'o', 't', ' ', 'a', 'n', ' ', 'i', 'm', 'a', 'g', 'e'};
-  const MediaItem mixed[] = {{small}, {garbage}};
-  result = pre.Prepare(mixed, {});
+  const MediaItem mixed[] = {{MediaType::kImage, small}, {MediaType::kImage, garbage}};
+  result = pre.Prepare(mixed);
   EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(result.status().message().rfind("image 1: ", 0), 0u) << result.status();
 }
@@ -105,10 +105,10 @@ TEST(MediaPreprocessorTest, KeptVideoFramesAreBoundedInMemory) {
   MediaPreprocessorOptions options;
   options.media.max_video_kept_pixels = 8 * 320 * 240;  // exactly 8 frames
   MediaPreprocessor pre = MakePreprocessor(options);
-  const MediaItem eight[] = {{video, 8}};
-  EXPECT_TRUE(pre.Prepare({}, eight).ok());
-  const MediaItem nine[] = {{video, 9}};
-  auto result = pre.Prepare({}, nine);
+  const MediaItem eight[] = {{MediaType::kVideo, video, 8}};
+  EXPECT_TRUE(pre.Prepare(eight).ok());
+  const MediaItem nine[] = {{MediaType::kVideo, video, 9}};
+  auto result = pre.Prepare(nine);
   EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(result.status().message().find("over the limit of 614400 (max_video_kept_pixels)"),
             std::string::npos)

@@ -67,7 +67,7 @@ TEST_P(RawMediaGoldenTest, FromFilesToLogitsAndTokens) {
   MediaPreprocessor preprocessor(std::move(*processor), MediaPreprocessorOptions{});
 
   std::vector<std::string> bytes;
-  std::vector<MediaItem> images, videos;
+  std::vector<MediaItem> items;
   if (reference.contains("images")) {
     for (const auto& image : reference["images"]) bytes.push_back(ReadBytes(MediaPath(image["file"])));
   }
@@ -77,15 +77,15 @@ TEST_P(RawMediaGoldenTest, FromFilesToLogitsAndTokens) {
   }
   for (size_t i = 0; i < bytes.size(); ++i) {
     ASSERT_FALSE(bytes[i].empty()) << "media file " << i << " missing";
-    MediaItem item{std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes[i].data()), bytes[i].size())};
-    if (i < n_images) {
-      images.push_back(item);
-    } else {
+    MediaItem item{MediaType::kImage,
+                   std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes[i].data()), bytes[i].size())};
+    if (i >= n_images) {
+      item.type = MediaType::kVideo;
       item.num_frames = reference["video"]["num_frames"].get<int64_t>();
-      videos.push_back(item);
     }
+    items.push_back(item);
   }
-  auto prepared = preprocessor.Prepare(images, videos);
+  auto prepared = preprocessor.Prepare(items);
   ASSERT_TRUE(prepared.ok()) << prepared.status();
 
   GreedyRequest request;
@@ -97,7 +97,7 @@ TEST_P(RawMediaGoldenTest, FromFilesToLogitsAndTokens) {
   double worst_pixel = 0;
   for (size_t i = 0; i < prepared->size(); ++i) {
     const PreparedMedia& media = (*prepared)[i];
-    const bool is_video = media.mode == PreprocessMode::kVideo;
+    const bool is_video = media.kind == VisualKind::kVideo;
     // The reference's pixels of this item: its first `count` crops.
     const Tensor* ref = tensors.value()->Find(is_video ? "pixel_values_videos" : "pixel_values");
     ASSERT_NE(ref, nullptr);

@@ -13,7 +13,7 @@
 
 #include "engine/engine.h"
 #include "engine/kv_cache/kv_cache_storage.h"
-#include "engine/tokenizer/chat_template.h"
+#include "engine/prompt/chat_template.h"
 #include "gtest/gtest.h"
 #include "tests/engine/serving/serving_test_support.h"
 #include "tests/test_support/fixtures.h"
@@ -22,6 +22,10 @@ namespace ovserve::engine {
 namespace {
 
 using testing::ChatPrompt;
+using testing::Image;
+using testing::Raw;
+using testing::UserTurn;
+using testing::Video;
 using testing::Drain;
 using testing::Finished;
 using testing::ReadMedia;
@@ -58,10 +62,10 @@ class EngineTest : public ::testing::Test {
       std::string text = "Tell me about item " + std::to_string(i) + ".";
       for (int k = 0; k < i % 5; ++k) text += " Please add some more detail, number " + std::to_string(k) + ".";
       switch (i % 4) {
-        case 0: r.prompt = ChatPrompt(text); break;
-        case 1: r.prompt = ChatPrompt(text, 1); r.images.push_back({i % 8 == 1 ? tall : small}); break;
-        case 2: r.prompt = ChatPrompt(text, 2); r.images = {{square}, {small}}; break;
-        case 3: r.prompt = ChatPrompt(text, 0, 1); r.videos.push_back({video, 4 + i % 3}); break;
+        case 0: r.input = UserTurn(text); break;
+        case 1: r.input = UserTurn(text, {Image(i % 8 == 1 ? tall : small)}); break;
+        case 2: r.input = UserTurn(text, {Image(square), Image(small)}); break;
+        case 3: r.input = UserTurn(text, {Video(video, 4 + i % 3)}); break;
       }
       r.stop.max_tokens = 3 + (i * 5) % 11;
       r.stop.ignore_eos = true;
@@ -103,8 +107,10 @@ class EngineTest : public ::testing::Test {
       EXPECT_EQ(batched.final_output.finish_reason, FinishReason::kLength);
       const Usage& usage = batched.final_output.usage;
       EXPECT_EQ(usage.image_tokens + usage.video_tokens, usage.visual_tokens);
-      EXPECT_EQ(usage.image_tokens > 0, !requests[i].images.empty()) << requests[i].request_id;
-      EXPECT_EQ(usage.video_tokens > 0, !requests[i].videos.empty()) << requests[i].request_id;
+      EXPECT_EQ(usage.image_tokens > 0, CountMedia(requests[i].input, MediaType::kImage) > 0)
+          << requests[i].request_id;
+      EXPECT_EQ(usage.video_tokens > 0, CountMedia(requests[i].input, MediaType::kVideo) > 0)
+          << requests[i].request_id;
     }
     const EngineStats stats = engine->Stats();
     EXPECT_EQ(stats.kv_blocks_used, 0);
@@ -162,8 +168,7 @@ TEST_F(EngineTest, RepeatedPromptHitsThePrefixCacheAndGeneratesTheSame) {
   auto engine = MakeEngine(Config());
   ASSERT_NE(engine, nullptr);
   GenerateRequest r;
-  r.prompt = ChatPrompt("Describe this picture in detail.", 1);
-  r.images.push_back({ReadMedia("small_500x333.png")});
+  r.input = UserTurn("Describe this picture in detail.", {Image(ReadMedia("small_500x333.png"))});
   r.sampling.temperature = 0.0f;
   r.stop.max_tokens = 6;
   auto first = engine->Submit(r);
@@ -191,8 +196,7 @@ TEST_F(EngineTest, SecondTurnReusesTheFirstTurnsImageButADifferentImageDoesNot) 
   // Two images of one prompt are one 384x384 crop each: identical token ids
   // whatever the pictures, so only the content hashes tell them apart.
   GenerateRequest turn1;
-  turn1.prompt = ChatPrompt("Compare the two pictures.", 2);
-  turn1.images = {{square}, {small}};
+  turn1.input = UserTurn("Compare the two pictures.", {Image(square), Image(small)});
   turn1.sampling.temperature = 0.0f;
   turn1.stop.max_tokens = 4;
   auto h1 = engine->Submit(turn1);
@@ -202,9 +206,10 @@ TEST_F(EngineTest, SecondTurnReusesTheFirstTurnsImageButADifferentImageDoesNot) 
 
   // A second turn: the first turn's prompt and answer, then a new question.
   GenerateRequest turn2;
-  turn2.prompt = turn1.prompt + f1.text + "<|im_end|>\n" +
-                 ChatPrompt("Which one is brighter?");
-  turn2.images = turn1.images;
+  Conversation chat = std::get<Conversation>(turn1.input);
+  chat.messages.push_back({"assistant", {ContentPart::Text(f1.text)}});
+  chat.messages.push_back({"user", {ContentPart::Text("Which one is brighter?")}});
+  turn2.input = chat;
   turn2.sampling.temperature = 0.0f;
   turn2.stop.max_tokens = 4;
   auto h2 = engine->Submit(turn2);
@@ -215,7 +220,7 @@ TEST_F(EngineTest, SecondTurnReusesTheFirstTurnsImageButADifferentImageDoesNot) 
   // Same ids, a different second image: the cache may serve only the blocks
   // before the second image starts.
   GenerateRequest other = turn1;
-  other.images = {{square}, {tall}};
+  other.input = UserTurn("Compare the two pictures.", {Image(square), Image(tall)});
   auto h3 = engine->Submit(other);
   ASSERT_TRUE(h3.ok()) << h3.status();
   const Finished f3 = Drain(**h3);
@@ -234,7 +239,7 @@ TEST_F(EngineTest, PreemptionUnderATinyKvBudgetLosesNothingAndLeaksNoBlock) {
   for (int i = 0; i < 12; ++i) {
     GenerateRequest r;
     r.request_id = "p" + std::to_string(i);
-    r.prompt = ChatPrompt("Count to " + std::to_string(10 + i) + ", slowly.");
+    r.input = Raw(ChatPrompt("Count to " + std::to_string(10 + i) + ", slowly."));
     r.sampling.temperature = 0.0f;
     r.stop.max_tokens = 24;
     r.stop.ignore_eos = true;
@@ -283,7 +288,7 @@ TEST_F(EngineTest, AssignedRequestIdsAreRandomNotSequential) {
   std::vector<std::string> ids;
   for (int i = 0; i < 3; ++i) {
     GenerateRequest r;
-    r.prompt = ChatPrompt("Hi");
+    r.input = Raw(ChatPrompt("Hi"));
     r.stop.max_tokens = 1;
     auto handle = engine->Submit(r);
     ASSERT_TRUE(handle.ok()) << handle.status();
@@ -303,7 +308,7 @@ TEST_F(EngineTest, CancelEndsARunningRequestAndFreesItsBlocks) {
   ASSERT_NE(engine, nullptr);
   GenerateRequest r;
   r.request_id = "to-cancel";
-  r.prompt = ChatPrompt("Write a long story.");
+  r.input = Raw(ChatPrompt("Write a long story."));
   r.stop.max_tokens = 5000;
   r.stop.ignore_eos = true;
   auto handle = engine->Submit(r);
@@ -335,7 +340,7 @@ TEST_F(EngineTest, StreamsTextDeltasStopStringsAndLogprobs) {
   auto engine = MakeEngine(Config());
   ASSERT_NE(engine, nullptr);
   GenerateRequest r;
-  r.prompt = ChatPrompt("Say something.");
+  r.input = Raw(ChatPrompt("Say something."));
   r.sampling.temperature = 0.0f;
   r.sampling.logprobs = 3;
   r.stop.max_tokens = 12;
@@ -374,7 +379,7 @@ TEST_F(EngineTest, RefusesBadRequestsAtSubmitWithTheLimit) {
   auto engine = MakeEngine(config);
   ASSERT_NE(engine, nullptr);
   GenerateRequest base;
-  base.prompt = ChatPrompt("Hello");
+  base.input = Raw(ChatPrompt("Hello"));
   base.stop.max_tokens = 8;
 
   GenerateRequest too_long = base;
@@ -384,7 +389,7 @@ TEST_F(EngineTest, RefusesBadRequestsAtSubmitWithTheLimit) {
   EXPECT_NE(s.status().message().find("max_model_len 512"), std::string::npos) << s.status();
 
   GenerateRequest no_image = base;
-  no_image.prompt = ChatPrompt("What is this?", 1);
+  no_image.input = Raw(ChatPrompt("What is this?", 1));
   s = engine->Submit(no_image);
   EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s.status().message().find("placeholder"), std::string::npos) << s.status();
@@ -396,13 +401,12 @@ TEST_F(EngineTest, RefusesBadRequestsAtSubmitWithTheLimit) {
   EXPECT_NE(s.status().message().find("top_p"), std::string::npos) << s.status();
 
   GenerateRequest garbage = base;
-  garbage.prompt = ChatPrompt("What is this?", 1);
-  garbage.images.push_back({"definitely not an image"});
+  garbage.input = UserTurn("What is this?", {Image("definitely not an image")});
   s = engine->Submit(garbage);
   EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument) << s.status();
 
   GenerateRequest both = base;
-  both.prompt_token_ids = {1, 2, 3};
+  both.input = RawPrompt{"Hello", {1, 2, 3}, {}};
   EXPECT_EQ(engine->Submit(both).status().code(), absl::StatusCode::kInvalidArgument);
 
   // A KV cache smaller than one request: refused at once, not queued forever.

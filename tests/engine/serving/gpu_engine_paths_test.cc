@@ -23,6 +23,10 @@ namespace ovserve::engine {
 namespace {
 
 using testing::ChatPrompt;
+using testing::Image;
+using testing::Raw;
+using testing::UserTurn;
+using testing::Video;
 using testing::Drain;
 using testing::ReadMedia;
 
@@ -67,10 +71,10 @@ class GpuEnginePathsTest : public ::testing::Test {
       r.request_id = "gpu-" + std::to_string(i);
       const std::string text = "Describe item " + std::to_string(i) + " in a few words.";
       switch (i % 4) {
-        case 0: r.prompt = ChatPrompt(text); break;
-        case 1: r.prompt = ChatPrompt(text, 1); r.images.push_back({small}); break;
-        case 2: r.prompt = ChatPrompt(text, 2); r.images = {{square}, {small}}; break;
-        case 3: r.prompt = ChatPrompt(text, 0, 1); r.videos.push_back({video, 4}); break;
+        case 0: r.input = UserTurn(text); break;
+        case 1: r.input = UserTurn(text, {Image(small)}); break;
+        case 2: r.input = UserTurn(text, {Image(square), Image(small)}); break;
+        case 3: r.input = UserTurn(text, {Video(video, 4)}); break;
       }
       r.stop.max_tokens = 4 + i % 7;
       r.stop.ignore_eos = true;

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "engine/engine.h"
-#include "engine/tokenizer/chat_template.h"
+#include "engine/prompt/chat_template.h"
 #include "tests/test_support/fixtures.h"
 
 namespace ovserve::engine::testing {
@@ -18,13 +18,35 @@ inline std::string ReadMedia(const std::string& name) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-// A user turn with `images` images and `videos` videos, then the text.
+// A user turn with `images` images and `videos` videos, then the text, as
+// prompt text in the chat format.
 inline std::string ChatPrompt(const std::string& text, int images = 0, int videos = 0) {
   ChatMessage message{"user", {}};
-  for (int i = 0; i < images; ++i) message.content.push_back({ContentType::kImage, ""});
-  for (int i = 0; i < videos; ++i) message.content.push_back({ContentType::kVideo, ""});
-  message.content.push_back({ContentType::kText, text});
+  for (int i = 0; i < images; ++i) message.content.push_back(ContentPart::Image(""));
+  for (int i = 0; i < videos; ++i) message.content.push_back(ContentPart::Video(""));
+  message.content.push_back(ContentPart::Text(text));
   return ApplyChatTemplate({message}, /*add_generation_prompt=*/true);
+}
+
+inline MediaInput Image(std::string bytes) { return {MediaType::kImage, std::move(bytes), 0}; }
+inline MediaInput Video(std::string bytes, int64_t num_frames = 0) {
+  return {MediaType::kVideo, std::move(bytes), num_frames};
+}
+
+// A raw prompt and its media in placeholder order.
+inline PromptInput Raw(std::string text, std::vector<MediaInput> media = {}) {
+  return RawPrompt{std::move(text), {}, std::move(media)};
+}
+
+// A one-turn conversation: the user's media, then the text.
+inline PromptInput UserTurn(const std::string& text, std::vector<MediaInput> media = {}) {
+  ChatMessage message{"user", {}};
+  for (MediaInput& m : media) {
+    message.content.push_back({m.type == MediaType::kVideo ? ContentType::kVideo : ContentType::kImage, "",
+                               std::move(m)});
+  }
+  message.content.push_back(ContentPart::Text(text));
+  return Conversation{{std::move(message)}, true};
 }
 
 // Everything a request streamed, in order.

@@ -23,7 +23,7 @@
 #include "engine/multimodal/media_preprocessor.h"
 #include "engine/runner/greedy_runner.h"
 #include "engine/runner/media_inputs.h"
-#include "engine/tokenizer/chat_template.h"
+#include "engine/prompt/chat_template.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "engine/worker/encoder_cache.h"
 #include "engine/worker/token_queue.h"
@@ -40,6 +40,10 @@ namespace {
 using std::chrono::milliseconds;
 
 using testing::ChatPrompt;
+using testing::Image;
+using testing::Raw;
+using testing::UserTurn;
+using testing::Video;
 using testing::Drain;
 using testing::ReadMedia;
 
@@ -112,8 +116,8 @@ class VisionEncoderTest : public ::testing::Test {
 
   // One AnyRes image job.
   EncodeJob ImageJob(int64_t seq_id, const std::string& bytes) {
-    const MediaItem item{std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()), 0};
-    auto prepared = preprocessor_->Prepare(std::span(&item, 1), {});
+    const MediaItem item{MediaType::kImage, std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()), 0};
+    auto prepared = preprocessor_->Prepare(std::span(&item, 1));
     EXPECT_TRUE(prepared.ok()) << prepared.status();
     EncodeJob job;
     job.seq_id = seq_id;
@@ -282,9 +286,10 @@ class EngineVisionTest : public ::testing::Test {
                                  int64_t max_tokens) {
     GenerateRequest r;
     r.request_id = id;
-    r.prompt = ChatPrompt(text, static_cast<int>(images.size()), static_cast<int>(videos.size()));
-    for (auto& image : images) r.images.push_back({std::move(image), 0});
-    for (auto& video : videos) r.videos.push_back({std::move(video), 4});
+    std::vector<MediaInput> media;
+    for (auto& image : images) media.push_back(Image(std::move(image)));
+    for (auto& video : videos) media.push_back(Video(std::move(video), 4));
+    r.input = UserTurn(text, std::move(media));
     r.sampling.temperature = 0.0f;
     r.stop.max_tokens = max_tokens;
     r.stop.ignore_eos = true;
@@ -342,10 +347,10 @@ TEST_F(EngineVisionTest, WorkerSplitGivesTheSingleThreadedPathsTokens) {
   }
   for (size_t i = 0; i < cases.size(); ++i) {
     const Case& c = cases[i];
-    std::vector<MediaItem> images, videos;
-    for (const auto& b : c.images) images.push_back({std::span(reinterpret_cast<const uint8_t*>(b.data()), b.size()), 0});
-    for (const auto& b : c.videos) videos.push_back({std::span(reinterpret_cast<const uint8_t*>(b.data()), b.size()), 4});
-    auto prepared = preprocessor.Prepare(images, videos);
+    std::vector<MediaItem> items;
+    for (const auto& b : c.images) items.push_back({MediaType::kImage, std::span(reinterpret_cast<const uint8_t*>(b.data()), b.size()), 0});
+    for (const auto& b : c.videos) items.push_back({MediaType::kVideo, std::span(reinterpret_cast<const uint8_t*>(b.data()), b.size()), 4});
+    auto prepared = preprocessor.Prepare(items);
     ASSERT_TRUE(prepared.ok()) << prepared.status();
     GreedyRequest greedy;
     auto ids = (*tokenizer)->Encode(ChatPrompt(c.text, static_cast<int>(c.images.size()),

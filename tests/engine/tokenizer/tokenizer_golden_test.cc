@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/tokenizer/chat_template.h"
+#include "engine/prompt/chat_template.h"
 #include "engine/tokenizer/incremental_decoder.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "gmock/gmock.h"
@@ -130,11 +130,11 @@ std::vector<ChatMessage> ParseConversation(const nlohmann::json& conversation) {
     for (const nlohmann::json& part : message.at("content")) {
       const std::string type = part.at("type");
       if (type == "text") {
-        parsed.content.push_back({ContentType::kText, part.at("text").get<std::string>()});
+        parsed.content.push_back(ContentPart::Text(part.at("text").get<std::string>()));
       } else if (type == "image") {
-        parsed.content.push_back({ContentType::kImage, ""});
+        parsed.content.push_back(ContentPart::Image(""));
       } else if (type == "video") {
-        parsed.content.push_back({ContentType::kVideo, ""});
+        parsed.content.push_back(ContentPart::Video(""));
       } else {
         ADD_FAILURE() << "unknown content type " << type;
       }

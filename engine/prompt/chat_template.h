@@ -6,27 +6,20 @@
 // "<video>\n" per video part (media always before text, whatever their order
 // in `content`), then the text parts concatenated, then "<|im_end|>\n";
 // finally "<|im_start|>assistant\n" when `add_generation_prompt`. There is no
-// default system prompt. Pure function: safe from any thread.
+// default system prompt. Pure functions: safe from any thread.
 
 #include <string>
 #include <vector>
 
+#include "engine/prompt/prompt_input.h"
+
 namespace ovserve::engine {
 
-enum class ContentType { kText, kImage, kVideo };
-
-struct ContentPart {
-  ContentType type = ContentType::kText;
-  std::string text;  // kText only
-};
-
-struct ChatMessage {
-  std::string role;  // "system", "user", "assistant", ...
-  std::vector<ContentPart> content;
-};
-
 // The prompt text; its `<image>` / `<video>` markers are the added tokens the
-// processor later expands into visual tokens.
+// prompt builder later expands into visual tokens.
 std::string ApplyChatTemplate(const std::vector<ChatMessage>& messages, bool add_generation_prompt);
+
+// The media parts in the order ApplyChatTemplate places their markers.
+std::vector<const MediaInput*> MediaInTemplateOrder(const std::vector<ChatMessage>& messages);
 
 }  // namespace ovserve::engine
