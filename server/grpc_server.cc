@@ -76,7 +76,6 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerOptions& opti
 absl::Status Server::Start() {
   ServiceOptions service;
   service.defaults.max_tokens = options_.default_max_tokens;
-  service.model_path = options_.engine.model_dir.string();
   service.model_name = !options_.model_name.empty()
                            ? options_.model_name
                            : options_.engine.model_dir.filename().string();

@@ -316,7 +316,6 @@ grpc::ServerUnaryReactor* OvserveService::GetModelInfo(grpc::CallbackServerConte
   }
   const auto& config = engine->model_config();
   response->set_model_name(options_.model_name);
-  response->set_model_path(options_.model_path);
   response->set_context_length(static_cast<uint32_t>(engine->max_model_len()));
   response->set_vocab_size(static_cast<uint32_t>(config.text.vocab_size));
   response->set_backend(options_.backend);

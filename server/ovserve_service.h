@@ -36,7 +36,6 @@ struct ServiceOptions {
   RequestDefaults defaults;
   ApiKeys api_keys;         // none: no authentication
   std::string model_name;   // reported by GetModelInfo
-  std::string model_path;
   std::string backend = "cpu";  // where the engine runs: "cpu" or "cuda"
   int tensor_parallel_size = 1;
 };

@@ -155,7 +155,6 @@ grpc::Status FakeOvserveService::GetModelInfo(grpc::ServerContext* context,
                                               v1::ModelInfo* response) {
   if (grpc::Status status = CheckAuthorization(*context); !status.ok()) return status;
   response->set_model_name("fake-llava-ov");
-  response->set_model_path("/models/fake");
   response->set_context_length(4096);
   response->set_vocab_size(152000);
   response->set_backend("cpu");

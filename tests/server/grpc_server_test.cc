@@ -526,6 +526,10 @@ TEST(GrpcServerLifecycleTest, ModelInfoReportsTheTensorParallelSize) {
   ASSERT_TRUE(stub->GetModelInfo(&context, v1::GetModelInfoRequest(), &info).ok());
   EXPECT_EQ(info.tensor_parallel_size(), 2u);
   EXPECT_EQ(info.backend(), "cpu");
+  // Named by its folder, never by the server's path to it.
+  EXPECT_EQ(info.model_name(), options.engine.model_dir.filename().string());
+  const std::string everything = info.DebugString();
+  EXPECT_EQ(everything.find(options.engine.model_dir.parent_path().string()), std::string::npos) << everything;
 }
 
 TEST(GrpcServerLifecycleTest, TlsServesTrustingClientsOnly) {
