@@ -91,7 +91,7 @@ int DenyNestedOpen(AVFormatContext*, AVIOContext**, const char* url, int, AVDict
 }
 
 absl::Status ValidateLimits(const MediaLimits& limits) {
-  if (limits.max_encoded_bytes <= 0 || limits.max_pixels <= 0 ||
+  if (limits.max_encoded_bytes <= 0 || limits.max_pixels <= 0 || limits.max_padded_pixels <= 0 ||
       limits.max_video_frames_scanned <= 0 || limits.max_video_seconds <= 0 ||
       limits.max_video_kept_pixels <= 0 ||
       !(limits.max_decode_seconds > 0)) {

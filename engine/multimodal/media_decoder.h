@@ -36,6 +36,10 @@ namespace ovserve::engine {
 struct MediaLimits {
   int64_t max_encoded_bytes = int64_t{64} << 20;  // size of the encoded item
   int64_t max_pixels = 64'000'000;                // width * height of a picture
+  // The square one of several images is padded to (side: its longer edge),
+  // checked from the header before decoding: a 1,000,000 x 16 picture is 16M
+  // pixels but pads to 10^12.
+  int64_t max_padded_pixels = 64'000'000;
   int64_t max_video_frames_scanned = 10'000;      // frames decoded to count them
   double max_decode_seconds = 30.0;               // wall clock for one item
   int64_t max_video_seconds = 3600;               // container duration, when known

@@ -1,17 +1,43 @@
 #include "engine/multimodal/media_preprocessor.h"
 
+#include <algorithm>
+#include <exception>
+#include <new>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "engine/multimodal/image_header.h"
 #include "engine/util/status_macros.h"
 
 namespace ovserve::engine {
+
+namespace {
+
+// One of several images is padded to a square of its longer side before it is
+// resized: refuse what that square would allocate beyond the limit.
+absl::Status CheckPaddedSize(int64_t width, int64_t height, const MediaLimits& limits) {
+  const auto side = static_cast<uint64_t>(std::max<int64_t>(width, height));
+  const uint64_t padded = side * side;  // sides are header fields (< 2^32)
+  if (padded > static_cast<uint64_t>(limits.max_padded_pixels)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a ", width, "x", height, " image of a multi-image request is padded to a ", side, "x", side,
+        " square = ", padded, " pixels, over the limit of ", limits.max_padded_pixels, " (max_padded_pixels)"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 MediaPreprocessor::MediaPreprocessor(ImageProcessor processor, const MediaPreprocessorOptions& options)
     : processor_(std::move(processor)), options_(options), pool_(options.threads) {}
 
 absl::StatusOr<PreparedMedia> MediaPreprocessor::PrepareImage(const MediaItem& item, bool single) const {
+  if (const std::optional<ImageHeaderSize> header = ReadImageHeaderSize(item.bytes); header && !single) {
+    RETURN_IF_ERROR(CheckPaddedSize(header->width, header->height, options_.media));
+  }
   ASSIGN_OR_RETURN(RgbImage image, DecodeImage(item.bytes, options_.media));
+  if (!single) RETURN_IF_ERROR(CheckPaddedSize(image.width, image.height, options_.media));
   PreparedMedia out;
   out.original_size = {image.height, image.width};
   const int64_t crop = processor_.config().image_size.height;
@@ -45,6 +71,18 @@ absl::StatusOr<PreparedMedia> MediaPreprocessor::PrepareVideo(const MediaItem& i
   return out;
 }
 
+// Nothing an item triggers escapes a pool thread: an allocation failure or
+// any other exception becomes that item's error.
+absl::StatusOr<PreparedMedia> MediaPreprocessor::PrepareItem(const MediaItem& item, bool single_image) const {
+  try {
+    return item.type == MediaType::kVideo ? PrepareVideo(item) : PrepareImage(item, single_image);
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError("out of memory while preprocessing it");
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("preprocessing failed: ", e.what()));
+  }
+}
+
 absl::StatusOr<std::vector<PreparedMedia>> MediaPreprocessor::Prepare(std::span<const MediaItem> items) {
   const auto n = static_cast<int64_t>(items.size());
   // Each item's number among those of its type, for errors.
@@ -66,7 +104,7 @@ absl::StatusOr<std::vector<PreparedMedia>> MediaPreprocessor::Prepare(std::span<
     std::lock_guard<std::mutex> lock(mutex_);
     pool_.ParallelFor(n, 1, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
-        results[i] = items[i].type == MediaType::kVideo ? PrepareVideo(items[i]) : PrepareImage(items[i], single_image);
+        results[i] = PrepareItem(items[i], single_image);
       }
     });
   }

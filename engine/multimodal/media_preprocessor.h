@@ -64,6 +64,7 @@ class MediaPreprocessor {
   absl::StatusOr<std::vector<PreparedMedia>> Prepare(std::span<const MediaItem> items);
 
  private:
+  absl::StatusOr<PreparedMedia> PrepareItem(const MediaItem& item, bool single_image) const;
   absl::StatusOr<PreparedMedia> PrepareImage(const MediaItem& item, bool single) const;
   absl::StatusOr<PreparedMedia> PrepareVideo(const MediaItem& item) const;
 

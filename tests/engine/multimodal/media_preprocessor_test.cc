@@ -115,5 +115,40 @@ TEST(MediaPreprocessorTest, KeptVideoFramesAreBoundedInMemory) {
       << result.status();
 }
 
+
+// One of several images is padded to a square of its longer side: the square
+// is bounded from the header, before anything is decoded (a 1,000,000 x 16
+// PNG beside another image once asked for a 3 TB allocation).
+TEST(MediaPreprocessorTest, PaddedSquareOfAMultiImageItemIsBoundedBeforeDecoding) {
+  OVSERVE_REQUIRE_FIXTURE("media/small_500x333.png");
+  const auto small = ReadMedia("small_500x333.png");
+  // A PNG whose header announces 1,000,000 x 16 (16M pixels: under max_pixels).
+  std::vector<uint8_t> wide = {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 'I', 'H', 'D', 'R',
+                               0x00, 0x0f, 0x42, 0x40, 0, 0, 0, 16, 8, 2, 0, 0, 0, 0, 0, 0, 0};
+  MediaPreprocessor pre = MakePreprocessor();
+  const MediaItem pair[] = {{MediaType::kImage, small}, {MediaType::kImage, wide}};
+  auto result = pre.Prepare(pair);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(result.status().message().find("image 1: a 1000000x16 image of a multi-image request is padded to a "
+                                           "1000000x1000000 square = 1000000000000 pixels, over the limit of "
+                                           "64000000 (max_padded_pixels)"),
+            std::string::npos)
+      << result.status();
+
+  // A real picture against a tight limit: refused among several, served alone
+  // (AnyRes pads to a pinpoint, not a square of its side).
+  MediaPreprocessorOptions tight;
+  tight.media.max_padded_pixels = 500 * 500 - 1;
+  MediaPreprocessor strict = MakePreprocessor(tight);
+  const MediaItem two[] = {{MediaType::kImage, small}, {MediaType::kImage, small}};
+  result = strict.Prepare(two);
+  EXPECT_NE(result.status().message().find("over the limit of 249999 (max_padded_pixels)"), std::string::npos)
+      << result.status();
+  const MediaItem one[] = {{MediaType::kImage, small}};
+  EXPECT_TRUE(strict.Prepare(one).ok());
+  tight.media.max_padded_pixels = 500 * 500;
+  EXPECT_TRUE(MakePreprocessor(tight).Prepare(two).ok());
+}
+
 }  // namespace
 }  // namespace ovserve::engine
