@@ -15,7 +15,6 @@
 #include "engine/model/llava_model.h"
 #include "engine/prompt/prompt_builder.h"
 #include "engine/request_stream.h"
-#include "engine/runner/media_inputs.h"
 #include "engine/sampling/sampler.h"
 #include "engine/sampling/sequence_rng.h"
 #include "engine/scheduler/scheduler.h"
@@ -302,12 +301,12 @@ absl::StatusOr<std::unique_ptr<RequestHandle>> Engine::Impl::Submit(GenerateRequ
   }
   state->timings.preprocess = SecondsBetween(submitted, Clock::now());
   ASSIGN_OR_RETURN(ExpandedPrompt expanded, ExpandPrompt(tokenized.ids, placeholders, state->media));
-  request.input = PromptInput{};  // the media bytes are not needed any more
+  request.input = PromptInput{};  // the media bytes (and `tokenized`'s views of them) are done with
   state->prompt_ids = std::move(expanded.ids);
   state->spans = std::move(expanded.spans);
   state->usage.image_tokens = expanded.image_tokens;
   state->usage.video_tokens = expanded.video_tokens;
-  state->usage.visual_tokens = expanded.image_tokens + expanded.video_tokens;
+  state->usage.visual_tokens = expanded.visual_tokens();
   const auto prompt_len = static_cast<int64_t>(state->prompt_ids.size());
   state->usage.prompt_tokens = prompt_len;
   state->usage.prompt_text_tokens = prompt_len - state->usage.visual_tokens;

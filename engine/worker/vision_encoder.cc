@@ -6,7 +6,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/model/llava_model.h"
-#include "engine/runner/media_inputs.h"
 #include "engine/util/seconds_between.h"
 #include "engine/util/status_macros.h"
 #include "kernels/backend_factory.h"
