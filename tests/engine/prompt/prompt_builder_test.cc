@@ -7,9 +7,9 @@
 #include <memory>
 #include <string>
 
-#include "engine/model/demo_tokenizer.h"
 #include "engine/prompt/chat_template.h"
 #include "gtest/gtest.h"
+#include "tests/test_support/demo_tokenizer.h"
 
 namespace ovserve::engine {
 namespace {
@@ -17,14 +17,7 @@ namespace {
 constexpr PlaceholderIds kPlaceholders{151646, 151647};
 constexpr int64_t kVocab = 151648;
 
-const Tokenizer& DemoTokenizer() {
-  static const std::unique_ptr<Tokenizer> tokenizer = [] {
-    auto t = Tokenizer::FromJson(MakeDemoTokenizer(200).tokenizer_json);
-    EXPECT_TRUE(t.ok()) << t.status();
-    return std::move(*t);
-  }();
-  return *tokenizer;
-}
+using ovserve::testing::DemoTokenizer;
 
 std::vector<int32_t> Placeholders(const std::vector<int32_t>& ids) {
   std::vector<int32_t> out;

@@ -7,22 +7,15 @@
 #include <string>
 #include <vector>
 
-#include "engine/model/demo_tokenizer.h"
 #include "gtest/gtest.h"
+#include "tests/test_support/demo_tokenizer.h"
 
 namespace ovserve::engine {
 namespace {
 
 constexpr int32_t kImEnd = 151645;
 
-const Tokenizer& DemoTokenizer() {
-  static const std::unique_ptr<Tokenizer> tokenizer = [] {
-    auto t = Tokenizer::FromJson(MakeDemoTokenizer(200).tokenizer_json);
-    EXPECT_TRUE(t.ok()) << t.status();
-    return std::move(*t);
-  }();
-  return *tokenizer;
-}
+using ovserve::testing::DemoTokenizer;
 
 std::vector<int32_t> Ids(const std::string& text) {
   auto ids = DemoTokenizer().Encode(text);
