@@ -81,7 +81,9 @@ RunResult Run(Engine& engine, std::mt19937& rng, int64_t count, int64_t prompt_l
   const Clock::time_point start = Clock::now();
   for (int64_t i = 0; i < count; ++i) {
     GenerateRequest r;
-    r.input = engine::RawPrompt{.token_ids = RandomPrompt(rng, prompt_len, max_id)};
+    engine::RawPrompt prompt;
+    prompt.token_ids = RandomPrompt(rng, prompt_len, max_id);
+    r.input = std::move(prompt);
     r.sampling.temperature = 0.0f;
     r.stop.max_tokens = new_tokens;
     r.stop.ignore_eos = true;

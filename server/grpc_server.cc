@@ -143,7 +143,9 @@ absl::Status Server::LoadModel() {
   // paged in) before health says SERVING.
   engine::GenerateRequest warmup;
   warmup.request_id = "warmup";
-  warmup.input = engine::RawPrompt{.text = "Hello"};
+  engine::RawPrompt hello;
+  hello.text = "Hello";
+  warmup.input = std::move(hello);
   warmup.sampling.temperature = 0.0f;
   warmup.stop.max_tokens = 2;
   ASSIGN_OR_RETURN(std::unique_ptr<engine::RequestHandle> handle, engine_->Submit(warmup));

@@ -294,7 +294,8 @@ void ParseMessages(Params& p, const json& messages, const ParseOptions& options,
         }
         engine::ContentPart media;
         AddMedia(p, absl::StrCat(pw, ".", key), part[key], video,
-                 RemoteMedia{.message = out->size(), .part = message.content.size()}, g, &media);
+                 RemoteMedia{.video = video, .message = out->size(), .part = message.content.size(), .url = ""}, g,
+                 &media);
         if (p.failed()) return;
         message.content.push_back(std::move(media));
       }
