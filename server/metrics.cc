@@ -137,6 +137,14 @@ void Metrics::RecordRequest(const RequestRecord& record) {
   if (t.finished >= 0) e2e_.Observe(t.finished);
 }
 
+void InterTokenTimer::OnTokens(Metrics& metrics, bool record) {
+  const auto now = std::chrono::steady_clock::now();
+  if (record && last_.has_value()) {
+    metrics.RecordInterTokenLatency(std::chrono::duration<double>(now - *last_).count());
+  }
+  last_ = now;
+}
+
 void Metrics::RecordInterTokenLatency(double seconds) { itl_.Observe(seconds); }
 
 void Metrics::Refresh(const engine::EngineStats& stats) {

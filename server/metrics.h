@@ -6,9 +6,11 @@
 //
 // Thread-safety: every method may be called from any thread.
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -30,6 +32,20 @@ struct RequestRecord {
   engine::Usage usage;
   engine::Timings timings;     // from the final output (seconds since submit)
   bool has_output = false;     // false: refused at Submit, no usage/timings
+};
+
+class Metrics;
+
+// One stream's inter-token latency: the gap between consecutive outputs that
+// carried tokens, into Metrics' histogram. Owned by the stream; not thread-safe.
+class InterTokenTimer {
+ public:
+  // Call for each output that carried tokens; `record` false only notes the
+  // time (a response that is not streamed has no gaps to report).
+  void OnTokens(Metrics& metrics, bool record = true);
+
+ private:
+  std::optional<std::chrono::steady_clock::time_point> last_;
 };
 
 class Metrics {

@@ -76,14 +76,7 @@ class GenerateCall final : public grpc::ServerWriteReactor<v1::GenerateResponse>
         if (handle_ == nullptr) return;
         engine::RequestOutput out;
         if (!handle_->TryNext(&out)) return;
-        const Clock::time_point now = Clock::now();
-        if (!out.token_ids.empty()) {
-          if (last_tokens_at_.has_value()) {
-            service_->metrics_.RecordInterTokenLatency(
-                std::chrono::duration<double>(now - *last_tokens_at_).count());
-          }
-          last_tokens_at_ = now;
-        }
+        if (!out.token_ids.empty()) inter_token_.OnTokens(service_->metrics_);
         grpc::Status final_status;
         if (out.finished) {
           record_.finish_reason = out.finish_reason;
@@ -210,7 +203,7 @@ class GenerateCall final : public grpc::ServerWriteReactor<v1::GenerateResponse>
   bool recorded_ = false;  // in the metrics
   std::optional<std::string> abort_reason_;
   grpc::StatusCode status_code_ = grpc::StatusCode::OK;
-  std::optional<Clock::time_point> last_tokens_at_;
+  InterTokenTimer inter_token_;
   RequestRecord record_;
 };
 

@@ -178,13 +178,7 @@ class HttpGeneration : public std::enable_shared_from_this<HttpGeneration> {
   // One merged delta of choice `i`.
   void Take(int i, engine::RequestOutput out) {
     Choice& c = choices_[i];
-    if (!out.token_ids.empty()) {
-      const Clock::time_point now = Clock::now();
-      if (g_.stream && last_tokens_at_.has_value()) {
-        service_->metrics_.RecordInterTokenLatency(std::chrono::duration<double>(now - *last_tokens_at_).count());
-      }
-      last_tokens_at_ = now;
-    }
+    if (!out.token_ids.empty()) inter_token_.OnTokens(service_->metrics_, /*record=*/g_.stream);
     if (g_.stream) {
       const bool has_delta = !out.text.empty() || !out.logprobs.empty() ||
                              (g_.return_token_ids && !out.token_ids.empty());
@@ -300,7 +294,7 @@ class HttpGeneration : public std::enable_shared_from_this<HttpGeneration> {
   bool client_gone_ = false;
   std::optional<std::string> abort_reason_;
   absl::StatusCode status_code_ = absl::StatusCode::kOk;
-  std::optional<Clock::time_point> last_tokens_at_;
+  InterTokenTimer inter_token_;
   std::vector<engine::RequestOutput> finals_;
 };
 

@@ -42,7 +42,9 @@ namespace ssl = boost::asio::ssl;
 using json = nlohmann::json;
 using std::chrono::milliseconds;
 using testing::ExpectEngineDrains;
+using testing::MakeTestCertificate;
 using testing::Media;
+using testing::TestCertificate;
 using testing::TestOptions;
 
 
@@ -415,16 +417,12 @@ TEST(OpenAiHttpLifecycleTest, MediaUrlsAreFetchedUnderTheLimits) {
 // is answered; plaintext to the TLS port gets no HTTP answer.
 TEST(OpenAiHttpLifecycleTest, TlsServesHttpsToTrustingClients) {
   OVSERVE_REQUIRE_FIXTURE("tiny-llava-ov/config.json");
-  const std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) / "ovserve_http_tls";
-  std::filesystem::create_directories(dir);
-  const std::string cert = (dir / "cert.pem").string(), key = (dir / "key.pem").string();
-  const std::string command = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
-                              "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout " +
-                              key + " -out " + cert + " >/dev/null 2>&1";
-  if (std::system(command.c_str()) != 0) GTEST_SKIP() << "openssl could not make a test certificate";
+  const std::optional<TestCertificate> certificate = MakeTestCertificate("ovserve_http_tls");
+  if (!certificate.has_value()) GTEST_SKIP() << "openssl could not make a test certificate";
+  const std::string& cert = certificate->cert;
   ServerOptions options = HttpTestOptions();
   options.tls_cert = cert;
-  options.tls_key = key;
+  options.tls_key = certificate->key;
   auto server = Server::Create(options);
   ASSERT_TRUE(server.ok()) << server.status();
   ASSERT_TRUE((*server)->LoadModel().ok());

@@ -6,7 +6,9 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <cstdlib>
 #include <iterator>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -24,6 +26,24 @@ inline std::string ReadFile(const std::filesystem::path& path) {
 // The bytes of ../shared/fixtures/media/<name>.
 inline std::string Media(const std::string& name) {
   return ReadFile(ovserve::testing::FixturePath("media/" + name));
+}
+
+struct TestCertificate {
+  std::string cert;  // PEM paths
+  std::string key;
+};
+
+// A self-signed localhost / 127.0.0.1 certificate made by openssl in the
+// test's temp folder `<name>`; nullopt when openssl cannot make one.
+inline std::optional<TestCertificate> MakeTestCertificate(const std::string& name) {
+  const std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) / name;
+  std::filesystem::create_directories(dir);
+  TestCertificate out{(dir / "cert.pem").string(), (dir / "key.pem").string()};
+  const std::string command = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
+                              "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout " +
+                              out.key + " -out " + out.cert + " >/dev/null 2>&1";
+  if (std::system(command.c_str()) != 0) return std::nullopt;
+  return out;
 }
 
 // The fixture model, 2 threads, a 64 MiB KV cache, 8 MiB messages; gRPC on
