@@ -409,6 +409,29 @@ TEST_F(EngineTest, RefusesBadRequestsAtSubmitWithTheLimit) {
   both.input = RawPrompt{"Hello", {1, 2, 3}, {}};
   EXPECT_EQ(engine->Submit(both).status().code(), absl::StatusCode::kInvalidArgument);
 
+  // Media out of placeholder order, and one of several images whose padded
+  // square would be 10^12 pixels (a header announcing 1,000,000 x 16): clear
+  // errors at Submit, and the engine serves the next request.
+  GenerateRequest swapped = base;
+  swapped.input = Raw(ChatPrompt("Compare.", 1, 1), {Video(ReadMedia("testsrc2_320x240_48f.mp4")),
+                                                     Image(ReadMedia("small_500x333.png"))});
+  s = engine->Submit(swapped);
+  EXPECT_NE(s.status().message().find("placeholder 0 of the prompt is <image> but media item 0 is video"),
+            std::string::npos)
+      << s.status();
+  const std::string wide = {'\x89', 'P', 'N', 'G', '\x0d', '\x0a', '\x1a', '\x0a', 0, 0, 0, 13, 'I', 'H', 'D',
+                            'R', 0x00, 0x0f, 0x42, 0x40, 0, 0, 0, 16, 8, 2, 0, 0, 0, 0, 0, 0, 0};
+  GenerateRequest huge = base;
+  huge.input = UserTurn("Compare.", {Image(ReadMedia("small_500x333.png")), Image(wide)});
+  s = engine->Submit(huge);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.status().message().find("(max_padded_pixels)"), std::string::npos) << s.status();
+  auto normal = engine->Submit(base);
+  ASSERT_TRUE(normal.ok()) << normal.status();
+  const Finished served = Drain(**normal);
+  EXPECT_NE(served.final_output.finish_reason, FinishReason::kError) << served.final_output.error;
+  EXPECT_GT(served.final_output.usage.completion_tokens, 0);
+
   // A KV cache smaller than one request: refused at once, not queued forever.
   EngineConfig tiny = Config();
   const auto& text = engine->model_config().text;
