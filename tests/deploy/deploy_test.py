@@ -5,7 +5,8 @@
 
 CHECK is one of:
   manifests       the plain manifests (deploy/kubernetes/*) and the chart's values: flags,
-                  ports, probes, drain, volumes, security, selectors (k8s_checks.py)
+                  ports (gRPC, HTTP, metrics apart), probes, drain, volumes, security, the
+                  NetworkPolicy, selectors (k8s_checks.py)
   schema          the plain manifests against the Kubernetes API types (python3-kubernetes)
   docker          both Dockerfiles install scripts/packages.txt through the install script,
                   run the server as non-root, and runtime-deps.sh resolves the server's libraries
@@ -16,10 +17,19 @@ CHECK is one of:
   helm            helm lint and template of default and ci/*-values.yaml, every render checked,
                   the plain manifests in step with the chart, bad values refused
   dockerfilelint  npm dockerfilelint over both Dockerfiles
-  k8s-models      npm kubernetes-models validation of every object (plain and rendered)
+  k8s-models      every object (plain and rendered) against the Kubernetes OpenAPI schema of npm
+                  kubernetes-models (+ @kubernetes-models/prometheus-operator for the monitors);
+                  the InferencePool, which no package models, against its CRD's rules here
+  secrets         no key material in the chart's values, templates or the plain manifests: API
+                  keys and TLS come from Secrets made outside (named in values)
+  inference-pool  the chart with the InferencePool on (ci/inference-pool-values.yaml, every option
+                  on): the pool selects the pods, targets the HTTP port, names the endpoint picker
+                  of values, the NetworkPolicy lets the gateway and the picker in, and every object
+                  validates (the Kubernetes types and kubernetes-models)
 
 Exit 0: passed; 1: failed; 77: skipped (an optional tool is missing; the message says which
 and how to get it: deploy/get-tools.sh fetches helm, dockerfilelint and kubernetes-models).
+Under CI=true a missing tool fails the check instead: CI fetches every tool (.ci/run).
 """
 
 import argparse
@@ -199,6 +209,8 @@ def cmd_manifests(repo):
     count = 0
     for source, objects in repo.plain_manifests():
         errors += k8s_checks.check_objects(objects, repo.flags(), source)
+        if not any(o.get("kind") == "NetworkPolicy" for o in objects):
+            errors.append(f"{source}: no NetworkPolicy (the chart's default renders one)")
         count += len(objects)
     for kdir in repo.kustomizations():
         k = load_values(os.path.join(kdir, "kustomization.yaml"))
@@ -298,7 +310,7 @@ def check_dockerfile(repo, path, cuda):
         if "model" not in k8s_checks.flag_values(json.loads(cmd[-1])):
             errors.append(f"{rel}: CMD must pass --model (the demo checkpoint needs the source tree)")
     exposed = " ".join(t for _, w, t in runtime if w == "EXPOSE").split()
-    for port in ("50051", "9090"):
+    for port in ("50051", "8000", "9090"):
         if port not in exposed:
             errors.append(f"{rel}: EXPOSE lacks the server's default port {port}")
     return errors
@@ -470,10 +482,12 @@ def cmd_yamllint(repo):
     return "yamllint: deploy/ is clean"
 
 
-def schema_errors(objects, source):
+def schema_errors(objects, source, required=False):
     try:
         return k8s_checks.check_schema(objects, source)
     except ImportError:
+        if required or os.environ.get("CI") == "true":
+            return [f"{source}: python3-kubernetes is missing (apt-get install python3-kubernetes)"]
         return []
 
 
@@ -556,18 +570,120 @@ def check_render_follows_values(objects, values, label):
         want_value = str(value).lower() if isinstance(value, bool) else str(value)
         if got != want_value:
             errors.append(f"{label}: server.flags.{name}={value!r} rendered as {got!r}")
+    for flag, key in (("port", "grpcPort"), ("http_port", "httpPort"), ("metrics_port", "metricsPort")):
+        if args.get(flag) != str(server[key]):
+            errors.append(f"{label}: --{flag.replace('_', '-')} is {args.get(flag)}, server.{key} is "
+                          f"{server[key]}")
+    # The startup probe allows at least loadTimeoutSeconds (and less than one period more).
+    startup = container.get("startupProbe") or {}
+    allowed = startup.get("periodSeconds", 10) * startup.get("failureThreshold", 3)
+    want_load = values["probes"]["startup"]["loadTimeoutSeconds"]
+    if not want_load <= allowed < want_load + startup.get("periodSeconds", 10):
+        errors.append(f"{label}: the startup probe allows {allowed} s, probes.startup.loadTimeoutSeconds "
+                      f"is {want_load}")
+    tmp = next((v for v in pod.get("volumes") or [] if v.get("name") == "tmp"), {})
+    if str((tmp.get("emptyDir") or {}).get("sizeLimit")) != str(values["tmpVolume"]["sizeLimit"]):
+        errors.append(f"{label}: the /tmp emptyDir's sizeLimit is {(tmp.get('emptyDir') or {}).get('sizeLimit')}")
+    if values["apiKey"]["enabled"]:
+        secret = next((v.get("secret") for v in pod.get("volumes") or [] if v.get("name") == "api-key"), {})
+        if (secret or {}).get("secretName") != values["apiKey"]["existingSecret"]:
+            errors.append(f"{label}: the API key is not read from apiKey.existingSecret")
     for enabled, kind in ((values["autoscaling"]["enabled"], "HorizontalPodAutoscaler"),
                           (values["podDisruptionBudget"]["enabled"], "PodDisruptionBudget"),
                           (values["metrics"]["serviceMonitor"]["enabled"], "ServiceMonitor"),
                           (values["metrics"]["podMonitor"]["enabled"], "PodMonitor"),
-                          (values["serviceAccount"]["create"], "ServiceAccount")):
+                          (values["serviceAccount"]["create"], "ServiceAccount"),
+                          (values["networkPolicy"]["enabled"], "NetworkPolicy"),
+                          (values["inferencePool"]["enabled"], "InferencePool")):
         if enabled != (kind in kinds):
             errors.append(f"{label}: {kind} {'missing' if enabled else 'rendered though disabled'}")
+    if "Secret" in kinds:
+        errors.append(f"{label}: the chart renders a Secret; it must hold no key material")
+    labels = (dep["spec"]["template"].get("metadata") or {}).get("labels") or {}
+    engine = labels.get("inference.networking.k8s.io/engine-type")
+    if values["inferencePool"]["enabled"]:
+        errors += check_pool_follows_values(objects, values, label)
+        if engine != values["inferencePool"]["engineType"]:
+            errors.append(f"{label}: the pods' engine-type label is {engine!r}, inferencePool.engineType "
+                          f"is {values['inferencePool']['engineType']!r}")
+    elif engine is not None:
+        errors.append(f"{label}: the pods carry an engine-type label without an InferencePool")
+    if values["networkPolicy"]["enabled"]:
+        errors += check_policy_follows_values(objects, values, label)
     if values["autoscaling"]["enabled"]:
         hpa = next(o for o in objects if o["kind"] == "HorizontalPodAutoscaler")
         names = [m["pods"]["metric"]["name"] for m in hpa["spec"]["metrics"] if m["type"] == "Pods"]
         if names != [values["autoscaling"]["metricName"]]:
             errors.append(f"{label}: the HPA scales on {names}")
+    return errors
+
+
+def check_pool_follows_values(objects, values, label):
+    """The InferencePool targets server.httpPort and names the endpoint picker of values."""
+    errors = []
+    pool = next(o for o in objects if o["kind"] == "InferencePool")
+    spec = pool["spec"]
+    picker = values["inferencePool"]["endpointPicker"]
+    dep = next(o for o in objects if o["kind"] == "Deployment")
+    if [p["number"] for p in spec["targetPorts"]] != [values["server"]["httpPort"]]:
+        errors.append(f"{label}: the InferencePool targets {spec['targetPorts']}, not server.httpPort")
+    if spec.get("appProtocol") != "http":
+        errors.append(f"{label}: the InferencePool's appProtocol is {spec.get('appProtocol')!r}; the "
+                      f"OpenAI API is HTTP/1.1")
+    if spec["selector"]["matchLabels"] != dep["spec"]["selector"]["matchLabels"]:
+        errors.append(f"{label}: the InferencePool selects {spec['selector']['matchLabels']}, the "
+                      f"Deployment {dep['spec']['selector']['matchLabels']}")
+    ref = spec.get("endpointPickerRef") or {}
+    want_name = picker["serviceName"] or f"{dep['metadata']['name']}-epp"
+    got = (ref.get("name"), (ref.get("port") or {}).get("number"), ref.get("failureMode"))
+    if got != (want_name, picker["port"], picker["failureMode"]):
+        errors.append(f"{label}: endpointPickerRef {got} != values {(want_name, picker['port'], picker['failureMode'])}")
+    return errors
+
+
+def check_policy_follows_values(objects, values, label):
+    """The NetworkPolicy admits the API ports to exactly the client pods and the gateway of
+    values, and the metrics port to the monitoring namespace (and the endpoint picker)."""
+    errors = []
+    np_values = values["networkPolicy"]
+    policy = next(o for o in objects if o["kind"] == "NetworkPolicy")
+    rules = policy["spec"].get("ingress") or []
+
+    def peers_for(port):
+        return [peer for rule in rules[:len(rules) - len(np_values["extraIngress"])]
+                for peer in rule.get("from") or []
+                if any(p.get("port") == port for p in rule.get("ports") or [])]
+
+    want_api = []
+    if np_values["clientPodLabels"]:
+        want_api.append({"podSelector": {"matchLabels": np_values["clientPodLabels"]}})
+    gateway = np_values["gateway"]
+    if gateway["namespaceSelector"]:
+        peer = {"namespaceSelector": gateway["namespaceSelector"]}
+        if gateway.get("podSelector"):
+            peer["podSelector"] = gateway["podSelector"]
+        want_api.append(peer)
+    for port in ("grpc", "http"):
+        if peers_for(port) != want_api:
+            errors.append(f"{label}: NetworkPolicy admits {peers_for(port)} to {port}, values say {want_api}")
+    want_metrics = []
+    monitoring = np_values["monitoring"]
+    if monitoring["namespaceSelector"]:
+        peer = {"namespaceSelector": monitoring["namespaceSelector"]}
+        if monitoring.get("podSelector"):
+            peer["podSelector"] = monitoring["podSelector"]
+        want_metrics.append(peer)
+    if values["inferencePool"]["enabled"]:
+        picker = values["inferencePool"]["endpointPicker"]
+        dep = next(o for o in objects if o["kind"] == "Deployment")
+        epp_labels = picker["podLabels"] or {"inferencepool": picker["serviceName"] or
+                                             f"{dep['metadata']['name']}-epp"}
+        want_metrics.append({"podSelector": {"matchLabels": epp_labels}})
+    if peers_for("metrics") != want_metrics:
+        errors.append(f"{label}: NetworkPolicy admits {peers_for('metrics')} to metrics, values say "
+                      f"{want_metrics}")
+    if np_values["extraIngress"] and rules[-len(np_values["extraIngress"]):] != np_values["extraIngress"]:
+        errors.append(f"{label}: networkPolicy.extraIngress is not rendered verbatim")
     return errors
 
 
@@ -577,7 +693,15 @@ BAD_VALUES = [
     (["--set", "model.volume.existingClaim="], "model.volume.existingClaim or model.volume.hostPath"),
     (["--set", "model.dir=/elsewhere/m"], "must lie under model.volume.mountPath"),
     (["--set", "tls.enabled=true"], "tls.secretName"),
-    (["--set", "apiKey.enabled=true"], "apiKey.existingSecret or apiKey.value"),
+    (["--set", "apiKey.enabled=true"], "apiKey.enabled needs apiKey.existingSecret"),
+    (["--set", "apiKey.value=sk-123"], "value"),  # no key material in values: the schema refuses it
+    (["--set", "server.httpPort=50051"], "must differ"),
+    (["--set", "probes.startup.failureThreshold=3"], "failureThreshold"),  # loadTimeoutSeconds sizes it
+    (["--set", "probes.startup.loadTimeoutSeconds=5,probes.startup.periodSeconds=10"],
+     "loadTimeoutSeconds"),
+    (["--set", "networkPolicy.clientPodLabels=null,networkPolicy.gateway.namespaceSelector=null"],
+     "close the API ports"),
+    (["--set", "inferencePool.endpointPicker.failureMode=Sometimes"], "failureMode"),
     (["--set", "server.flgs.x=1"], "flgs"),
     (["--set", "autoscaling.enabled=true,autoscaling.minReplicas=5,autoscaling.maxReplicas=2"],
      "maxReplicas"),
@@ -619,46 +743,175 @@ def cmd_dockerfilelint(repo):
     return "dockerfilelint: no issues"
 
 
+# The packages whose models validate objects, by API group: kubernetes-models has the
+# Kubernetes API's OpenAPI schema (core and every built-in group), the prometheus-operator
+# package the monitoring.coreos.com CRDs. Kinds that no package models (the InferencePool)
+# are printed as "unmodelled" and validated by k8s_checks instead.
 K8S_MODELS_JS = r"""
 const { createRequire } = require("module");
 const req = createRequire(process.env.DEPLOY_TOOLS_DIR + "/package.json");
+const packages = ["kubernetes-models", "@kubernetes-models/prometheus-operator"];
 const objects = JSON.parse(require("fs").readFileSync(0, "utf8"));
-let failed = 0, checked = 0, skipped = [];
+let failed = 0, checked = 0, unmodelled = [];
 for (const { source, obj } of objects) {
-  let Kind;
-  try { Kind = req(`kubernetes-models/${obj.apiVersion}/${obj.kind}`)[obj.kind]; } catch (e) { Kind = null; }
-  if (!Kind) { skipped.push(`${obj.apiVersion}/${obj.kind}`); continue; }
+  let Kind = null;
+  for (const pkg of packages) {
+    try { Kind = req(`${pkg}/${obj.apiVersion}/${obj.kind}`)[obj.kind]; } catch (e) { Kind = null; }
+    if (Kind) break;
+  }
+  if (!Kind) { unmodelled.push(`${obj.apiVersion}/${obj.kind}`); continue; }
   try { new Kind(obj).validate(); checked++; }
   catch (e) { failed++; console.log(`${source}: ${obj.kind} ${obj.metadata.name}: ${e.message}`); }
 }
-console.log(`checked ${checked}, failed ${failed}, no model for: ${[...new Set(skipped)].join(", ")}`);
+console.log(JSON.stringify({ checked, failed, unmodelled: [...new Set(unmodelled)].sort() }));
 process.exit(failed ? 1 : 0);
 """
+# Kinds that no npm package models, validated by k8s_checks (structure + the CRD's rules).
+OWN_SCHEMA_KINDS = {"inference.networking.k8s.io/v1/InferencePool"}
+
+
+def k8s_models_tools():
+    node = shutil.which("node")
+    for pkg in ("kubernetes-models", os.path.join("@kubernetes-models", "prometheus-operator")):
+        if not node or not os.path.isdir(os.path.join(tools_dir(), "node_modules", pkg)):
+            raise Skip(f"node or npm {pkg} is missing (bash deploy/get-tools.sh fetches it)")
+    return node
+
+
+def validate_with_k8s_models(node, items):
+    """Validates [{source, obj}]: kubernetes-models where a package models the kind, k8s_checks'
+    schema for OWN_SCHEMA_KINDS; any other unmodelled kind is an error. Returns (summary, errors)."""
+    result = run([node, "-e", K8S_MODELS_JS], input=json.dumps(items),
+                 env=dict(os.environ, DEPLOY_TOOLS_DIR=tools_dir()))
+    lines = result.stdout.strip().splitlines()
+    try:
+        summary = json.loads(lines[-1])
+    except (IndexError, ValueError):
+        return None, [f"kubernetes-models: no summary:\n{result.stdout}{result.stderr}"]
+    errors = lines[:-1] if result.returncode != 0 else []
+    own = [i for i in items if f"{i['obj']['apiVersion']}/{i['obj']['kind']}" in OWN_SCHEMA_KINDS]
+    for kind in summary["unmodelled"]:
+        if kind not in OWN_SCHEMA_KINDS:
+            errors.append(f"kubernetes-models: no package models {kind}, so it went unvalidated")
+    for item in own:
+        where = item["source"]
+        errors += k8s_checks.check_inference_pool(item["obj"], f"{where}: {item['obj']['kind']} "
+                                                  f"{item['obj']['metadata']['name']}")
+        errors += schema_errors([item["obj"]], where, required=True)
+    summary["own_schema"] = len(own)
+    return summary, errors
 
 
 def cmd_k8s_models(repo):
-    node = shutil.which("node")
-    models = os.path.join(tools_dir(), "node_modules", "kubernetes-models")
-    if not node or not os.path.isdir(models):
-        raise Skip("node or npm kubernetes-models is missing (bash deploy/get-tools.sh fetches it)")
+    node = k8s_models_tools()
     items = [{"source": s, "obj": o} for s, objs in repo.plain_manifests() for o in objs]
-    try:
-        helm = helm_binary()
-        for label, objects, _ in helm_renders(repo, helm):
-            items += [{"source": f"helm template ({label})", "obj": o} for o in objects]
-    except Skip:
-        pass
-    result = run([node, "-e", K8S_MODELS_JS], input=json.dumps(items),
-                 env=dict(os.environ, DEPLOY_TOOLS_DIR=tools_dir()))
-    if result.returncode != 0:
-        raise Failure(result.stdout + result.stderr)
-    return result.stdout.strip()
+    helm = helm_binary()
+    renders = helm_renders(repo, helm)
+    for label, objects, _ in renders:
+        items += [{"source": f"helm template ({label})", "obj": o} for o in objects]
+    summary, errors = validate_with_k8s_models(node, items)
+    fail_if(errors)
+    return (f"{summary['checked']} objects (plain manifests and {len(renders)} chart renders) valid "
+            f"against kubernetes-models' OpenAPI schema; {summary['own_schema']} InferencePools "
+            f"against the CRD's rules")
+
+
+def cmd_secrets(repo):
+    """No key material in the chart (values, ci values, templates) or the plain manifests."""
+    errors = []
+    suspicious = re.compile(r"-----BEGIN [A-Z ]*(PRIVATE KEY|CERTIFICATE)-----|\bsk-[A-Za-z0-9]{8,}"
+                            r"|\b(?=[A-Za-z0-9+_=-]*[0-9])(?=[A-Za-z0-9+_=-]*[A-Z])"
+                            r"(?=[A-Za-z0-9+_=-]*[a-z])[A-Za-z0-9+_=-]{32,}\b")
+    secret_words = re.compile(r"(password|passwd|token|credential|private.?key|^value$|^key$|^data$)", re.I)
+
+    def walk(node, path, rel):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, path + [str(k)], rel)
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, path + [str(i)], rel)
+        elif isinstance(node, str) and node:
+            where = f"{rel}: {'.'.join(path)}"
+            if suspicious.search(node):
+                errors.append(f"{where} looks like key material")
+            # A secret-named key holding a literal (references end in Secret, Name or Key).
+            if path and secret_words.search(path[-1]) and path[:1] in (["apiKey"], ["tls"]):
+                errors.append(f"{where} holds a literal; name an existing Secret instead")
+
+    values_files = [os.path.join(repo.chart, "values.yaml")] + repo.values_files()[1:]
+    for path in values_files:
+        rel = os.path.relpath(path, repo.root)
+        values = load_values(path)
+        walk(values, [], rel)
+        api_key = values.get("apiKey") or {}
+        if "value" in api_key:
+            errors.append(f"{rel}: apiKey.value: the API key comes only from apiKey.existingSecret")
+        if api_key.get("enabled") and not api_key.get("existingSecret"):
+            errors.append(f"{rel}: apiKey.enabled without apiKey.existingSecret")
+        tls = values.get("tls") or {}
+        if tls.get("enabled") and not tls.get("secretName"):
+            errors.append(f"{rel}: tls.enabled without tls.secretName")
+    with open(os.path.join(repo.chart, "values.schema.json")) as f:
+        schema = json.load(f)
+    if "value" in schema["properties"]["apiKey"]["properties"]:
+        errors.append("values.schema.json: apiKey.value is allowed; the chart must not take key material")
+    templates = os.path.join(repo.chart, "templates")
+    for name in sorted(os.listdir(templates)):
+        with open(os.path.join(templates, name)) as f:
+            text = f.read()
+        if re.search(r"^kind:\s*Secret\b", text, re.M) or "b64enc" in text:
+            errors.append(f"templates/{name}: the chart renders a Secret or encodes a value as one")
+    for source, objects in repo.plain_manifests():
+        for obj in objects:
+            if obj.get("kind") == "Secret":
+                errors.append(f"{source}: Secret {obj['metadata'].get('name')} in the plain manifests")
+            walk(obj, [obj.get("kind", "?")], source)
+    fail_if(errors)
+    return (f"no key material in {len(values_files)} values files, the templates or the plain "
+            f"manifests; API keys and TLS come from existing Secrets")
+
+
+POOL_VALUES = ["inference-pool-values.yaml", "full-values.yaml"]
+
+
+def cmd_inference_pool(repo):
+    helm = helm_binary()
+    node = k8s_models_tools()
+    defaults = load_values(os.path.join(repo.chart, "values.yaml"))
+    errors, items, pools = [], [], 0
+    for name in POOL_VALUES:
+        path = os.path.join(repo.chart, "ci", name)
+        values = merge(defaults, load_values(path))
+        if not values["inferencePool"]["enabled"]:
+            errors.append(f"ci/{name}: inferencePool.enabled is not true")
+            continue
+        result = run([helm, "template", "ovserve", repo.chart, "-f", path])
+        if result.returncode != 0:
+            raise Failure(f"helm template -f ci/{name} failed:\n{result.stderr}")
+        objects = k8s_checks.load_documents(result.stdout, name)
+        label = f"helm template -f ci/{name}"
+        kinds = [o["kind"] for o in objects]
+        if kinds.count("InferencePool") != 1 or kinds.count("NetworkPolicy") != 1:
+            errors.append(f"{label}: expected one InferencePool and one NetworkPolicy, got {kinds}")
+            continue
+        pools += 1
+        errors += k8s_checks.check_objects(objects, repo.flags(), label)
+        errors += schema_errors(objects, label, required=True)
+        errors += check_render_follows_values(objects, values, label)
+        items += [{"source": label, "obj": o} for o in objects]
+    summary, model_errors = validate_with_k8s_models(node, items)
+    errors += model_errors
+    fail_if(errors)
+    return (f"{pools} renders with the InferencePool (inference.networking.k8s.io/v1) on: "
+            f"{len(items)} objects pass the checks, the Kubernetes types and kubernetes-models")
 
 
 COMMANDS = {
     "manifests": cmd_manifests, "schema": cmd_schema, "docker": cmd_docker,
     "metrics": cmd_metrics, "yamllint": cmd_yamllint, "kustomize": cmd_kustomize,
     "helm": cmd_helm, "dockerfilelint": cmd_dockerfilelint, "k8s-models": cmd_k8s_models,
+    "secrets": cmd_secrets, "inference-pool": cmd_inference_pool,
 }
 
 
@@ -673,6 +926,10 @@ def main():
         print(f"deploy {args.check}: {COMMANDS[args.check](repo)}")
         return 0
     except Skip as e:
+        if os.environ.get("CI") == "true":
+            print(f"deploy {args.check}: FAILED: CI runs every deploy check (.ci/run fetches the "
+                  f"tools), but {e}")
+            return 1
         print(f"deploy {args.check}: SKIPPED: {e}")
         return SKIP
     except Failure as e:

@@ -1,14 +1,16 @@
 """Checks of rendered Kubernetes objects for the ovserve deployment (no cluster, no renderer).
 
 check_objects() holds the objects to what ovserve needs: every flag passed to the server
-exists in `ovserve serve --help`, ports, probes, drain and grace period, volumes, security
-context and the selectors between the objects agree. check_schema() validates each object
-against the Kubernetes API types of Debian's python3-kubernetes (strict: unknown keys,
-wrong types and missing required fields are errors), with the few fields newer than its
-API version (gRPC probes, autoscaling/v2) added here. Both return a list of messages.
+exists in `ovserve serve --help`, ports (gRPC, HTTP, metrics on a Service of its own),
+probes, drain and grace period, volumes, security context, the NetworkPolicy's rules, the
+InferencePool and the selectors between the objects agree. check_schema() validates each
+object against the Kubernetes API types of Debian's python3-kubernetes (strict: unknown
+keys, wrong types and missing required fields are errors), with the few fields newer than
+its API version (gRPC probes, autoscaling/v2) and the CRDs (Prometheus Operator monitors,
+the Gateway API Inference Extension's InferencePool) added here. Both return a list of
+messages.
 """
 
-import base64
 import re
 import subprocess
 
@@ -17,16 +19,20 @@ import yaml
 SERVER_CONTAINER = "ovserve"
 HEALTH_SERVICES = ("", "ovserve.v1.Ovserve")
 KNOWN_KINDS = {
-    ("v1", "Service"), ("v1", "ServiceAccount"), ("v1", "Secret"), ("v1", "ConfigMap"),
+    ("v1", "Service"), ("v1", "ServiceAccount"), ("v1", "ConfigMap"),
     ("apps/v1", "Deployment"), ("policy/v1", "PodDisruptionBudget"),
-    ("autoscaling/v2", "HorizontalPodAutoscaler"),
+    ("autoscaling/v2", "HorizontalPodAutoscaler"), ("networking.k8s.io/v1", "NetworkPolicy"),
     ("monitoring.coreos.com/v1", "ServiceMonitor"), ("monitoring.coreos.com/v1", "PodMonitor"),
+    ("inference.networking.k8s.io/v1", "InferencePool"),
 }
+# The ports the server listens on: (flag, container port name, the flag's default).
+SERVER_PORTS = (("port", "grpc", 50051), ("http_port", "http", 8000), ("metrics_port", "metrics", 9090))
+API_PORTS = ("grpc", "http")
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 METRIC_NAME = re.compile(r"\bovserve_[a-z0-9_]*[a-z0-9]")
-MIN_STARTUP_ALLOWANCE_S = 300  # loading a real checkpoint takes minutes
+MIN_STARTUP_ALLOWANCE_S = 1800  # loading a 72B checkpoint from network storage takes many minutes
 
 
 def load_documents(text, source):
@@ -154,7 +160,7 @@ def _check_deployment(dep, flags, where):
     values = flag_values(args)
 
     ports = {p.get("name"): p.get("containerPort") for p in container.get("ports") or []}
-    for flag, port_name, default in (("port", "grpc", 50051), ("metrics_port", "metrics", 9090)):
+    for flag, port_name, default in SERVER_PORTS:
         want = int(values.get(flag, default))
         if ports.get(port_name) != want:
             errors.append(f"{cwhere}: containerPort '{port_name}' is {ports.get(port_name)!r}, "
@@ -162,7 +168,8 @@ def _check_deployment(dep, flags, where):
     if values.get("host", "0.0.0.0") not in ("0.0.0.0", "[::]", "::"):
         errors.append(f"{cwhere}: --host={values['host']} is not reachable from the kubelet and Service")
 
-    # Probes: native gRPC health (plaintext), or TCP where the server speaks TLS.
+    # Probes: native gRPC health in plaintext; with TLS, HTTPS GET /health on the HTTP port
+    # (200 serving, 503 loading or draining), which kubelet asks without verifying the cert.
     tls = "tls_cert" in values
     for probe_name in ("startupProbe", "livenessProbe", "readinessProbe"):
         probe = container.get(probe_name)
@@ -178,13 +185,21 @@ def _check_deployment(dep, flags, where):
             if probe["grpc"].get("service", "") not in HEALTH_SERVICES:
                 errors.append(f"{cwhere}: {probe_name} asks for health service "
                               f"{probe['grpc'].get('service')!r}; the server reports {HEALTH_SERVICES}")
-        elif "tcpSocket" in probe:
+        elif "httpGet" in probe:
+            get = probe["httpGet"]
             if not tls:
-                errors.append(f"{cwhere}: {probe_name} is a TCP probe; use grpc (grpc.health.v1)")
-            if probe["tcpSocket"].get("port") not in ("grpc", ports.get("grpc")):
-                errors.append(f"{cwhere}: {probe_name} does not probe the gRPC port")
+                errors.append(f"{cwhere}: {probe_name} is an HTTP probe; without TLS use grpc "
+                              f"(grpc.health.v1)")
+            if get.get("path") != "/health":
+                errors.append(f"{cwhere}: {probe_name} asks {get.get('path')!r}, not /health")
+            if get.get("port") not in ("http", ports.get("http")):
+                errors.append(f"{cwhere}: {probe_name} does not probe the HTTP port")
+            if get.get("scheme", "HTTP") != ("HTTPS" if tls else "HTTP"):
+                errors.append(f"{cwhere}: {probe_name} uses scheme {get.get('scheme', 'HTTP')} but the "
+                              f"server {'speaks' if tls else 'does not speak'} TLS")
         else:
-            errors.append(f"{cwhere}: {probe_name} is neither a gRPC nor a TCP probe")
+            errors.append(f"{cwhere}: {probe_name} is neither a gRPC probe nor an HTTP /health probe "
+                          f"(a TCP probe only says the port is open)")
     startup = container.get("startupProbe") or {}
     allowance = startup.get("periodSeconds", 10) * startup.get("failureThreshold", 3)
     if allowance < MIN_STARTUP_ALLOWANCE_S:
@@ -209,6 +224,10 @@ def _check_deployment(dep, flags, where):
     for m in mounts:
         if m.get("name") not in volumes:
             errors.append(f"{cwhere}: volumeMount {m.get('name')} names no volume")
+    for name, volume in volumes.items():
+        if "emptyDir" in volume and not (volume["emptyDir"] or {}).get("sizeLimit"):
+            errors.append(f"{where}: emptyDir volume {name} has no sizeLimit (an unbounded emptyDir "
+                          f"can fill the node's disk or memory)")
 
     def mount_of(path):
         best = None
@@ -284,6 +303,10 @@ def check_objects(objects, flags, source):
     for i, obj in enumerate(objects):
         kind, api = obj.get("kind"), obj.get("apiVersion")
         where = f"{source}: {kind or '?'} {_name(obj) or '#' + str(i)}"
+        if (api, kind) == ("v1", "Secret"):
+            errors.append(f"{where}: the deployment holds no key material; Secrets are made outside it "
+                          f"(apiKey.existingSecret, tls.secretName)")
+            continue
         if (api, kind) not in KNOWN_KINDS:
             errors.append(f"{where}: unexpected apiVersion/kind {api}/{kind}")
             continue
@@ -302,25 +325,34 @@ def check_objects(objects, flags, source):
     pod_labels = [((d["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {}
                   for d in deployments]
     port_names = set()
+    container_ports = {}  # name -> number
     for dep in deployments:
         c = _container(dep) or {}
         port_names |= {p.get("name") for p in c.get("ports") or []}
+        container_ports.update({p.get("name"): p.get("containerPort") for p in c.get("ports") or []})
 
     services = by_kind.get("Service", [])
     if not services:
         errors.append(f"{source}: no Service")
+    exposed = set()
     for svc in services:
         where = f"{source}: Service {_name(svc)}"
         spec = svc.get("spec") or {}
         if not any(_selects(spec.get("selector") or {}, labels) for labels in pod_labels):
             errors.append(f"{where}: selector {spec.get('selector')} matches no Deployment's pods")
         names = {p.get("name") for p in spec.get("ports") or []}
-        if not {"grpc", "metrics"} <= names:
-            errors.append(f"{where}: needs ports named grpc and metrics, has {sorted(names)}")
+        exposed |= names
+        # /metrics on a Service of its own: scrapers need no way to the API, nor API clients to it.
+        if "metrics" in names and names & set(API_PORTS):
+            errors.append(f"{where}: exposes the metrics port beside the API ports {sorted(names)}; "
+                          f"give /metrics a Service of its own")
         for p in spec.get("ports") or []:
             target = p.get("targetPort", p.get("port"))
             if isinstance(target, str) and target not in port_names:
                 errors.append(f"{where}: port {p.get('name')} targets {target!r}, no container port")
+    if services and not {"grpc", "http", "metrics"} <= exposed:
+        errors.append(f"{source}: the Services expose {sorted(exposed)}; grpc, http (the OpenAI API) "
+                      f"and metrics are needed")
 
     for pdb in by_kind.get("PodDisruptionBudget", []):
         where = f"{source}: PodDisruptionBudget {_name(pdb)}"
@@ -348,17 +380,18 @@ def check_objects(objects, flags, source):
             if metric.get("type") in ("Pods", "Object", "External") and not name:
                 errors.append(f"{where}: a {metric.get('type')} metric without a name")
 
-    svc_labels = [(s.get("metadata") or {}).get("labels") or {} for s in services]
-    svc_ports = {p.get("name") for s in services for p in (s.get("spec") or {}).get("ports") or []}
     for mon in by_kind.get("ServiceMonitor", []):
         where = f"{source}: ServiceMonitor {_name(mon)}"
         spec = mon.get("spec") or {}
-        if not any(_selects((spec.get("selector") or {}).get("matchLabels") or {}, labels)
-                   for labels in svc_labels):
+        selected = [s for s in services if _selects((spec.get("selector") or {}).get("matchLabels") or {},
+                                                    (s.get("metadata") or {}).get("labels") or {})]
+        if not selected:
             errors.append(f"{where}: selector matches no Service")
+        svc_ports = {p.get("name") for s in selected for p in (s.get("spec") or {}).get("ports") or []}
         for ep in spec.get("endpoints") or []:
             if ep.get("port") not in svc_ports:
-                errors.append(f"{where}: endpoint port {ep.get('port')!r} is no Service port name")
+                errors.append(f"{where}: endpoint port {ep.get('port')!r} is no port of the Services "
+                              f"it selects ({sorted(_name(s) for s in selected)})")
     for mon in by_kind.get("PodMonitor", []):
         where = f"{source}: PodMonitor {_name(mon)}"
         spec = mon.get("spec") or {}
@@ -369,12 +402,131 @@ def check_objects(objects, flags, source):
             if ep.get("port") not in port_names:
                 errors.append(f"{where}: endpoint port {ep.get('port')!r} is no container port name")
 
-    for secret in by_kind.get("Secret", []):
-        for key, value in ((secret.get("data") or {}).items()):
-            try:
-                base64.b64decode(value, validate=True)
-            except Exception:  # noqa: BLE001 - any decoding failure is the finding
-                errors.append(f"{source}: Secret {_name(secret)}: data.{key} is not base64")
+    for policy in by_kind.get("NetworkPolicy", []):
+        errors += _check_network_policy(policy, pod_labels, container_ports,
+                                        f"{source}: NetworkPolicy {_name(policy)}")
+    for pool in by_kind.get("InferencePool", []):
+        errors += check_inference_pool(pool, f"{source}: InferencePool {_name(pool)}")
+        selector = ((pool.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        if not any(_selects(selector, labels) for labels in pod_labels):
+            errors.append(f"{source}: InferencePool {_name(pool)}: selector {selector} matches no "
+                          f"Deployment's pods")
+        targets = [p.get("number") for p in (pool.get("spec") or {}).get("targetPorts") or []]
+        if container_ports.get("http") not in targets:
+            errors.append(f"{source}: InferencePool {_name(pool)}: targetPorts {targets} miss the HTTP "
+                          f"API port {container_ports.get('http')} (the gateway speaks OpenAI HTTP)")
+        for policy in by_kind.get("NetworkPolicy", []):
+            if not _admits_port(policy, "http", container_ports):
+                errors.append(f"{source}: NetworkPolicy {_name(policy)} admits no one to the HTTP port "
+                              f"the InferencePool targets")
+    return errors
+
+
+def _port_ref(port, container_ports):
+    """A NetworkPolicyPort's port (name or number) as a container port name; None: every port."""
+    if port is None:
+        return None
+    if isinstance(port, str):
+        return port
+    for name, number in container_ports.items():
+        if number == port:
+            return name
+    return f"#{port}"
+
+
+def _admits_port(policy, name, container_ports):
+    for rule in (policy.get("spec") or {}).get("ingress") or []:
+        ports = rule.get("ports") or [{}]
+        if any(_port_ref(p.get("port"), container_ports) in (None, name) for p in ports):
+            return True
+    return False
+
+
+def _check_network_policy(policy, pod_labels, container_ports, where):
+    """Ingress only through named rules: each with sources and ports, API and metrics apart."""
+    errors = []
+    spec = policy.get("spec") or {}
+    selector = (spec.get("podSelector") or {}).get("matchLabels") or {}
+    if not any(_selects(selector, labels) for labels in pod_labels):
+        errors.append(f"{where}: podSelector {selector} matches no Deployment's pods")
+    if "Ingress" not in (spec.get("policyTypes") or []):
+        errors.append(f"{where}: policyTypes lacks Ingress, so the ingress rules do not apply")
+    rules = spec.get("ingress") or []
+    if not rules:
+        errors.append(f"{where}: no ingress rule: every port is closed to everyone")
+    for i, rule in enumerate(rules):
+        at = f"{where} ingress[{i}]"
+        peers = rule.get("from")
+        if not peers:
+            errors.append(f"{at}: no 'from': the rule admits every source")
+        for peer in peers or []:
+            if not peer or (peer.get("namespaceSelector") == {} and not peer.get("podSelector")):
+                errors.append(f"{at}: peer {peer} admits every pod of every namespace")
+        ports = rule.get("ports")
+        if not ports:
+            errors.append(f"{at}: no 'ports': the rule admits its sources to every port")
+            continue
+        names = {_port_ref(p.get("port"), container_ports) for p in ports}
+        for name in names:
+            if name not in container_ports:
+                errors.append(f"{at}: port {name!r} is no container port ({sorted(container_ports)})")
+        if "metrics" in names and names & set(API_PORTS):
+            errors.append(f"{at}: admits the same sources to the metrics and the API ports; "
+                          f"monitoring and API clients get rules of their own")
+    for name in ("grpc", "http", "metrics"):
+        if name in container_ports and not _admits_port(policy, name, container_ports):
+            errors.append(f"{where}: no rule admits anyone to the {name} port")
+    return errors
+
+
+LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+                       r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+KIND_NAME = re.compile(r"^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$")
+
+
+def check_inference_pool(pool, where):
+    """The InferencePool CRD's validation (inference.networking.k8s.io/v1, the GA API of the
+    Gateway API Inference Extension): selector, targetPorts, appProtocol, endpointPickerRef."""
+    errors = []
+    if pool.get("apiVersion") != "inference.networking.k8s.io/v1":
+        errors.append(f"{where}: apiVersion {pool.get('apiVersion')}; the GA API is "
+                      f"inference.networking.k8s.io/v1")
+    spec = pool.get("spec") or {}
+    labels = (spec.get("selector") or {}).get("matchLabels")
+    if not isinstance(labels, dict) or not 1 <= len(labels) <= 64:
+        errors.append(f"{where}: spec.selector.matchLabels needs 1 to 64 labels, has {labels!r}")
+    for key, value in (labels or {}).items():
+        if not LABEL_KEY.match(str(key)) or not isinstance(value, str) or len(value) > 63 \
+                or not LABEL_VALUE.match(value):
+            errors.append(f"{where}: selector label {key}={value!r} is not a valid label")
+    ports = spec.get("targetPorts")
+    if not isinstance(ports, list) or not 1 <= len(ports) <= 8:
+        errors.append(f"{where}: spec.targetPorts needs 1 to 8 ports, has {ports!r}")
+    numbers = [p.get("number") if isinstance(p, dict) else None for p in ports or []]
+    for n in numbers:
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 65535:
+            errors.append(f"{where}: targetPorts number {n!r} is not a port")
+    if len(set(map(str, numbers))) != len(numbers):
+        errors.append(f"{where}: targetPorts repeat a number: {numbers}")
+    if spec.get("appProtocol", "http") not in ("http", "kubernetes.io/h2c"):
+        errors.append(f"{where}: appProtocol {spec.get('appProtocol')!r} is not http or kubernetes.io/h2c")
+    ref = spec.get("endpointPickerRef")
+    if not isinstance(ref, dict):
+        errors.append(f"{where}: no endpointPickerRef: the gateway would have no endpoint picker to ask")
+        return errors
+    if not isinstance(ref.get("name"), str) or not 1 <= len(ref["name"]) <= 253:
+        errors.append(f"{where}: endpointPickerRef.name {ref.get('name')!r} is not a name")
+    kind = ref.get("kind", "Service")
+    if not isinstance(kind, str) or not KIND_NAME.match(kind) or len(kind) > 63:
+        errors.append(f"{where}: endpointPickerRef.kind {kind!r} is not a kind")
+    port = (ref.get("port") or {}).get("number") if isinstance(ref.get("port"), dict) else None
+    if kind == "Service" and port is None:
+        errors.append(f"{where}: endpointPickerRef.port.number is required for a Service")
+    if port is not None and (not isinstance(port, int) or not 1 <= port <= 65535):
+        errors.append(f"{where}: endpointPickerRef.port.number {port!r} is not a port")
+    if ref.get("failureMode", "FailClose") not in ("FailOpen", "FailClose"):
+        errors.append(f"{where}: endpointPickerRef.failureMode {ref.get('failureMode')!r} is not "
+                      f"FailOpen or FailClose")
     return errors
 
 
@@ -401,6 +553,20 @@ _EXTRA_TYPES = {
         "namespaceSelector": ("object", False), "jobLabel": ("str", False),
         "podTargetLabels": ("list[str]", False), "sampleLimit": ("int", False),
     },
+    # inference.networking.k8s.io/v1 InferencePool (Gateway API Inference Extension); ranges,
+    # enums and patterns: check_inference_pool().
+    "InferencePool": {"apiVersion": ("str", True), "kind": ("str", True),
+                      "metadata": ("V1ObjectMeta", True), "spec": ("InferencePoolSpec", True)},
+    "InferencePoolSpec": {
+        "selector": ("InferencePoolSelector", True), "targetPorts": ("list[InferencePoolPort]", True),
+        "appProtocol": ("str", False), "endpointPickerRef": ("EndpointPickerRef", False),
+    },
+    "InferencePoolSelector": {"matchLabels": ("dict(str, str)", True)},
+    "InferencePoolPort": {"number": ("int", True)},
+    "EndpointPickerRef": {
+        "group": ("str", False), "kind": ("str", False), "name": ("str", True),
+        "port": ("InferencePoolPort", False), "failureMode": ("str", False),
+    },
     "ServiceMonitor": {"apiVersion": ("str", True), "kind": ("str", True),
                        "metadata": ("V1ObjectMeta", True), "spec": ("ServiceMonitorSpec", True)},
     "PodMonitor": {"apiVersion": ("str", True), "kind": ("str", True),
@@ -412,6 +578,8 @@ _ROOT_TYPES = {
     ("v1", "Service"): "V1Service", ("v1", "ServiceAccount"): "V1ServiceAccount",
     ("v1", "Secret"): "V1Secret", ("v1", "ConfigMap"): "V1ConfigMap",
     ("apps/v1", "Deployment"): "V1Deployment",
+    ("networking.k8s.io/v1", "NetworkPolicy"): "V1NetworkPolicy",
+    ("inference.networking.k8s.io/v1", "InferencePool"): "InferencePool",
     ("policy/v1", "PodDisruptionBudget"): "V1PodDisruptionBudget",
     # autoscaling/v2 is v2beta2 made GA with the same fields.
     ("autoscaling/v2", "HorizontalPodAutoscaler"): "V2beta2HorizontalPodAutoscaler",

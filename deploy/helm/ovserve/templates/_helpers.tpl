@@ -26,12 +26,32 @@ app.kubernetes.io/name: {{ include "ovserve.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
-{{- define "ovserve.labels" -}}
+{{- define "ovserve.commonLabels" -}}
 helm.sh/chart: {{ include "ovserve.chart" . }}
 {{ include "ovserve.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
-app.kubernetes.io/component: server
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "ovserve.labels" -}}
+{{ include "ovserve.commonLabels" . }}
+app.kubernetes.io/component: server
+{{- end }}
+
+{{/* The metrics Service's labels: ServiceMonitors select it by component=metrics. */}}
+{{- define "ovserve.metricsLabels" -}}
+{{ include "ovserve.commonLabels" . }}
+app.kubernetes.io/component: metrics
+{{- end }}
+
+{{- define "ovserve.eppServiceName" -}}
+{{- default (printf "%s-epp" (include "ovserve.fullname" .)) .Values.inferencePool.endpointPicker.serviceName }}
+{{- end }}
+
+{{/* The startup probe's failureThreshold: loadTimeoutSeconds / periodSeconds, rounded up. */}}
+{{- define "ovserve.startupFailureThreshold" -}}
+{{- $period := int .Values.probes.startup.periodSeconds }}
+{{- div (add (int .Values.probes.startup.loadTimeoutSeconds) (sub $period 1)) $period }}
 {{- end }}
 
 {{- define "ovserve.serviceAccountName" -}}
@@ -40,10 +60,6 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- else }}
 {{- default "default" .Values.serviceAccount.name }}
 {{- end }}
-{{- end }}
-
-{{- define "ovserve.apiKeySecretName" -}}
-{{- default (printf "%s-api-key" (include "ovserve.fullname" .)) .Values.apiKey.existingSecret }}
 {{- end }}
 
 {{/* A flag value: YAML numbers arrive as float64; print integers without an exponent. */}}
@@ -69,8 +85,18 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if and .Values.tls.enabled (not .Values.tls.secretName) }}
 {{- fail "tls.enabled needs tls.secretName (a kubernetes.io/tls Secret)" }}
 {{- end }}
-{{- if and .Values.apiKey.enabled (not .Values.apiKey.existingSecret) (not .Values.apiKey.value) }}
-{{- fail "apiKey.enabled needs apiKey.existingSecret or apiKey.value" }}
+{{- if and .Values.apiKey.enabled (not .Values.apiKey.existingSecret) }}
+{{- fail "apiKey.enabled needs apiKey.existingSecret (a Secret made outside the chart; the chart holds no key material)" }}
+{{- end }}
+{{- if lt (int .Values.probes.startup.loadTimeoutSeconds) (int .Values.probes.startup.periodSeconds) }}
+{{- fail "probes.startup.loadTimeoutSeconds must be >= probes.startup.periodSeconds" }}
+{{- end }}
+{{- $ports := list (int .Values.server.grpcPort) (int .Values.server.httpPort) (int .Values.server.metricsPort) }}
+{{- if ne (len (uniq $ports)) 3 }}
+{{- fail "server.grpcPort, server.httpPort and server.metricsPort must differ" }}
+{{- end }}
+{{- if and .Values.networkPolicy.enabled (not .Values.networkPolicy.clientPodLabels) (not .Values.networkPolicy.gateway.namespaceSelector) (not .Values.networkPolicy.extraIngress) }}
+{{- fail "networkPolicy.enabled with no clientPodLabels, gateway.namespaceSelector or extraIngress would close the API ports to everyone" }}
 {{- end }}
 {{- if and .Values.autoscaling.enabled (lt (int .Values.autoscaling.maxReplicas) (int .Values.autoscaling.minReplicas)) }}
 {{- fail "autoscaling.maxReplicas must be >= autoscaling.minReplicas" }}
@@ -86,6 +112,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 - "--host=0.0.0.0"
 - {{ printf "--port=%d" (int .Values.server.grpcPort) | quote }}
+- {{ printf "--http-port=%d" (int .Values.server.httpPort) | quote }}
 - {{ printf "--metrics-port=%d" (int .Values.server.metricsPort) | quote }}
 - {{ printf "--threads=%d" (int .Values.server.threads) | quote }}
 {{- if .Values.gpu.enabled }}
@@ -116,11 +143,16 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
-{{/* A probe: native gRPC health (grpc.health.v1) in plaintext, TCP when TLS is on. */}}
+{{/* A probe: native gRPC health (grpc.health.v1) in plaintext. With TLS on (kubelet's gRPC
+probes cannot speak TLS) the HTTP API's /health over HTTPS, which the kubelet asks without
+verifying the certificate: 200 while serving, 503 while loading or draining, open without an
+API key, like grpc.health.v1. */}}
 {{- define "ovserve.probe" -}}
 {{- if .root.Values.tls.enabled -}}
-tcpSocket:
-  port: grpc
+httpGet:
+  path: /health
+  port: http
+  scheme: HTTPS
 {{- else -}}
 grpc:
   port: {{ .root.Values.server.grpcPort }}
@@ -128,5 +160,17 @@ grpc:
 {{- end }}
 periodSeconds: {{ .probe.periodSeconds }}
 timeoutSeconds: {{ .probe.timeoutSeconds }}
-failureThreshold: {{ .probe.failureThreshold }}
+failureThreshold: {{ .failureThreshold | default .probe.failureThreshold }}
+{{- end }}
+
+{{/* A NetworkPolicyPeer from {namespaceSelector, podSelector} values; nothing when both are empty. */}}
+{{- define "ovserve.namespacePeer" -}}
+{{- if .namespaceSelector }}
+- namespaceSelector:
+    {{- toYaml .namespaceSelector | nindent 4 }}
+  {{- with .podSelector }}
+  podSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}
 {{- end }}
