@@ -12,6 +12,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "engine/kv_cache/block_table.h"
+#include "engine/model/format_preprocessing.h"
 #include "engine/model/llava_model.h"
 #include "engine/prompt/prompt_builder.h"
 #include "engine/request_stream.h"
@@ -185,11 +186,12 @@ absl::Status Engine::Impl::Init() {
                                                          ? ModelParts::kTokenEmbeddings
                                                          : ModelParts::kLanguage));
   ASSIGN_OR_RETURN(tokenizer_, Tokenizer::Load(config_.model_dir));
-  ASSIGN_OR_RETURN(auto pre_config, LoadPreprocessorConfig(config_.model_dir));
+  ASSIGN_OR_RETURN(auto pre_config, LoadPreprocessorConfigFor(config_.model_dir, model_->config()));
   ASSIGN_OR_RETURN(auto processor, ImageProcessor::Create(std::move(pre_config)));
   MediaPreprocessorOptions media = config_.media;
   media.patches_per_side = model_->config().vision.patches_per_side();
   media.anyres_max_crops = model_->config().anyres_max_crops;
+  media.unpad_rounding = model_->config().unpad_rounding;
   media.threads = host_threads;
   preprocessor_ = std::make_unique<MediaPreprocessor>(std::move(processor), media);
 
@@ -280,10 +282,9 @@ absl::StatusOr<std::unique_ptr<RequestHandle>> Engine::Impl::Submit(GenerateRequ
   RETURN_IF_ERROR(ValidateSamplingParams(request.sampling, vocab));
   RETURN_IF_ERROR(ValidateStopParams(request.stop, vocab));
 
-  const PlaceholderIds placeholders{static_cast<int32_t>(mc.image_token_id),
-                                    static_cast<int32_t>(mc.video_token_id)};
-  ASSIGN_OR_RETURN(const TokenizedPrompt tokenized,
-                   TokenizePrompt(request.input, *tokenizer_, placeholders, vocab));
+  const PromptFormat format = PromptFormatOf(mc);
+  const PlaceholderIds& placeholders = format.placeholders;
+  ASSIGN_OR_RETURN(const TokenizedPrompt tokenized, TokenizePrompt(request.input, *tokenizer_, format, vocab));
 
   const bool multimodal = !tokenized.media.empty();
   const auto queue_full = [&] {

@@ -23,20 +23,21 @@
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "engine/model/format_preprocessing.h"
 #include "engine/model/llava_model.h"
 #include "engine/multimodal/media_preprocessor.h"
 #include "engine/runner/fixture_case.h"
 #include "engine/runner/greedy_runner.h"
 #include "engine/runner/media_inputs.h"
 #include "engine/runner/run_output.h"
-#include "engine/prompt/chat_template.h"
+#include "engine/prompt/prompt_builder.h"
 #include "engine/tokenizer/incremental_decoder.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "engine/util/status_macros.h"
 #include "kernels/backend_factory.h"
 #include "kernels/cpu/cpu_features.h"
 
-ABSL_FLAG(std::string, model, "", "Hugging Face LLaVA-OneVision folder (config.json, model.safetensors, tokenizer.json)");
+ABSL_FLAG(std::string, model, "", "LLaVA-OneVision folder, llava-hf or lmms-lab format (config.json, model.safetensors, tokenizer files)");
 ABSL_FLAG(std::string, prompt, "", "user message text (prompt mode)");
 ABSL_FLAG(std::string, case_dir, "", "reference case folder (case.json + tensors.safetensors); alias --case");
 ABSL_FLAG(std::string, out, "", "write result.json and last_logits.f32 to this folder");
@@ -77,11 +78,12 @@ absl::Status AddMedia(const std::string& model_dir, const engine::LlavaOnevision
                      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes[i].data()), bytes[i].size()),
                      absl::GetFlag(FLAGS_num_frames)});
   }
-  ASSIGN_OR_RETURN(auto pre_config, engine::LoadPreprocessorConfig(model_dir));
+  ASSIGN_OR_RETURN(auto pre_config, engine::LoadPreprocessorConfigFor(model_dir, config));
   ASSIGN_OR_RETURN(auto processor, engine::ImageProcessor::Create(std::move(pre_config)));
   engine::MediaPreprocessorOptions options;
   options.patches_per_side = config.vision.patches_per_side();
   options.anyres_max_crops = config.anyres_max_crops;
+  options.unpad_rounding = config.unpad_rounding;
   options.threads = threads > 0 ? threads : 2;
   engine::MediaPreprocessor preprocessor(std::move(processor), options);
   ASSIGN_OR_RETURN(prepared, preprocessor.Prepare(items));
@@ -123,9 +125,13 @@ absl::Status Run() {
     for (size_t i = 0; i < request.images.size(); ++i) message.content.push_back(engine::ContentPart::Image(""));
     for (size_t i = 0; i < request.videos.size(); ++i) message.content.push_back(engine::ContentPart::Video(""));
     message.content.push_back(engine::ContentPart::Text(prompt));
-    const std::string text = engine::ApplyChatTemplate({message}, /*add_generation_prompt=*/true);
-    ASSIGN_OR_RETURN(auto ids, tokenizer->Encode(text));
-    request.prompt_ids.assign(ids.begin(), ids.end());
+    // The checkpoint format's own chat form (prompt_format.h); the media
+    // are already prepared, so the parts only say where their markers go.
+    engine::Conversation chat{{message}, /*add_generation_prompt=*/true};
+    ASSIGN_OR_RETURN(const engine::TokenizedPrompt tokenized,
+                     engine::TokenizePrompt(chat, *tokenizer, engine::PromptFormatOf(model->config()),
+                                            model->config().text.vocab_size));
+    request.prompt_ids = tokenized.ids;
     request.max_new_tokens = absl::GetFlag(FLAGS_max_tokens);
     request.stop_token_ids = {static_cast<int32_t>(model->config().text.eos_token_id)};
   }

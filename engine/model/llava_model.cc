@@ -79,7 +79,7 @@ absl::StatusOr<int64_t> LlavaOnevisionModel::VisualTokenCount(const VisualInput&
       }
       const AnyResLayout layout =
           ComputeAnyResLayout(item.original_size, config_.image_grid_pinpoints, vc.image_size, P,
-                              config_.anyres_max_crops);
+                              config_.anyres_max_crops, config_.unpad_rounding);
       if (px.dim(0) != layout.num_crops()) {
         return absl::InvalidArgumentError(absl::StrCat(
             "image of ", item.original_size.height, "x", item.original_size.width, " needs ",
@@ -171,7 +171,7 @@ absl::StatusOr<std::vector<float>> LlavaOnevisionModel::EncodeVisual(const Visua
     case VisualKind::kImageAnyRes:
       PackAnyResImage(host, proj,
                       ComputeAnyResLayout(item.original_size, config_.image_grid_pinpoints,
-                                          vc.image_size, P, config_.anyres_max_crops),
+                                          vc.image_size, P, config_.anyres_max_crops, config_.unpad_rounding),
                       P, host_newline_, out);
       break;
     case VisualKind::kImageSingleCrop:

@@ -23,6 +23,8 @@ struct Layout {
   std::string image_newline;   // full name
   std::string text;            // "...language_model[.model]." (holds embed_tokens, layers, norm)
   std::string lm_head;         // full name
+  std::string projector_linear1 = "linear_1";
+  std::string projector_linear2 = "linear_2";
 };
 
 // llava-hf conversions (transformers < 4.52 save format).
@@ -37,7 +39,21 @@ Layout NewLayout() {
           "model.image_newline", "model.language_model.", "lm_head.weight"};
 }
 
-absl::StatusOr<Layout> DetectLayout(const Checkpoint& checkpoint) {
+// lmms-lab (LLaVA-NeXT's LlavaQwenForCausalLM): the projector is an
+// nn.Sequential (Linear, GELU, Linear), so its linears are "0" and "2".
+Layout LmmsLayout() {
+  return {"model.vision_tower.vision_tower.vision_model.", "model.mm_projector.", "model.image_newline",
+          "model.", "lm_head.weight", "0", "2"};
+}
+
+absl::StatusOr<Layout> DetectLayout(const Checkpoint& checkpoint, CheckpointFormat format) {
+  if (format == CheckpointFormat::kLmmsLab) {
+    const Layout lmms = LmmsLayout();
+    const std::string probe = lmms.text + "embed_tokens.weight";
+    if (checkpoint.Has(probe)) return lmms;
+    return absl::NotFoundError(absl::StrCat("checkpoint has no tensor \"", probe,
+                                            "\"; config.json says lmms-lab format (LlavaQwenForCausalLM)"));
+  }
   const Layout legacy = LegacyLayout();
   const Layout current = NewLayout();
   const std::string legacy_probe = legacy.text + "embed_tokens.weight";
@@ -129,6 +145,13 @@ absl::Status BindVision(const Binder& b, const Layout& layout, const VisionConfi
     RETURN_IF_ERROR(b.Bind(prefix + "mlp.fc2.weight", {vh, vi}, &layer.fc2_w));
     RETURN_IF_ERROR(b.Bind(prefix + "mlp.fc2.bias", {vh}, &layer.fc2_b));
   }
+  // A layer past the config's count means the tower's config (for lmms-lab,
+  // the hub entry mm_vision_tower names) does not describe these weights.
+  const std::string extra = absl::StrCat(root, "encoder.layers.", config.num_hidden_layers, ".layer_norm1.weight");
+  if (b.Has(extra)) {
+    return absl::InvalidArgumentError(absl::StrCat("tensor ", extra, ": the checkpoint has more vision layers than ",
+                                                   "the tower's config gives (", config.num_hidden_layers, ")"));
+  }
   // LLaVA takes features before post_layernorm; checkpoints usually still
   // carry it, so bind it when present but do not require it.
   const std::string post = root + "post_layernorm.";
@@ -144,11 +167,13 @@ absl::Status BindProjector(const Binder& b, const Layout& layout,
   const int64_t vh = config.vision.hidden_size;
   const int64_t th = config.text.hidden_size;
   const std::string& root = layout.projector;
-  RETURN_IF_ERROR(b.Bind(root + "linear_1.weight", {th, vh}, &out->linear1_w));
-  RETURN_IF_ERROR(b.Bind(root + "linear_2.weight", {th, th}, &out->linear2_w));
+  const std::string linear1 = root + layout.projector_linear1;
+  const std::string linear2 = root + layout.projector_linear2;
+  RETURN_IF_ERROR(b.Bind(linear1 + ".weight", {th, vh}, &out->linear1_w));
+  RETURN_IF_ERROR(b.Bind(linear2 + ".weight", {th, th}, &out->linear2_w));
   if (config.projector_bias) {
-    RETURN_IF_ERROR(b.Bind(root + "linear_1.bias", {th}, &out->linear1_b));
-    RETURN_IF_ERROR(b.Bind(root + "linear_2.bias", {th}, &out->linear2_b));
+    RETURN_IF_ERROR(b.Bind(linear1 + ".bias", {th}, &out->linear1_b));
+    RETURN_IF_ERROR(b.Bind(linear2 + ".bias", {th}, &out->linear2_b));
   }
   return absl::OkStatus();
 }
@@ -161,7 +186,9 @@ absl::Status BindText(const Binder& b, const Layout& layout, const LlavaOnevisio
   const int64_t q_dim = text.num_attention_heads * text.head_dim;
   const int64_t kv_dim = text.num_key_value_heads * text.head_dim;
   const std::string& root = layout.text;
-  RETURN_IF_ERROR(b.Bind(root + "embed_tokens.weight", {text.vocab_size, th}, &out->embed_tokens));
+  // All stored rows stay bound for the lookups; the LM head is cut to
+  // vocab_size rows (lmms-lab: the tokenizer's length) without a copy.
+  RETURN_IF_ERROR(b.Bind(root + "embed_tokens.weight", {text.stored_rows(), th}, &out->embed_tokens));
 
   out->layers.resize(static_cast<size_t>(text.num_hidden_layers));
   for (int64_t i = 0; i < text.num_hidden_layers; ++i) {
@@ -187,8 +214,9 @@ absl::Status BindText(const Binder& b, const Layout& layout, const LlavaOnevisio
   if (config.tie_word_embeddings) {
     out->lm_head = out->embed_tokens;
   } else {
-    RETURN_IF_ERROR(b.Bind(layout.lm_head, {text.vocab_size, th}, &out->lm_head));
+    RETURN_IF_ERROR(b.Bind(layout.lm_head, {text.stored_rows(), th}, &out->lm_head));
   }
+  out->lm_head = out->lm_head.Slice(0, text.vocab_size);
   return absl::OkStatus();
 }
 
@@ -196,7 +224,7 @@ absl::Status BindText(const Binder& b, const Layout& layout, const LlavaOnevisio
 
 absl::StatusOr<LlavaWeights> BindLlavaWeights(const Checkpoint& checkpoint,
                                               const LlavaOnevisionConfig& config) {
-  ASSIGN_OR_RETURN(const Layout layout, DetectLayout(checkpoint));
+  ASSIGN_OR_RETURN(const Layout layout, DetectLayout(checkpoint, config.format));
   const Binder binder(checkpoint);
   LlavaWeights weights;
   RETURN_IF_ERROR(BindVision(binder, layout, config.vision, &weights.vision));

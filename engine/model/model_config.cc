@@ -9,115 +9,27 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "engine/model/config_reader.h"
+#include "engine/model/lmms_config.h"
 #include "engine/util/status_macros.h"
 #include "nlohmann/json.hpp"
 
 namespace ovserve::engine {
-namespace {
-
-using json = nlohmann::json;
+namespace config_internal {
 
 constexpr std::string_view kAnyresMaxPrefix = "anyres_max_";
 
-// Reads typed keys out of one JSON object, producing errors that name the key
-// path ("config.json: text_config.hidden_size missing"). Absent and null keys
-// take the default, as transformers' config classes do.
-class KeyReader {
- public:
-  KeyReader(const json& object, std::string file, std::string prefix)
-      : object_(object), file_(std::move(file)), prefix_(std::move(prefix)) {}
-
-  absl::Status Error(absl::string_view key, absl::string_view problem) const {
-    return absl::InvalidArgumentError(absl::StrCat(file_, ": ", Path(key), " ", problem));
+absl::StatusOr<int64_t> AnyresMaxCrops(const KeyReader& r, absl::string_view key, const std::string& value) {
+  if (std::string_view(value).substr(0, kAnyresMaxPrefix.size()) != kAnyresMaxPrefix) return 0;
+  const std::string digits = value.substr(kAnyresMaxPrefix.size());
+  int64_t crops = 0;
+  if (!absl::SimpleAtoi(absl::string_view(digits), &crops) || crops <= 0) {
+    return r.Error(key, absl::StrCat("\"", value, "\" has no positive crop count"));
   }
-  std::string Path(absl::string_view key) const { return absl::StrCat(prefix_, key); }
-
-  // The value at `key`, or nullptr when absent or null.
-  const json* Find(absl::string_view key) const {
-    const auto it = object_.find(std::string(key));
-    if (it == object_.end() || it->is_null()) return nullptr;
-    return &*it;
-  }
-
-  absl::StatusOr<int64_t> Int(absl::string_view key, std::optional<int64_t> fallback) const {
-    const json* value = Find(key);
-    if (value == nullptr) {
-      if (fallback.has_value()) return *fallback;
-      return Error(key, "missing");
-    }
-    return AsInt(*value, key);
-  }
-
-  absl::StatusOr<int64_t> AsInt(const json& value, absl::string_view key) const {
-    if (value.is_number_integer()) {
-      if (value.is_number_unsigned() && value.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
-        return Error(key, "is out of range");
-      }
-      return value.get<int64_t>();
-    }
-    // Some exporters write integral values as floats (32768.0); accept those.
-    if (value.is_number_float()) {
-      const double d = value.get<double>();
-      if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9e18) {
-        return static_cast<int64_t>(d);
-      }
-    }
-    return Error(key, absl::StrCat("must be an integer, got ", value.dump()));
-  }
-
-  absl::StatusOr<double> Double(absl::string_view key, double fallback) const {
-    const json* value = Find(key);
-    if (value == nullptr) return fallback;
-    if (!value->is_number()) return Error(key, absl::StrCat("must be a number, got ", value->dump()));
-    return value->get<double>();
-  }
-
-  absl::StatusOr<bool> Bool(absl::string_view key, bool fallback) const {
-    const json* value = Find(key);
-    if (value == nullptr) return fallback;
-    if (!value->is_boolean()) {
-      return Error(key, absl::StrCat("must be true or false, got ", value->dump()));
-    }
-    return value->get<bool>();
-  }
-
-  absl::StatusOr<std::string> String(absl::string_view key,
-                                     std::optional<std::string> fallback) const {
-    const json* value = Find(key);
-    if (value == nullptr) {
-      if (fallback.has_value()) return *fallback;
-      return Error(key, "missing");
-    }
-    if (!value->is_string()) return Error(key, absl::StrCat("must be a string, got ", value->dump()));
-    return value->get<std::string>();
-  }
-
-  // A nested object (vision_config, text_config); required.
-  absl::StatusOr<KeyReader> Object(absl::string_view key) const {
-    const json* value = Find(key);
-    if (value == nullptr) return Error(key, "missing");
-    if (!value->is_object()) return Error(key, "must be an object");
-    return KeyReader(*value, file_, absl::StrCat(prefix_, key, "."));
-  }
-
- private:
-  const json& object_;
-  std::string file_;
-  std::string prefix_;
-};
-
-absl::Status RequirePositive(const KeyReader& reader, absl::string_view key, int64_t value) {
-  if (value <= 0) return reader.Error(key, absl::StrCat("must be positive, got ", value));
-  return absl::OkStatus();
+  return crops;
 }
 
-// Qwen2Config defaults (transformers) for keys a converted config may omit.
-absl::Status ParseTextConfig(const KeyReader& r, TextConfig* text) {
-  ASSIGN_OR_RETURN(text->model_type, r.String("model_type", "qwen2"));
-  if (text->model_type != "qwen2") {
-    return r.Error("model_type", absl::StrCat("is \"", text->model_type,
-                                              "\"; only \"qwen2\" language models are supported"));
-  }
+absl::Status ParseQwen2Fields(const KeyReader& r, TextConfig* text) {
   ASSIGN_OR_RETURN(text->hidden_size, r.Int("hidden_size", std::nullopt));
   ASSIGN_OR_RETURN(text->intermediate_size, r.Int("intermediate_size", std::nullopt));
   ASSIGN_OR_RETURN(text->num_hidden_layers, r.Int("num_hidden_layers", std::nullopt));
@@ -169,17 +81,12 @@ absl::Status ParseTextConfig(const KeyReader& r, TextConfig* text) {
   }
   if (!(text->rms_norm_eps > 0.0)) return r.Error("rms_norm_eps", "must be positive");
   if (!(text->rope_theta > 0.0)) return r.Error("rope_theta", "must be positive");
+  text->stored_vocab_rows = text->vocab_size;
   return absl::OkStatus();
 }
 
-// SiglipVisionConfig defaults (transformers) for keys a converted config may omit.
-absl::Status ParseVisionConfig(const KeyReader& r, VisionConfig* vision) {
-  ASSIGN_OR_RETURN(vision->model_type, r.String("model_type", "siglip_vision_model"));
-  if (vision->model_type != "siglip_vision_model") {
-    return r.Error("model_type",
-                   absl::StrCat("is \"", vision->model_type,
-                                "\"; only \"siglip_vision_model\" vision towers are supported"));
-  }
+absl::Status ParseSiglipVisionFields(const KeyReader& r, VisionConfig* vision) {
+  vision->model_type = "siglip_vision_model";
   ASSIGN_OR_RETURN(vision->hidden_size, r.Int("hidden_size", 768));
   ASSIGN_OR_RETURN(vision->intermediate_size, r.Int("intermediate_size", 3072));
   ASSIGN_OR_RETURN(vision->num_hidden_layers, r.Int("num_hidden_layers", 12));
@@ -217,6 +124,32 @@ absl::Status ParseVisionConfig(const KeyReader& r, VisionConfig* vision) {
   }
   if (!(vision->layer_norm_eps > 0.0)) return r.Error("layer_norm_eps", "must be positive");
   return absl::OkStatus();
+}
+
+}  // namespace config_internal
+
+namespace {
+
+using config_internal::json;
+using config_internal::KeyReader;
+
+absl::Status ParseTextConfig(const KeyReader& r, TextConfig* text) {
+  ASSIGN_OR_RETURN(text->model_type, r.String("model_type", "qwen2"));
+  if (text->model_type != "qwen2") {
+    return r.Error("model_type", absl::StrCat("is \"", text->model_type,
+                                              "\"; only \"qwen2\" language models are supported"));
+  }
+  return config_internal::ParseQwen2Fields(r, text);
+}
+
+absl::Status ParseVisionConfig(const KeyReader& r, VisionConfig* vision) {
+  ASSIGN_OR_RETURN(const std::string model_type, r.String("model_type", "siglip_vision_model"));
+  if (model_type != "siglip_vision_model") {
+    return r.Error("model_type",
+                   absl::StrCat("is \"", model_type,
+                                "\"; only \"siglip_vision_model\" vision towers are supported"));
+  }
+  return config_internal::ParseSiglipVisionFields(r, vision);
 }
 
 // LlavaOnevisionConfig's default pinpoints: every (h, w) in {384, ..., 2304}^2.
@@ -266,17 +199,8 @@ absl::Status ParseTopLevel(const KeyReader& r, LlavaOnevisionConfig* config) {
   }
 
   ASSIGN_OR_RETURN(config->vision_aspect_ratio, r.String("vision_aspect_ratio", "anyres_max_9"));
-  config->anyres_max_crops = 0;
-  if (std::string_view(config->vision_aspect_ratio).substr(0, kAnyresMaxPrefix.size()) ==
-      kAnyresMaxPrefix) {
-    const std::string digits = config->vision_aspect_ratio.substr(kAnyresMaxPrefix.size());
-    int64_t crops = 0;
-    if (!absl::SimpleAtoi(absl::string_view(digits), &crops) || crops <= 0) {
-      return r.Error("vision_aspect_ratio", absl::StrCat("\"", config->vision_aspect_ratio,
-                                                         "\" has no positive crop count"));
-    }
-    config->anyres_max_crops = crops;
-  }
+  ASSIGN_OR_RETURN(config->anyres_max_crops,
+                   config_internal::AnyresMaxCrops(r, "vision_aspect_ratio", config->vision_aspect_ratio));
 
   if (const json* pinpoints = r.Find("image_grid_pinpoints"); pinpoints != nullptr) {
     if (!pinpoints->is_array() || pinpoints->empty()) {
@@ -337,8 +261,44 @@ absl::StatusOr<LlavaOnevisionConfig> ParseModelConfig(std::string_view json_text
   return ParseWithLabel(json_text, "config.json");
 }
 
+namespace {
+
+absl::StatusOr<CheckpointFormat> DetectFormat(const json& root, const std::string& label) {
+  if (!root.is_object()) return absl::InvalidArgumentError(absl::StrCat(label, ": not a JSON object"));
+  const auto model_type = root.find("model_type");
+  if (model_type != root.end() && model_type->is_string()) {
+    if (*model_type == "llava_onevision") return CheckpointFormat::kLlavaHf;
+    // LLaVA-NeXT's LlavaQwenConfig says "llava" (some saves "llava_qwen");
+    // the mm_* keys are what its builder reads.
+    if ((*model_type == "llava" || *model_type == "llava_qwen") && root.contains("mm_vision_tower")) {
+      return CheckpointFormat::kLmmsLab;
+    }
+  }
+  const std::string seen = model_type == root.end() ? "no model_type" : "model_type " + model_type->dump();
+  return absl::InvalidArgumentError(absl::StrCat(
+      label, ": ", seen, "; expected a Hugging Face LLaVA-OneVision config (model_type ",
+      "\"llava_onevision\") or an lmms-lab one (model_type \"llava\" with mm_vision_tower)"));
+}
+
+json ParseJson(std::string_view text) {
+  return json::parse(text.begin(), text.end(), /*cb=*/nullptr, /*allow_exceptions=*/false);
+}
+
+}  // namespace
+
+absl::StatusOr<CheckpointFormat> DetectCheckpointFormat(std::string_view json_text) {
+  return DetectFormat(ParseJson(json_text), "config.json");
+}
+
 absl::StatusOr<LlavaOnevisionConfig> LoadModelConfig(const std::filesystem::path& model_dir) {
   const std::filesystem::path path = model_dir / "config.json";
+  ASSIGN_OR_RETURN(const std::string text, config_internal::ReadConfigFile(path));
+  ASSIGN_OR_RETURN(const CheckpointFormat format, DetectFormat(ParseJson(text), path.string()));
+  if (format == CheckpointFormat::kLmmsLab) return LoadLmmsConfig(model_dir, text);
+  return ParseWithLabel(text, path.string());
+}
+
+absl::StatusOr<std::string> config_internal::ReadConfigFile(const std::filesystem::path& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) {
     return absl::NotFoundError(absl::StrCat(path.string(), ": no such file"));
@@ -348,7 +308,7 @@ absl::StatusOr<LlavaOnevisionConfig> LoadModelConfig(const std::filesystem::path
   std::ostringstream text;
   text << in.rdbuf();
   if (in.bad()) return absl::DataLossError(absl::StrCat(path.string(), ": read error"));
-  return ParseWithLabel(text.str(), path.string());
+  return text.str();
 }
 
 }  // namespace ovserve::engine

@@ -42,27 +42,28 @@ Size2d ResizeToFit(Size2d original, Size2d target) {
 
 namespace {
 
-// int(round(x, 7)) as Python computes it for the non-negative sizes here.
-int64_t IntOfRound7(double x) {
+// int(round(x, 7)) or int(x), as Python computes them for the non-negative sizes here.
+int64_t UnpadSide(double x, UnpadRounding rounding) {
+  if (rounding == UnpadRounding::kTruncate) return static_cast<int64_t>(x);
   const double rounded = std::nearbyint(x * 1e7) / 1e7;
   return static_cast<int64_t>(rounded);
 }
 
 }  // namespace
 
-Size2d UnpaddedFeatureSize(Size2d feature_grid, Size2d original) {
+Size2d UnpaddedFeatureSize(Size2d feature_grid, Size2d original, UnpadRounding rounding) {
   const double original_aspect =
       static_cast<double>(original.width) / static_cast<double>(original.height);
   const double current_aspect =
       static_cast<double>(feature_grid.width) / static_cast<double>(feature_grid.height);
   if (original_aspect > current_aspect) {
     const double scale = static_cast<double>(feature_grid.width) / static_cast<double>(original.width);
-    const int64_t new_h = IntOfRound7(static_cast<double>(original.height) * scale);
+    const int64_t new_h = UnpadSide(static_cast<double>(original.height) * scale, rounding);
     const int64_t pad = (feature_grid.height - new_h) / 2;
     return {feature_grid.height - 2 * pad, feature_grid.width};
   }
   const double scale = static_cast<double>(feature_grid.height) / static_cast<double>(original.height);
-  const int64_t new_w = IntOfRound7(static_cast<double>(original.width) * scale);
+  const int64_t new_w = UnpadSide(static_cast<double>(original.width) * scale, rounding);
   const int64_t pad = (feature_grid.width - new_w) / 2;
   return {feature_grid.height, feature_grid.width - 2 * pad};
 }
@@ -80,13 +81,14 @@ double PyFloorDiv(double a, double b) {
 
 AnyResLayout ComputeAnyResLayout(Size2d original,
                                  const std::vector<std::pair<int64_t, int64_t>>& pinpoints,
-                                 int64_t crop_size, int64_t patches_per_side, int64_t max_crops) {
+                                 int64_t crop_size, int64_t patches_per_side, int64_t max_crops,
+                                 UnpadRounding rounding) {
   AnyResLayout layout;
   layout.best_resolution = SelectBestResolution(original, pinpoints);
   layout.grid_rows = layout.best_resolution.height / crop_size;
   layout.grid_cols = layout.best_resolution.width / crop_size;
   layout.feature_grid = {layout.grid_rows * patches_per_side, layout.grid_cols * patches_per_side};
-  layout.unpadded = UnpaddedFeatureSize(layout.feature_grid, original);
+  layout.unpadded = UnpaddedFeatureSize(layout.feature_grid, original, rounding);
   layout.final_grid = layout.unpadded;
   if (max_crops > 0) {
     const double h = static_cast<double>(layout.unpadded.height);

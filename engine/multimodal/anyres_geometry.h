@@ -1,5 +1,6 @@
 #pragma once
-// AnyRes geometry of LLaVA-OneVision, as transformers 4.57 computes it: the
+// AnyRes geometry of LLaVA-OneVision, as transformers 4.57 computes it (and,
+// with UnpadRounding::kTruncate, as LLaVA-NeXT's original code does): the
 // pinpoint choice, the crop grid, unpadding, the anyres_max_N shrink, and the
 // resulting visual-token counts. Pure functions over sizes (no pixels), used
 // both before encoding (token accounting) and when packing features.
@@ -24,6 +25,12 @@ Size2d SelectBestResolution(Size2d original, const std::vector<std::pair<int64_t
 // (get_patch_output_size), before padding.
 Size2d ResizeToFit(Size2d original, Size2d target);
 
+// How unpad_image turns the scaled original side into feature rows/columns:
+// transformers computes int(round(x, 7)), LLaVA-NeXT int(x). They differ when
+// x lands just below an integer (1107x820 in a 3x3 grid: 59.99999999999999
+// gives 61 rows vs 59).
+enum class UnpadRounding { kRoundTo7Digits, kTruncate };
+
 // The layout of one AnyRes image's features after packing.
 struct AnyResLayout {
   Size2d best_resolution;    // chosen pinpoint (pixels)
@@ -43,10 +50,12 @@ struct AnyResLayout {
 // `crop_size` is the vision tower's image size (384), `patches_per_side` 27.
 AnyResLayout ComputeAnyResLayout(Size2d original,
                                  const std::vector<std::pair<int64_t, int64_t>>& pinpoints,
-                                 int64_t crop_size, int64_t patches_per_side, int64_t max_crops);
+                                 int64_t crop_size, int64_t patches_per_side, int64_t max_crops,
+                                 UnpadRounding rounding = UnpadRounding::kRoundTo7Digits);
 
 // unpad_image's output size for a (rows x cols) feature map of an image of `original` size.
-Size2d UnpaddedFeatureSize(Size2d feature_grid, Size2d original);
+Size2d UnpaddedFeatureSize(Size2d feature_grid, Size2d original,
+                           UnpadRounding rounding = UnpadRounding::kRoundTo7Digits);
 
 // Python's float floor division (a // b) for positive finite operands.
 double PyFloorDiv(double a, double b);

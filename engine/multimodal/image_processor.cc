@@ -1,6 +1,7 @@
 #include "engine/multimodal/image_processor.h"
 
 #include <algorithm>
+#include <cmath>
 #include <charconv>
 #include <cstring>
 #include <fstream>
@@ -104,6 +105,21 @@ absl::StatusOr<std::string> ReadOptionalFile(const std::filesystem::path& path) 
   if (!in.good() && !in.eof()) return absl::DataLossError(absl::StrCat("cannot read ", path.string()));
   if (text.empty()) return absl::InvalidArgumentError(absl::StrCat(path.string(), " is empty"));
   return text;
+}
+
+// x rounded to the nearest float16 value (ties to even). Normalized pixels
+// are normal float16 numbers (|x| >= 1/255 or 0), so the significand is all
+// that rounds.
+float RoundToHalf(float x) {
+  int exponent = 0;
+  const double significand = std::frexp(static_cast<double>(x), &exponent);  // [0.5, 1)
+  return static_cast<float>(std::ldexp(std::nearbyint(std::ldexp(significand, 11)), exponent - 11));
+}
+
+void RoundLutToHalf(std::array<std::array<float, 256>, 3>& lut) {
+  for (auto& channel : lut) {
+    for (float& v : channel) v = RoundToHalf(v);
+  }
 }
 
 // The slow image processor: numpy `image.astype(float64) * scale` cast to
@@ -291,8 +307,14 @@ absl::StatusOr<ImageProcessor> ImageProcessor::Create(PreprocessorConfig config)
 ImageProcessor::ImageProcessor(PreprocessorConfig config)
     : config_(std::move(config)),
       image_lut_(ImageLut(config_.image_normalize)),
-      video_lut_(VideoLut(config_.video_normalize)),
-      square_background_(SquareBackground(config_.image_normalize.mean)) {}
+      video_lut_(config_.video_resize == FrameResize::kPilBicubic ? ImageLut(config_.video_normalize)
+                                                                  : VideoLut(config_.video_normalize)),
+      square_background_(SquareBackground(config_.image_normalize.mean)) {
+  if (config_.pixel_precision == PixelPrecision::kF16) {
+    RoundLutToHalf(image_lut_);
+    RoundLutToHalf(video_lut_);
+  }
+}
 
 absl::StatusOr<PixelTensor> ImageProcessor::PreprocessAnyRes(const RgbImage& image) const {
   RETURN_IF_ERROR(CheckImage(image));
@@ -339,7 +361,9 @@ absl::StatusOr<PixelTensor> ImageProcessor::PreprocessVideo(std::span<const RgbI
   for (size_t t = 0; t < frames.size(); ++t) {
     RETURN_IF_ERROR(CheckImage(frames[t]));
     ASSIGN_OR_RETURN(const RgbImage resized,
-                     TorchvisionResizeBicubicAntialias(frames[t], size.width, size.height));
+                     config_.video_resize == FrameResize::kPilBicubic
+                         ? PilResizeBicubic(frames[t], size.width, size.height)
+                         : TorchvisionResizeBicubicAntialias(frames[t], size.width, size.height));
     WriteCrop(resized, 0, 0, size.height, size.width, video_lut_,
               pixels.data.data() + static_cast<int64_t>(t) * frame_floats);
   }
@@ -364,10 +388,12 @@ std::string ImageProcessor::PreprocessingKey(VisualKind kind) const {
       break;
     case VisualKind::kVideo:
       absl::StrAppend(&key, ";video;size=", config_.video_size.height, "x", config_.video_size.width,
-                      ";resize=torch-bicubic-aa-u8");
+                      config_.video_resize == FrameResize::kPilBicubic ? ";resize=pil-bicubic;numpy"
+                                                                       : ";resize=torch-bicubic-aa-u8");
       AppendNormalize(key, config_.video_normalize);
       break;
   }
+  if (config_.pixel_precision == PixelPrecision::kF16) key += ";f16";
   return key;
 }
 

@@ -45,6 +45,16 @@ struct NormalizeConfig {
   std::array<double, 3> std = kOpenAiClipStd;
 };
 
+// How video frames are squashed to the crop size: transformers' torchvision
+// video processor (antialiased bicubic on uint8, fused float32 normalize) or
+// LLaVA-NeXT's SigLipImageProcessor (PIL bicubic, then the image path's
+// numpy rescale and normalize).
+enum class FrameResize { kTorchvisionBicubic, kPilBicubic };
+
+// The precision of the pixel values handed to the tower: float32, or rounded
+// to float16 as LLaVA-NeXT's usage code does (`.half()`) before the tower.
+enum class PixelPrecision { kF32, kF16 };
+
 // The model folder's preprocessor_config.json (images) and
 // video_preprocessor_config.json (videos). Defaults are the transformers
 // classes' defaults. Only bicubic resampling (resample = 3) is supported.
@@ -55,6 +65,9 @@ struct PreprocessorConfig {
   NormalizeConfig image_normalize;
   Size2d video_size{384, 384};
   NormalizeConfig video_normalize;
+  // Set by the checkpoint format (engine/model/format_preprocessing.h), not by the files.
+  FrameResize video_resize = FrameResize::kTorchvisionBicubic;
+  PixelPrecision pixel_precision = PixelPrecision::kF32;
 };
 
 PreprocessorConfig DefaultPreprocessorConfig();

@@ -44,7 +44,8 @@ absl::StatusOr<PreparedMedia> MediaPreprocessor::PrepareImage(const MediaItem& i
   if (single) {
     out.kind = VisualKind::kImageAnyRes;
     out.visual_tokens = ComputeAnyResLayout(out.original_size, processor_.config().image_grid_pinpoints,
-                                            crop, options_.patches_per_side, options_.anyres_max_crops)
+                                            crop, options_.patches_per_side, options_.anyres_max_crops,
+                                            options_.unpad_rounding)
                             .tokens;
     ASSIGN_OR_RETURN(out.pixels, processor_.PreprocessAnyRes(image));
   } else {

@@ -49,6 +49,7 @@ struct MediaPreprocessorOptions {
   int64_t max_request_bytes = int64_t{256} << 20;  // all media bytes of one request
   int64_t patches_per_side = 27;                   // vision image_size / patch_size
   int64_t anyres_max_crops = 9;                    // from vision_aspect_ratio
+  UnpadRounding unpad_rounding = UnpadRounding::kRoundTo7Digits;  // the checkpoint format's
   int threads = 2;
 };
 

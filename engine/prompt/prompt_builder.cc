@@ -4,7 +4,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "engine/prompt/chat_template.h"
+#include "engine/prompt/lmms_conversation.h"
 
 namespace ovserve::engine {
 namespace {
@@ -20,6 +22,38 @@ absl::StatusOr<std::vector<int32_t>> Encode(const std::string& text, const Token
   auto encoded = tokenizer.Encode(text);
   if (!encoded.ok()) return absl::InvalidArgumentError(absl::StrCat("prompt: ", encoded.status().message()));
   return std::vector<int32_t>(encoded->begin(), encoded->end());
+}
+
+int32_t PlaceholderFor(MediaType type, const PlaceholderIds& placeholders) {
+  return type == MediaType::kVideo ? placeholders.video : placeholders.image;
+}
+
+std::vector<MediaType> TypesOf(const std::vector<MediaItem>& media) {
+  std::vector<MediaType> types;
+  for (const MediaItem& m : media) types.push_back(m.type);
+  return types;
+}
+
+// tokenizer_image_token: the chunks between markers tokenized apart.
+absl::StatusOr<std::vector<int32_t>> EncodeAroundMarkers(const std::string& text, const Tokenizer& tokenizer,
+                                                         const PlaceholderIds& placeholders,
+                                                         std::span<const MediaType> marker_types) {
+  const std::vector<absl::string_view> chunks =
+      absl::StrSplit(text, absl::string_view(kLmmsMediaMarker.data(), kLmmsMediaMarker.size()));
+  const size_t markers = chunks.size() - 1;
+  if (markers != marker_types.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("the prompt has ", markers, " <image> markers but the request carries ",
+                                                   marker_types.size(), " media items; give one marker per item"));
+  }
+  std::vector<int32_t> ids;
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    if (i > 0) ids.push_back(PlaceholderFor(marker_types[i - 1], placeholders));
+    if (chunks[i].empty()) continue;
+    auto chunk = Encode(std::string(chunks[i]), tokenizer);
+    if (!chunk.ok()) return chunk.status();
+    ids.insert(ids.end(), chunk->begin(), chunk->end());
+  }
+  return ids;
 }
 
 // Checks that the placeholders of `ids` match `media` one to one, in order.
@@ -52,38 +86,69 @@ absl::Status MatchPlaceholders(const std::vector<int32_t>& ids, const Placeholde
 
 }  // namespace
 
+absl::StatusOr<std::vector<int32_t>> EncodePromptText(const std::string& text, const Tokenizer& tokenizer,
+                                                      const PromptFormat& format,
+                                                      std::span<const MediaType> marker_types) {
+  if (format.style == PromptStyle::kLmmsConversation) {
+    return EncodeAroundMarkers(text, tokenizer, format.placeholders, marker_types);
+  }
+  return Encode(text, tokenizer);
+}
+
 absl::StatusOr<TokenizedPrompt> TokenizePrompt(const PromptInput& input, const Tokenizer& tokenizer,
-                                               const PlaceholderIds& placeholders, int64_t vocab_size) {
+                                               const PromptFormat& format, int64_t vocab_size) {
   TokenizedPrompt out;
+  const bool lmms = format.style == PromptStyle::kLmmsConversation;
   if (const auto* chat = std::get_if<Conversation>(&input)) {
     if (chat->messages.empty()) return absl::InvalidArgumentError("the conversation has no messages");
-    auto ids = Encode(ApplyChatTemplate(chat->messages, chat->add_generation_prompt), tokenizer);
+    const std::vector<const MediaInput*> media =
+        lmms ? MediaInMessageOrder(chat->messages) : MediaInTemplateOrder(chat->messages);
+    for (const MediaInput* m : media) out.media.push_back(Borrow(*m));
+    const std::string text = lmms ? ApplyLmmsConversation(chat->messages, chat->add_generation_prompt)
+                                  : ApplyChatTemplate(chat->messages, chat->add_generation_prompt);
+    auto ids = EncodePromptText(text, tokenizer, format, TypesOf(out.media));
     if (!ids.ok()) return ids.status();
     out.ids = std::move(*ids);
-    for (const MediaInput* media : MediaInTemplateOrder(chat->messages)) out.media.push_back(Borrow(*media));
   } else {
     const auto& raw = std::get<RawPrompt>(input);
     if (raw.text.empty() == raw.token_ids.empty()) {
       return absl::InvalidArgumentError("give exactly one of prompt (text) and prompt_token_ids");
     }
+    for (const MediaInput& media : raw.media) out.media.push_back(Borrow(media));
     if (!raw.text.empty()) {
-      auto ids = Encode(raw.text, tokenizer);
+      auto ids = EncodePromptText(raw.text, tokenizer, format, TypesOf(out.media));
       if (!ids.ok()) return ids.status();
       out.ids = std::move(*ids);
     } else {
+      size_t marker = 0;
       for (size_t i = 0; i < raw.token_ids.size(); ++i) {
         const int32_t id = raw.token_ids[i];
+        if (lmms && id == kLmmsMediaMarkerId) {
+          // Like the text markers: the item at this marker decides its type.
+          if (marker == out.media.size()) {
+            return absl::InvalidArgumentError(absl::StrCat("prompt_token_ids has more ", kLmmsMediaMarkerId,
+                                                           " media markers than the ", out.media.size(),
+                                                           " media items"));
+          }
+          out.ids.push_back(PlaceholderFor(out.media[marker++].type, format.placeholders));
+          continue;
+        }
         if (id < 0 || id >= vocab_size) {
           return absl::InvalidArgumentError(absl::StrCat("prompt_token_ids[", i, "] = ", id,
-                                                         " is outside the vocabulary [0, ", vocab_size, ")"));
+                                                         " is outside the vocabulary [0, ", vocab_size, ")",
+                                                         lmms ? " (media markers are -200)" : ""));
         }
+        out.ids.push_back(id);
       }
-      out.ids = raw.token_ids;
+      if (lmms && marker != out.media.size()) {
+        return absl::InvalidArgumentError(absl::StrCat("prompt_token_ids has ", marker, " ", kLmmsMediaMarkerId,
+                                                       " media markers but the request carries ", out.media.size(),
+                                                       " media items"));
+      }
     }
-    for (const MediaInput& media : raw.media) out.media.push_back(Borrow(media));
   }
   if (out.ids.empty()) return absl::InvalidArgumentError("the prompt is empty");
-  if (absl::Status s = MatchPlaceholders(out.ids, placeholders, out.media); !s.ok()) return s;
+  if (absl::Status s = MatchPlaceholders(out.ids, format.placeholders, out.media); !s.ok()) return s;
   for (const MediaItem& m : out.media) ++(m.type == MediaType::kVideo ? out.videos : out.images);
   return out;
 }

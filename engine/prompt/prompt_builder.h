@@ -20,6 +20,7 @@
 #include "engine/kv_cache/block_hash.h"
 #include "engine/multimodal/media_preprocessor.h"
 #include "engine/multimodal/prompt_expansion.h"
+#include "engine/prompt/prompt_format.h"
 #include "engine/prompt/prompt_input.h"
 #include "engine/tokenizer/tokenizer.h"
 
@@ -36,7 +37,15 @@ struct TokenizedPrompt {
 // neither of raw text and ids, ids outside [0, vocab_size), text the
 // tokenizer refuses, placeholders that do not match the media.
 absl::StatusOr<TokenizedPrompt> TokenizePrompt(const PromptInput& input, const Tokenizer& tokenizer,
-                                               const PlaceholderIds& placeholders, int64_t vocab_size);
+                                               const PromptFormat& format, int64_t vocab_size);
+
+// Prompt text (already templated) to ids with one placeholder per media
+// marker. kLmmsConversation: the k-th "<image>" marker becomes the
+// placeholder of `marker_types[k]`, and their counts must match;
+// kLlavaHfTemplate: the markers are tokens and `marker_types` is unused.
+absl::StatusOr<std::vector<int32_t>> EncodePromptText(const std::string& text, const Tokenizer& tokenizer,
+                                                      const PromptFormat& format,
+                                                      std::span<const MediaType> marker_types);
 
 struct ExpandedPrompt {
   std::vector<int32_t> ids;            // placeholders expanded to visual tokens

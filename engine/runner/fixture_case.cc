@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/multimodal/visual_budget.h"
+#include "engine/prompt/prompt_builder.h"
 #include "engine/util/status_macros.h"
 #include "nlohmann/json.hpp"
 
@@ -45,8 +46,18 @@ absl::StatusOr<GreedyRequest> BuildCaseRequest(const FixtureCase& fixture, const
                                                const LlavaOnevisionModel& model) {
   const LlavaOnevisionConfig& config = model.config();
   GreedyRequest request;
-  ASSIGN_OR_RETURN(std::vector<TokenId> ids, tokenizer.Encode(fixture.prompt_text));
-  request.prompt_ids.assign(ids.begin(), ids.end());
+  // An lmms-lab case marks every item with "<image>"; its tensors say
+  // whether they are images or one video.
+  const bool video_case = fixture.pixel_values_videos.rank != 0 && fixture.pixel_values.rank == 0;
+  size_t markers = 0;
+  for (size_t at = fixture.prompt_text.find(kLmmsMediaMarker); at != std::string::npos;
+       at = fixture.prompt_text.find(kLmmsMediaMarker, at + 1)) {
+    ++markers;
+  }
+  // Wrong counts are caught below, by the pixel shapes.
+  const std::vector<MediaType> marker_types(markers, video_case ? MediaType::kVideo : MediaType::kImage);
+  ASSIGN_OR_RETURN(request.prompt_ids,
+                   EncodePromptText(fixture.prompt_text, tokenizer, PromptFormatOf(config), marker_types));
   int64_t images = 0, videos = 0;
   for (int32_t id : request.prompt_ids) {
     images += id == config.image_token_id;
@@ -68,7 +79,7 @@ absl::StatusOr<GreedyRequest> BuildCaseRequest(const FixtureCase& fixture, const
       if (ImagesUseAnyRes(images)) {
         item.kind = VisualKind::kImageAnyRes;
         crops = ComputeAnyResLayout(item.original_size, config.image_grid_pinpoints, vc.image_size,
-                                    vc.patches_per_side(), config.anyres_max_crops)
+                                    vc.patches_per_side(), config.anyres_max_crops, config.unpad_rounding)
                     .num_crops();
       } else {
         item.kind = VisualKind::kImageSingleCrop;

@@ -16,6 +16,7 @@ namespace {
 
 constexpr PlaceholderIds kPlaceholders{151646, 151647};
 constexpr int64_t kVocab = 151648;
+const PromptFormat kFormat{PromptStyle::kLlavaHfTemplate, kPlaceholders};
 
 using ovserve::testing::DemoTokenizer;
 
@@ -35,7 +36,7 @@ TEST(PromptBuilderTest, ConversationMediaFollowTheTemplateOrderAcrossMessages) {
       {"assistant", {ContentPart::Text("Sure.")}},
       {"user", {ContentPart::Video("v1"), ContentPart::Text("And this?"), ContentPart::Image("i2")}},
   };
-  auto prompt = TokenizePrompt(chat, DemoTokenizer(), kPlaceholders, kVocab);
+  auto prompt = TokenizePrompt(chat, DemoTokenizer(), kFormat, kVocab);
   ASSERT_TRUE(prompt.ok()) << prompt.status();
   // Each message's images, then its videos (the template's passes).
   const std::vector<int32_t> slots = {kPlaceholders.image, kPlaceholders.image, kPlaceholders.video,
@@ -62,20 +63,20 @@ TEST(PromptBuilderTest, RawPromptMediaMustMatchThePlaceholdersInOrder) {
   RawPrompt raw;
   raw.text = "<|im_start|>user\n<video>\n<image>\nWhat happens?<|im_end|>\n";
   raw.media = {{MediaType::kVideo, "v", 8}, {MediaType::kImage, "i", 0}};
-  auto ok = TokenizePrompt(raw, DemoTokenizer(), kPlaceholders, kVocab);
+  auto ok = TokenizePrompt(raw, DemoTokenizer(), kFormat, kVocab);
   ASSERT_TRUE(ok.ok()) << ok.status();
   EXPECT_EQ(Placeholders(ok->ids), (std::vector<int32_t>{kPlaceholders.video, kPlaceholders.image}));
   EXPECT_EQ(ok->media[0].type, MediaType::kVideo);
 
   std::swap(raw.media[0], raw.media[1]);
-  auto swapped = TokenizePrompt(raw, DemoTokenizer(), kPlaceholders, kVocab);
+  auto swapped = TokenizePrompt(raw, DemoTokenizer(), kFormat, kVocab);
   EXPECT_EQ(swapped.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(swapped.status().message().find("placeholder 0 of the prompt is <video> but media item 0 is image"),
             std::string::npos)
       << swapped.status();
 
   raw.media.pop_back();
-  auto missing = TokenizePrompt(raw, DemoTokenizer(), kPlaceholders, kVocab);
+  auto missing = TokenizePrompt(raw, DemoTokenizer(), kFormat, kVocab);
   EXPECT_NE(missing.status().message().find(
                 "the prompt has 1 <image> and 1 <video> placeholders but the request carries 1 images and 0 videos"),
             std::string::npos)
@@ -87,23 +88,23 @@ TEST(PromptBuilderTest, RawPromptErrorsSayWhatIsWrong) {
   RawPrompt both;
   both.text = "hi";
   both.token_ids = {1};
-  EXPECT_EQ(TokenizePrompt(both, t, kPlaceholders, kVocab).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(TokenizePrompt(RawPrompt{}, t, kPlaceholders, kVocab).status().code(),
+  EXPECT_EQ(TokenizePrompt(both, t, kFormat, kVocab).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(TokenizePrompt(RawPrompt{}, t, kFormat, kVocab).status().code(),
             absl::StatusCode::kInvalidArgument);
 
   RawPrompt ids;
   ids.token_ids = {5, kPlaceholders.image, static_cast<int32_t>(kVocab)};
   ids.media = {{MediaType::kImage, "i", 0}};
-  auto outside = TokenizePrompt(ids, t, kPlaceholders, kVocab);
+  auto outside = TokenizePrompt(ids, t, kFormat, kVocab);
   EXPECT_NE(outside.status().message().find("prompt_token_ids[2] = 151648 is outside the vocabulary [0, 151648)"),
             std::string::npos)
       << outside.status();
   ids.token_ids.pop_back();
-  auto fine = TokenizePrompt(ids, t, kPlaceholders, kVocab);
+  auto fine = TokenizePrompt(ids, t, kFormat, kVocab);
   ASSERT_TRUE(fine.ok()) << fine.status();
   EXPECT_EQ(fine->ids, (std::vector<int32_t>{5, kPlaceholders.image}));
 
-  EXPECT_NE(TokenizePrompt(Conversation{}, t, kPlaceholders, kVocab).status().message().find("no messages"),
+  EXPECT_NE(TokenizePrompt(Conversation{}, t, kFormat, kVocab).status().message().find("no messages"),
             std::string::npos);
 }
 
