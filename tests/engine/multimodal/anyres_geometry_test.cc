@@ -68,6 +68,38 @@ TEST(AnyResGeometryTest, SweepNeverExceedsTheExactMaximum) {
   EXPECT_GT(worst, 7290);  // the nominal budget is exceeded by real sizes
 }
 
+// LLaVA-NeXT truncates where transformers rounds to 7 digits: 1107x820 in a
+// 3x3 grid scales to 820 * (81 / 1107) = 59.99999999999999 rows.
+TEST(AnyResGeometryTest, TruncatingUnpadKeeps59RowsWhereRoundingKeeps61) {
+  const auto pinpoints = Pinpoints();
+  const AnyResLayout rounded = ComputeAnyResLayout({820, 1107}, pinpoints, 384, 27, 9, UnpadRounding::kRoundTo7Digits);
+  const AnyResLayout truncated = ComputeAnyResLayout({820, 1107}, pinpoints, 384, 27, 9, UnpadRounding::kTruncate);
+  EXPECT_EQ(rounded.feature_grid, (Size2d{81, 81}));
+  EXPECT_EQ(rounded.unpadded, (Size2d{61, 81}));
+  EXPECT_EQ(truncated.unpadded, (Size2d{59, 81}));
+  EXPECT_EQ(rounded.tokens, 5731);
+  EXPECT_EQ(truncated.tokens, 5567);
+  // Where the scaled side is not just under an integer both agree.
+  EXPECT_EQ(ComputeAnyResLayout({1100, 1536}, pinpoints, 384, 27, 9, UnpadRounding::kTruncate).tokens,
+            Layout(1100, 1536).tokens);
+}
+
+// The budgets that size the token queue hold for both rules: truncation only
+// ever drops a padding row, so its maximum stays 8765 (an exhaustive sweep
+// of every size up to 6000x6000 finds 8765 for both, at 1153x944).
+TEST(AnyResGeometryTest, TruncationNeverExceedsTheExactMaximum) {
+  int64_t worst = 0;
+  for (int64_t h = 1; h <= 2400; h += 3) {
+    for (int64_t w = 1; w <= 2400; w += 7) {
+      const AnyResLayout t = ComputeAnyResLayout({h, w}, Pinpoints(), 384, 27, 9, UnpadRounding::kTruncate);
+      ASSERT_LE(t.unpadded.height * t.unpadded.width, Layout(h, w).unpadded.height * Layout(h, w).unpadded.width);
+      worst = std::max(worst, t.tokens);
+    }
+  }
+  EXPECT_LE(worst, 8765);
+  EXPECT_EQ(ComputeAnyResLayout({1153, 944}, Pinpoints(), 384, 27, 9, UnpadRounding::kTruncate).tokens, 8765);
+}
+
 TEST(AnyResGeometryTest, PythonFloorDivision) {
   EXPECT_EQ(PyFloorDiv(77.0, 1.125828455820049), 68.0);
   EXPECT_EQ(PyFloorDiv(108.0, 1.125828455820049), 95.0);

@@ -7,7 +7,9 @@
 #include <memory>
 #include <string>
 
+#include "absl/strings/str_split.h"
 #include "engine/prompt/chat_template.h"
+#include "engine/prompt/lmms_conversation.h"
 #include "gtest/gtest.h"
 #include "tests/test_support/demo_tokenizer.h"
 
@@ -17,6 +19,7 @@ namespace {
 constexpr PlaceholderIds kPlaceholders{151646, 151647};
 constexpr int64_t kVocab = 151648;
 const PromptFormat kFormat{PromptStyle::kLlavaHfTemplate, kPlaceholders};
+const PromptFormat kLmms{PromptStyle::kLmmsConversation, kPlaceholders};
 
 using ovserve::testing::DemoTokenizer;
 
@@ -106,6 +109,85 @@ TEST(PromptBuilderTest, RawPromptErrorsSayWhatIsWrong) {
 
   EXPECT_NE(TokenizePrompt(Conversation{}, t, kFormat, kVocab).status().message().find("no messages"),
             std::string::npos);
+}
+
+TEST(LmmsConversationTest, RendersQwen15WithTheSystemPromptAndMediaInPlace) {
+  const std::vector<ChatMessage> one = {
+      {"user", {ContentPart::Text("Compare "), ContentPart::Image("a"), ContentPart::Video("v"), ContentPart::Text("now.")}}};
+  EXPECT_EQ(ApplyLmmsConversation(one, true),
+            "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+            "<|im_start|>user\nCompare <image>\n<image>\nnow.<|im_end|>\n<|im_start|>assistant\n");
+  const auto media = MediaInMessageOrder(one);
+  ASSERT_EQ(media.size(), 2u);
+  EXPECT_EQ(media[0]->bytes, "a");
+  EXPECT_EQ(media[1]->bytes, "v");
+
+  const std::vector<ChatMessage> turns = {{"system", {ContentPart::Text("Be brief.")}},
+                                          {"user", {ContentPart::Text("Hi")}},
+                                          {"assistant", {ContentPart::Text("Hello.")}},
+                                          {"user", {ContentPart::Text("Bye")}}};
+  EXPECT_EQ(ApplyLmmsConversation(turns, false),
+            "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
+            "<|im_start|>assistant\nHello.<|im_end|>\n<|im_start|>user\nBye<|im_end|>\n");
+  // An empty system message drops the block, as get_prompt does for system "".
+  const std::vector<ChatMessage> silent = {{"system", {}}, {"user", {ContentPart::Text("Hi")}}};
+  EXPECT_EQ(ApplyLmmsConversation(silent, true), "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+}
+
+TEST(PromptBuilderTest, LmmsMarkersAreTokenizedApartAndTakeTheirItemsType) {
+  Conversation chat;
+  chat.messages = {{"user", {ContentPart::Video("v", 4), ContentPart::Text("What moves? "), ContentPart::Image("i")}}};
+  auto prompt = TokenizePrompt(chat, DemoTokenizer(), kLmms, kVocab);
+  ASSERT_TRUE(prompt.ok()) << prompt.status();
+  EXPECT_EQ(Placeholders(prompt->ids), (std::vector<int32_t>{kPlaceholders.video, kPlaceholders.image}));
+  ASSERT_EQ(prompt->media.size(), 2u);
+  EXPECT_EQ(prompt->media[0].type, MediaType::kVideo);
+  EXPECT_EQ(prompt->videos, 1);
+  EXPECT_EQ(prompt->images, 1);
+  // tokenizer_image_token: each chunk between markers encoded on its own.
+  const std::string text = ApplyLmmsConversation(chat.messages, true);
+  const std::vector<std::string> chunks = absl::StrSplit(text, "<image>");
+  ASSERT_EQ(chunks.size(), 3u);
+  std::vector<int32_t> expected;
+  const int32_t slots[] = {kPlaceholders.video, kPlaceholders.image};
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    if (i > 0) expected.push_back(slots[i - 1]);
+    auto ids = DemoTokenizer().Encode(chunks[i]);
+    ASSERT_TRUE(ids.ok());
+    expected.insert(expected.end(), ids->begin(), ids->end());
+  }
+  EXPECT_EQ(prompt->ids, expected);
+}
+
+TEST(PromptBuilderTest, LmmsRawPromptsUseTextMarkersOrMinus200Ids) {
+  const Tokenizer& t = DemoTokenizer();
+  RawPrompt text;
+  text.text = "<|im_start|>user\n<image>\nHi<|im_end|>\n";
+  text.media = {{MediaType::kImage, "i", 0}, {MediaType::kImage, "j", 0}};
+  auto extra = TokenizePrompt(text, t, kLmms, kVocab);
+  EXPECT_NE(extra.status().message().find("the prompt has 1 <image> markers but the request carries 2 media items"),
+            std::string::npos)
+      << extra.status();
+
+  RawPrompt ids;
+  ids.token_ids = {5, -200, 6};
+  ids.media = {{MediaType::kVideo, "v", 8}};
+  auto fine = TokenizePrompt(ids, t, kLmms, kVocab);
+  ASSERT_TRUE(fine.ok()) << fine.status();
+  EXPECT_EQ(fine->ids, (std::vector<int32_t>{5, kPlaceholders.video, 6}));
+
+  ids.token_ids = {5, -200, -200};
+  EXPECT_NE(TokenizePrompt(ids, t, kLmms, kVocab).status().message().find("more -200 media markers"),
+            std::string::npos);
+  ids.token_ids = {5};
+  EXPECT_NE(TokenizePrompt(ids, t, kLmms, kVocab).status().message().find("has 0 -200 media markers"),
+            std::string::npos);
+  ids.token_ids = {5, -7};
+  EXPECT_NE(TokenizePrompt(ids, t, kLmms, kVocab).status().message().find("media markers are -200"),
+            std::string::npos);
+  // The llava-hf form has no -200 marker.
+  ids.token_ids = {5, -200};
+  EXPECT_EQ(TokenizePrompt(ids, t, kFormat, kVocab).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 PreparedMedia Prepared(VisualKind kind, int64_t tokens, uint64_t hash) {
