@@ -238,7 +238,9 @@ TEST_P(LmmsGoldenTest, FromMediaFiles) {
     ASSERT_LE(count, per_item);
     const Tensor item_ref(ref.as<uint16_t>() + item * per_item, kernels::DType::kF16, {count});
     worst_pixel = std::max(worst_pixel, MaxAbsDiff(media.pixels.data.data(), item_ref));
-    if (is_video) EXPECT_EQ(media.frame_indices, case_["video"]["frame_indices"].get<std::vector<int64_t>>());
+    if (is_video) {
+      EXPECT_EQ(media.frame_indices, case_["video"]["frame_indices"].get<std::vector<int64_t>>());
+    }
   }
   std::printf("[ lmms case %s, media files ] max|diff| pixels %.3g\n", GetParam().c_str(), worst_pixel);
   EXPECT_EQ(worst_pixel, 0.0);

@@ -108,7 +108,9 @@ TEST_F(LmmsEngineTest, ChatRequestsBatchedTogetherGiveTheReferenceTokens) {
     const Usage& usage = done.final_output.usage;
     EXPECT_EQ(usage.visual_tokens, visual) << c.name;
     EXPECT_EQ(usage.prompt_tokens, c.json["seq_len"].get<int64_t>()) << c.name;
-    if (c.name == "single_image_unpad_int") EXPECT_EQ(usage.image_tokens, 5567);
+    if (c.name == "single_image_unpad_int") {
+      EXPECT_EQ(usage.image_tokens, 5567);
+    }
   }
 }
 
