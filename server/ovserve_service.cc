@@ -315,6 +315,8 @@ grpc::ServerUnaryReactor* OvserveService::GetModelInfo(grpc::CallbackServerConte
   response->set_tensor_parallel_size(static_cast<uint32_t>(options_.tensor_parallel_size));
   response->set_kv_cache_tokens(static_cast<uint32_t>(engine->kv_capacity_tokens()));
   for (int32_t id : engine->eos_token_ids()) response->add_eos_token_ids(id);
+  const std::string_view format = engine::CheckpointFormatName(config.format);
+  response->set_checkpoint_format(std::string(format));
   const engine::VisualLimits limits;
   v1::ModalityLimits* out = response->mutable_limits();
   out->set_max_images(static_cast<uint32_t>(limits.max_images));

@@ -1,5 +1,6 @@
 #include "engine/model/model_config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <optional>
@@ -266,14 +267,18 @@ namespace {
 absl::StatusOr<CheckpointFormat> DetectFormat(const json& root, const std::string& label) {
   if (!root.is_object()) return absl::InvalidArgumentError(absl::StrCat(label, ": not a JSON object"));
   const auto model_type = root.find("model_type");
-  if (model_type != root.end() && model_type->is_string()) {
-    if (*model_type == "llava_onevision") return CheckpointFormat::kLlavaHf;
-    // LLaVA-NeXT's LlavaQwenConfig says "llava" (some saves "llava_qwen");
-    // the mm_* keys are what its builder reads.
-    if ((*model_type == "llava" || *model_type == "llava_qwen") && root.contains("mm_vision_tower")) {
-      return CheckpointFormat::kLmmsLab;
-    }
+  if (model_type != root.end() && model_type->is_string() && *model_type == "llava_onevision") {
+    return CheckpointFormat::kLlavaHf;
   }
+  // LLaVA-NeXT's LlavaQwenConfig says "llava" (some saves "llava_qwen", or
+  // only the architecture); the mm_* keys are what its builder reads.
+  const bool llava_type = model_type != root.end() && model_type->is_string() &&
+                          (*model_type == "llava" || *model_type == "llava_qwen");
+  const auto architectures = root.find("architectures");
+  const bool llava_qwen = architectures != root.end() && architectures->is_array() &&
+                          std::find(architectures->begin(), architectures->end(), "LlavaQwenForCausalLM") !=
+                              architectures->end();
+  if ((llava_type || llava_qwen) && root.contains("mm_vision_tower")) return CheckpointFormat::kLmmsLab;
   const std::string seen = model_type == root.end() ? "no model_type" : "model_type " + model_type->dump();
   return absl::InvalidArgumentError(absl::StrCat(
       label, ": ", seen, "; expected a Hugging Face LLaVA-OneVision config (model_type ",

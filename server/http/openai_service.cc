@@ -444,7 +444,8 @@ void OpenAiService::HandleModels(HttpResponder& responder, engine::Engine& engin
                       {"object", "model"},
                       {"created", created_},
                       {"owned_by", "ovserve"},
-                      {"max_model_len", engine.max_model_len()}};
+                      {"max_model_len", engine.max_model_len()},
+                      {"checkpoint_format", std::string(engine::CheckpointFormatName(engine.model_config().format))}};
   responder.Send(200, kJson, json{{"object", "list"}, {"data", json::array({model})}}.dump());
 }
 

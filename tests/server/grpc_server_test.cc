@@ -528,6 +528,8 @@ TEST(GrpcServerLifecycleTest, ModelInfoReportsTheTensorParallelSize) {
   ASSERT_TRUE(stub->GetModelInfo(&context, v1::GetModelInfoRequest(), &info).ok());
   EXPECT_EQ(info.tensor_parallel_size(), 2u);
   EXPECT_EQ(info.backend(), "cpu");
+  EXPECT_EQ(info.checkpoint_format(), "llava-hf");
+  EXPECT_EQ(info.vocab_size(), 152000u);
   // Named by its folder, never by the server's path to it.
   EXPECT_EQ(info.model_name(), options.engine.model_dir.filename().string());
   const std::string everything = info.DebugString();

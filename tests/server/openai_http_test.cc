@@ -338,6 +338,7 @@ TEST_F(OpenAiHttpTest, HealthModelsAndVersion) {
   EXPECT_EQ(models.Json()["object"], "list");
   EXPECT_EQ(models.Json()["data"][0]["id"], "tiny-llava-ov");
   EXPECT_EQ(models.Json()["data"][0]["max_model_len"], 32768);
+  EXPECT_EQ(models.Json()["data"][0]["checkpoint_format"], "llava-hf");
   const Reply version = Call(port_, "GET", "/version");
   EXPECT_FALSE(version.Json()["version"].get<std::string>().empty());
 }

@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/test_support/fixtures.h"
+#include "tests/test_support/lmms_fixture.h"
 #include "tests/test_support/max_abs_diff.h"
 
 namespace ovserve {
@@ -128,6 +129,37 @@ TEST(OvserveRunTest, MediaModeRefusesTooManyImagesAndReportsBudgets) {
   const auto result = nlohmann::json::parse(result_in);
   EXPECT_EQ(result["visual_tokens"], nlohmann::json::array({6273}));  // 40 frames sampled down to 32
   std::filesystem::remove_all(out);
+}
+
+// An lmms-lab folder: prompt mode renders LLaVA-NeXT's qwen_1_5 conversation
+// ("<image>\n" + the text in one user turn, default system prompt) and case
+// mode reads an lmms case folder; both give the reference's greedy tokens.
+TEST(OvserveRunTest, LmmsLabFolderInPromptAndCaseMode) {
+  OVSERVE_REQUIRE_FIXTURE("lmms/cases/single_image_unpad_int/case.json");
+  const auto checkpoint = testing::LmmsCheckpointOf("single_image_unpad_int");
+  ASSERT_TRUE(checkpoint.has_value());
+  setenv("HF_HUB_CACHE", checkpoint->hub_cache.c_str(), 1);
+  const auto model = checkpoint->model_dir;
+  const auto case_dir = testing::FixturePath("lmms/cases/single_image_unpad_int");
+  std::ifstream case_in(case_dir / "case.json");
+  const auto reference = nlohmann::json::parse(case_in);
+  const auto expected = reference["generated_ids"].get<std::vector<int32_t>>();
+  for (const bool prompt_mode : {true, false}) {
+    const auto out = TempDir(prompt_mode ? "lmms_prompt" : "lmms_case");
+    const std::string args =
+        prompt_mode ? " --image " + testing::FixturePath("lmms/media/unpad_1107x820.png").string() +
+                          " --prompt 'What is in the top right corner?' --max-tokens 16"
+                    : " --case " + case_dir.string();
+    const RunOutput run = RunTool("--model " + model.string() + args + " --out " + out.string() + " --threads 2");
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+    std::ifstream result_in(out / "result.json");
+    const auto result = nlohmann::json::parse(result_in);
+    EXPECT_EQ(result["greedy_ids"].get<std::vector<int32_t>>(), expected) << (prompt_mode ? "prompt" : "case");
+    EXPECT_EQ(result["visual_tokens"].get<std::vector<int64_t>>(), std::vector<int64_t>{5567});
+    EXPECT_EQ(std::filesystem::file_size(out / "last_logits.f32"), 151646u * sizeof(float));
+    std::filesystem::remove_all(out);
+  }
+  unsetenv("HF_HUB_CACHE");
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/test_support/fixtures.h"
+#include "tests/test_support/lmms_fixture.h"
 
 namespace ovserve::engine {
 namespace {
@@ -54,6 +55,8 @@ TEST(LmmsConfigTest, DetectsEachFormatFromConfigJson) {
   ASSERT_FALSE(neither.ok());
   EXPECT_THAT(std::string(neither.status().message()), HasSubstr("model_type \"llama\""));
   EXPECT_FALSE(DetectCheckpointFormat(R"({"model_type": "llava"})").ok());  // no mm_vision_tower
+  EXPECT_EQ(DetectCheckpointFormat(R"({"architectures": ["LlavaQwenForCausalLM"], "mm_vision_tower": "x"})").value(),
+            CheckpointFormat::kLmmsLab);
 }
 
 TEST(LmmsConfigTest, FillsTheSharedConfigWithTheFormatsRules) {
@@ -158,37 +161,50 @@ TEST(HubCacheTest, FindsTheSnapshotRefsMainNames) {
 }
 
 TEST(LmmsConfigTest, LoadsTheFixtureWithItsHubEntryOrRefusesItsTensorsWithoutIt) {
-  OVSERVE_REQUIRE_FIXTURE("lmms/tiny-llava-ov-lmms/config.json");
-  const auto dir = ovserve::testing::FixturePath("lmms/tiny-llava-ov-lmms");
-  EXPECT_EQ(TokenizerLength(dir).value(), 151646);
-  setenv("HF_HUB_CACHE", ovserve::testing::FixturePath("lmms/hub").c_str(), 1);
+  OVSERVE_REQUIRE_FIXTURE("lmms/cases/index.json");
+  const auto checkpoint = ovserve::testing::LmmsCheckpointOf();
+  ASSERT_TRUE(checkpoint.has_value());
+  const auto& dir = checkpoint->model_dir;
+  std::ifstream config_in(dir / "config.json");
+  const auto raw = nlohmann::json::parse(config_in);
+  EXPECT_EQ(TokenizerLength(dir).value(), 151646);  // Qwen2's 151643 + 3 added tokens
+  setenv("HF_HUB_CACHE", checkpoint->hub_cache.c_str(), 1);
   auto config = LoadModelConfig(dir);
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_EQ(config->vision.num_hidden_layers, 2);  // the hub entry's 3, less one
-  EXPECT_EQ(config->vision.hidden_size, 32);
+  auto hub = FindHubSnapshot(raw["mm_vision_tower"].get<std::string>(), checkpoint->hub_cache);
+  ASSERT_TRUE(hub.ok()) << hub.status();
+  std::ifstream hub_in(*hub / "config.json");
+  nlohmann::json tower = nlohmann::json::parse(hub_in);
+  const int64_t hub_layers = tower["vision_config"]["num_hidden_layers"].get<int64_t>();
+  EXPECT_EQ(config->vision.num_hidden_layers, hub_layers - 1);  // LLaVA-NeXT drops the last
+  EXPECT_EQ(config->vision.hidden_size, raw["mm_hidden_size"].get<int64_t>());
+  EXPECT_EQ(config->text.stored_vocab_rows, raw["vocab_size"].get<int64_t>());
 
-  // No cache entry: the built-in so400m shapes, which this checkpoint's are not.
+  // No cache entry: the built-in so400m shapes, which a tiny checkpoint's are not.
   setenv("HF_HUB_CACHE", "/nonexistent-ovserve-hub", 1);
   auto builtin = LoadModelConfig(dir);
   ASSERT_FALSE(builtin.ok());
   EXPECT_THAT(std::string(builtin.status().message()),
-              AllOf(HasSubstr("mm_hidden_size (32)"), HasSubstr("google/siglip-so400m-patch14-384")));
+              AllOf(HasSubstr("mm_hidden_size ("), HasSubstr("google/siglip-so400m-patch14-384")));
 
-  // A hub entry with the wrong depth: the checkpoint's extra layer is named.
+  // A hub entry one layer short: the checkpoint's extra layer is named.
   const auto cache = std::filesystem::temp_directory_path() / ("ovserve-hub-depth-" + std::to_string(getpid()));
-  const auto snapshot = cache / "models--google--siglip-so400m-patch14-384" / "snapshots" / "x";
+  std::string repo = "models--" + raw["mm_vision_tower"].get<std::string>();
+  for (size_t at = repo.find('/'); at != std::string::npos; at = repo.find('/', at)) repo.replace(at, 1, "--");
+  const auto snapshot = cache / repo / "snapshots" / "x";
   std::filesystem::create_directories(snapshot);
-  std::ofstream(snapshot / "config.json") << R"({"model_type": "siglip", "vision_config": {"hidden_size": 32,
-      "intermediate_size": 80, "num_attention_heads": 2, "num_hidden_layers": 2, "image_size": 384, "patch_size": 14}})";
+  tower["vision_config"]["num_hidden_layers"] = hub_layers - 1;
+  std::ofstream(snapshot / "config.json") << tower.dump();
   setenv("HF_HUB_CACHE", cache.c_str(), 1);
   auto shallow = LoadModelConfig(dir);
   ASSERT_TRUE(shallow.ok()) << shallow.status();
-  auto checkpoint = Checkpoint::Open(dir);
-  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status();
-  auto weights = BindLlavaWeights(**checkpoint, *shallow);
+  auto loaded = Checkpoint::Open(dir);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  auto weights = BindLlavaWeights(**loaded, *shallow);
   ASSERT_FALSE(weights.ok());
   EXPECT_THAT(std::string(weights.status().message()),
-              HasSubstr("model.vision_tower.vision_tower.vision_model.encoder.layers.1."));
+              HasSubstr("model.vision_tower.vision_tower.vision_model.encoder.layers." +
+                        std::to_string(hub_layers - 2) + "."));
   std::filesystem::remove_all(cache);
   unsetenv("HF_HUB_CACHE");
 }

@@ -33,6 +33,7 @@
 #include "kernels/cpu/cpu_backend.h"
 #include "nlohmann/json.hpp"
 #include "tests/test_support/fixtures.h"
+#include "tests/test_support/lmms_fixture.h"
 #include "tests/test_support/max_abs_diff.h"
 
 namespace ovserve::engine {
@@ -94,7 +95,7 @@ class CheckpointFormatsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     if (!std::filesystem::exists(FixturePath("tiny-llava-ov/config.json")) ||
-        !std::filesystem::exists(FixturePath("lmms/tiny-llava-ov-lmms/tokenizer.json"))) {
+        !ovserve::testing::LmmsCheckpointOf().has_value()) {
       return;
     }
     dir_ = new std::filesystem::path(std::filesystem::temp_directory_path() /
@@ -117,7 +118,8 @@ class CheckpointFormatsTest : public ::testing::Test {
   }
   void SetUp() override {
     OVSERVE_REQUIRE_FIXTURE("tiny-llava-ov/config.json");
-    OVSERVE_REQUIRE_FIXTURE("lmms/tiny-llava-ov-lmms/tokenizer.json");
+    OVSERVE_REQUIRE_FIXTURE("lmms/cases/index.json");
+    ASSERT_NE(hf_, nullptr);
     ASSERT_NE(hf_->model, nullptr);
     ASSERT_NE(lmms_->model, nullptr);
   }
@@ -171,7 +173,7 @@ class CheckpointFormatsTest : public ::testing::Test {
     WriteFile(dir / "model" / "config.json", config.dump(2));
     for (const char* file : {"tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt",
                              "special_tokens_map.json", "added_tokens.json", "generation_config.json"}) {
-      WriteFile(dir / "model" / file, ReadFile(FixturePath("lmms/tiny-llava-ov-lmms") / file));
+      WriteFile(dir / "model" / file, ReadFile(ovserve::testing::LmmsCheckpointOf()->model_dir / file));
     }
 
     // The tower's hub entry: SiglipModel config with the layer LLaVA-NeXT drops.

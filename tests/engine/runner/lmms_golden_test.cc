@@ -37,6 +37,7 @@
 #include "kernels/cpu/cpu_backend.h"
 #include "nlohmann/json.hpp"
 #include "tests/test_support/fixtures.h"
+#include "tests/test_support/lmms_fixture.h"
 #include "tests/test_support/max_abs_diff.h"
 
 namespace ovserve::engine {
@@ -44,6 +45,7 @@ namespace {
 
 using kernels::Tensor;
 using ovserve::testing::MaxAbsDiff;
+using ovserve::testing::UnderFixtures;
 
 constexpr double kTolerance = 2e-4;
 constexpr const char* kIndex = "lmms/cases/index.json";
@@ -58,22 +60,6 @@ std::vector<std::string> CaseNames() {
   }
   if (names.empty()) names.push_back("index_missing");
   return names;
-}
-
-// case.json paths are relative to the folder holding the fixtures root
-// ("shared/fixtures/lmms/..."): the part after the first two components is
-// under the fixtures root, wherever it is.
-std::filesystem::path UnderFixtures(const std::string& relative) {
-  std::filesystem::path rest;
-  int skipped = 0;
-  for (const auto& part : std::filesystem::path(relative)) {
-    if (skipped < 2) {
-      ++skipped;
-      continue;
-    }
-    rest /= part;
-  }
-  return ovserve::testing::FixturesRoot() / rest;
 }
 
 std::string ReadBytes(const std::filesystem::path& path) {

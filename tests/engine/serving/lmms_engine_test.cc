@@ -3,6 +3,7 @@
 // media parts, then the question), batched together, answers with the
 // reference's greedy tokens and its visual-token counts; a raw prompt with
 // LLaVA-NeXT's -200 media markers in its ids gives the same as the chat form.
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
@@ -16,6 +17,7 @@
 #include "nlohmann/json.hpp"
 #include "tests/engine/serving/serving_test_support.h"
 #include "tests/test_support/fixtures.h"
+#include "tests/test_support/lmms_fixture.h"
 
 namespace ovserve::engine {
 namespace {
@@ -28,11 +30,7 @@ std::string ReadFile(const std::filesystem::path& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-// Media paths in case.json start with "shared/fixtures/"; they live under the fixtures root.
-std::filesystem::path FixtureFile(const std::string& relative) {
-  const std::string prefix = "shared/fixtures/";
-  return ovserve::testing::FixturePath(relative.rfind(prefix, 0) == 0 ? relative.substr(prefix.size()) : relative);
-}
+using ovserve::testing::UnderFixtures;
 
 struct Case {
   std::string name;
@@ -43,11 +41,12 @@ struct Case {
 class LmmsEngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    OVSERVE_REQUIRE_FIXTURE("lmms/tiny-llava-ov-lmms/config.json");
     OVSERVE_REQUIRE_FIXTURE("lmms/cases/index.json");
-    setenv("HF_HUB_CACHE", ovserve::testing::FixturePath("lmms/hub").c_str(), /*overwrite=*/1);
+    const auto checkpoint = ovserve::testing::LmmsCheckpointOf();
+    ASSERT_TRUE(checkpoint.has_value()) << "lmms/cases/index.json names no readable case";
+    setenv("HF_HUB_CACHE", checkpoint->hub_cache.c_str(), /*overwrite=*/1);
     EngineConfig config;
-    config.model_dir = ovserve::testing::FixturePath("lmms/tiny-llava-ov-lmms");
+    config.model_dir = checkpoint->model_dir;
     config.threads = 2;
     config.kv_cache_bytes = int64_t{64} << 20;
     auto engine = Engine::Create(config);
@@ -60,13 +59,14 @@ class LmmsEngineTest : public ::testing::Test {
       c.name = entry["case"].get<std::string>();
       std::ifstream in(ovserve::testing::FixturePath("lmms/cases/" + c.name + "/case.json"));
       c.json = nlohmann::json::parse(in);
+      if (UnderFixtures(c.json["model_dir"].get<std::string>()) != checkpoint->model_dir) continue;
       if (c.json.contains("images") && c.json["images"].is_array()) {
         for (const auto& image : c.json["images"]) {
-          c.media.push_back(testing::Image(ReadFile(FixtureFile(image["file"]))));
+          c.media.push_back(testing::Image(ReadFile(UnderFixtures(image["file"]))));
         }
       }
       if (c.json.contains("video") && c.json["video"].is_object()) {
-        c.media.push_back(testing::Video(ReadFile(FixtureFile(c.json["video"]["file"])),
+        c.media.push_back(testing::Video(ReadFile(UnderFixtures(c.json["video"]["file"])),
                                          c.json["video"]["num_frames"].get<int64_t>()));
       }
       cases_.push_back(std::move(c));
@@ -127,7 +127,9 @@ TEST_F(LmmsEngineTest, RawIdsWithMinus200MarkersMatchTheChatForm) {
     EXPECT_EQ(done.tokens, std::vector<int32_t>(reference.begin(), reference.begin() + 4)) << c.name;
   }
   // A marker count that does not match the media is the request's error.
-  const Case& image_case = cases_[1];
+  const auto with_media = std::find_if(cases_.begin(), cases_.end(), [](const Case& c) { return !c.media.empty(); });
+  ASSERT_NE(with_media, cases_.end());
+  const Case& image_case = *with_media;
   auto ids = image_case.json["input_ids"].get<std::vector<int32_t>>();
   ids.push_back(-200);
   auto refused = engine_->Submit(Greedy(RawPrompt{.text = {}, .token_ids = ids, .media = image_case.media}, 4));
