@@ -209,6 +209,8 @@ nlohmann::json ToJson(const BenchConfig& c) {
       {"tls", c.tls || !c.tls_ca_path.empty()},
       {"api_key", c.api_key_set},
       {"num_connections", c.num_connections},
+      {"load_balancing", c.load_balancing},
+      {"max_attempts", c.max_attempts},
       {"request_timeout_s", c.request_timeout_s},
       {"workload", WorkloadName(w.workload)},
       {"input_len", w.input_len.ToString()},

@@ -92,6 +92,8 @@ struct BenchConfig {
   std::string tls_ca_path;
   bool api_key_set = false;  // the key itself is never written out
   int num_connections = 1;
+  std::string load_balancing = "round_robin";  // over the gRPC target's addresses
+  int max_attempts = 1;  // > 1: UNAVAILABLE retried while nothing was received
   double wait_for_server_s = 60;
   double request_timeout_s = 0;  // 0 = none
   // What and how much.

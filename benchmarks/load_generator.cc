@@ -107,10 +107,7 @@ class GrpcLoadGenerator final : public LoadGenerator {
       credentials = grpc::InsecureChannelCredentials();
     }
     for (int i = 0; i < options_.num_connections; ++i) {
-      grpc::ChannelArguments arguments;
-      // Requests carry whole encoded images and videos: lift the 4 MiB default.
-      arguments.SetMaxSendMessageSize(-1);
-      arguments.SetMaxReceiveMessageSize(-1);
+      grpc::ChannelArguments arguments = ClientChannelArguments(options_.channel);
       // A subchannel pool per channel, and distinct arguments, give each channel
       // its own connection.
       arguments.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
@@ -167,6 +164,7 @@ absl::StatusOr<std::unique_ptr<LoadGenerator>> LoadGenerator::Create(const Conne
   if (options.num_connections < 1) {
     return absl::InvalidArgumentError("--num-connections must be >= 1");
   }
+  if (absl::Status policy = ValidateChannelPolicy(options.channel); !policy.ok()) return policy;
   auto generator = std::make_unique<GrpcLoadGenerator>(options);
   if (absl::Status s = generator->Connect(); !s.ok()) return s;
   return generator;

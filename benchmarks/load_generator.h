@@ -26,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "benchmarks/bench_metrics.h"
 #include "benchmarks/request_factory.h"
+#include "client/channel_config.h"
 
 namespace ovserve::bench {
 
@@ -35,6 +36,9 @@ struct ConnectionOptions {
   std::string tls_root_ca_pem;  // empty: the system's roots
   std::string api_key;          // "authorization: Bearer <key>" when not empty
   int num_connections = 1;      // separate HTTP/2 connections, used round-robin
+  // Load balancing over the target's addresses and retries (client/channel_config.h); the
+  // bench defaults to no retries so every UNAVAILABLE is counted.
+  ChannelPolicy channel{.max_attempts = 1};
 };
 
 struct RunOptions {

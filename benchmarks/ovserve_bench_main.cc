@@ -54,6 +54,10 @@ ABSL_FLAG(std::string, api_key_file, "",
 ABSL_FLAG(bool, tls, false, "use TLS (the system's roots unless --tls-ca)");
 ABSL_FLAG(std::string, tls_ca, "", "PEM CA bundle for TLS");
 ABSL_FLAG(int32_t, num_connections, 1, "HTTP/2 connections the streams are spread over");
+ABSL_FLAG(std::string, load_balancing, "round_robin",
+          "round_robin or pick_first over the --server target's addresses (dns:///, ipv4:A,B)");
+ABSL_FLAG(int32_t, max_attempts, 1,
+          "attempts per request while nothing was received, UNAVAILABLE only (1 = count every failure)");
 ABSL_FLAG(double, wait_for_server_s, 60, "how long to wait for the server to load its model");
 ABSL_FLAG(double, request_timeout_s, 0, "per-request deadline, seconds (0 = none)");
 // Workload.
@@ -111,6 +115,8 @@ absl::StatusOr<BenchConfig> ConfigFromFlags() {
   c.tls = absl::GetFlag(FLAGS_tls);
   c.tls_ca_path = absl::GetFlag(FLAGS_tls_ca);
   c.num_connections = absl::GetFlag(FLAGS_num_connections);
+  c.load_balancing = absl::GetFlag(FLAGS_load_balancing);
+  c.max_attempts = absl::GetFlag(FLAGS_max_attempts);
   c.wait_for_server_s = absl::GetFlag(FLAGS_wait_for_server_s);
   c.request_timeout_s = absl::GetFlag(FLAGS_request_timeout_s);
   WorkloadConfig& w = c.workload;
@@ -334,7 +340,9 @@ int Main(const std::string& command_line) {
                                .tls = config.tls,
                                .tls_root_ca_pem = client_options.tls_root_ca_pem,
                                .api_key = client_options.api_key,
-                               .num_connections = config.num_connections};
+                               .num_connections = config.num_connections,
+                               .channel = {.load_balancing = config.load_balancing,
+                                           .max_attempts = config.max_attempts}};
   absl::StatusOr<std::unique_ptr<LoadGenerator>> generator =
       config.backend == "grpc" ? LoadGenerator::Create(connection)
                                : CreateOpenAiLoadGenerator({.base_url = config.http_url,

@@ -42,7 +42,14 @@
 #include "google/protobuf/util/json_util.h"
 
 // Connection.
-ABSL_FLAG(std::string, server, "127.0.0.1:50051", "server address HOST:PORT");
+ABSL_FLAG(std::string, server, "127.0.0.1:50051",
+          "HOST:PORT or a gRPC target: dns:///NAME:PORT (every address, round-robin), "
+          "ipv4:A:P,B:P, unix:PATH");
+ABSL_FLAG(std::string, load_balancing, "round_robin",
+          "round_robin or pick_first over the target's addresses; --load-balancing");
+ABSL_FLAG(int32_t, max_attempts, 3,
+          "attempts per call while nothing was received, UNAVAILABLE only (1 = no retry, "
+          "at most 5); --max-attempts");
 ABSL_FLAG(bool, tls, false, "use TLS with the system's root certificates");
 ABSL_FLAG(std::string, tls_ca, "", "PEM file of the root CA to trust (turns TLS on); --tls-ca");
 ABSL_FLAG(std::string, tls_cert, "", "PEM client certificate for mutual TLS; --tls-cert");
@@ -161,6 +168,8 @@ std::vector<std::string> NormalizeArgs(int argc, char** argv, RepeatedFlags& rep
 absl::StatusOr<ClientOptions> OptionsFromFlags() {
   ClientOptions options;
   options.target = absl::GetFlag(FLAGS_server);
+  options.channel.load_balancing = absl::GetFlag(FLAGS_load_balancing);
+  options.channel.max_attempts = absl::GetFlag(FLAGS_max_attempts);
   options.tls = absl::GetFlag(FLAGS_tls);
   if (const std::string path = absl::GetFlag(FLAGS_tls_ca); !path.empty()) {
     ASSIGN_OR_RETURN(options.tls_root_ca_pem, ReadFileBytes(path, "TLS root CA"));

@@ -65,6 +65,7 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const ClientOptions& opt
     return absl::InvalidArgumentError(
         "client: a TLS client certificate and its key must be given together");
   }
+  if (absl::Status policy = ValidateChannelPolicy(options.channel); !policy.ok()) return policy;
   if (options.default_timeout.count() < 0) {
     return absl::InvalidArgumentError("client: negative default timeout");
   }
@@ -80,12 +81,8 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const ClientOptions& opt
   } else {
     credentials = grpc::InsecureChannelCredentials();
   }
-  grpc::ChannelArguments arguments;
-  // Requests carry whole encoded images and videos: lift the 4 MiB default.
-  arguments.SetMaxSendMessageSize(-1);
-  arguments.SetMaxReceiveMessageSize(-1);
-  std::shared_ptr<grpc::Channel> channel =
-      grpc::CreateCustomChannel(options.target, credentials, arguments);
+  std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(
+      options.target, credentials, ClientChannelArguments(options.channel));
   if (channel == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat("client: cannot create a channel to '", options.target, "'"));

@@ -22,14 +22,19 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "client/channel_config.h"
 #include "grpcpp/grpcpp.h"
 #include "ovserve/v1/ovserve.grpc.pb.h"
 
 namespace ovserve {
 
 struct ClientOptions {
-  // "host:port" (or any gRPC target URI, e.g. "unix:/run/ovserve.sock").
+  // "host:port" or any gRPC target URI: "unix:/run/ovserve.sock", a headless Service
+  // "dns:///ovserve-headless.ns.svc.cluster.local:50051", a list "ipv4:10.0.0.1:50051,10.0.0.2:50051".
   std::string target = "127.0.0.1:50051";
+  // Round-robin over every address of the target, UNAVAILABLE retried while nothing was
+  // received (client/channel_config.h).
+  ChannelPolicy channel;
   // TLS: on when `tls` is true or any PEM below is set. An empty root CA means the
   // system's roots. A client certificate and key together enable mutual TLS.
   bool tls = false;

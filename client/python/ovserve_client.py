@@ -26,6 +26,7 @@ an RPC error it prints "CODE_NAME: message" to stderr and exits 1.
 
 import argparse
 import atexit
+import json
 import os
 import shutil
 import subprocess
@@ -165,14 +166,44 @@ def request_from_args(pb2, args):
                          priority=args.priority, **sampling)
 
 
+def service_config(load_balancing="round_robin", max_attempts=3):
+    """The gRPC service config the C++ client uses too (client/channel_config.h): balancing
+    over every address of the target, UNAVAILABLE retried while nothing was received."""
+    if load_balancing not in ("round_robin", "pick_first"):
+        raise ValueError(f"load balancing {load_balancing!r} is not round_robin or pick_first")
+    if not 1 <= max_attempts <= 5:
+        raise ValueError(f"max attempts {max_attempts} is outside 1..5 (gRPC's retry limit)")
+    config = {"loadBalancingConfig": [{load_balancing: {}}]}
+    if max_attempts > 1:
+        config["methodConfig"] = [{
+            "name": [{"service": "ovserve.v1.Ovserve"}],
+            "retryPolicy": {"maxAttempts": max_attempts, "initialBackoff": "0.05s",
+                            "maxBackoff": "1s", "backoffMultiplier": 2,
+                            "retryableStatusCodes": ["UNAVAILABLE"]}}]
+        config["retryThrottling"] = {"maxTokens": 10, "tokenRatio": 0.1}
+    return json.dumps(config)
+
+
+def channel_options(load_balancing="round_robin", max_attempts=3):
+    """gRPC channel options: the service config, a retry buffer that holds whole media
+    requests (64 MiB), and no 4 MiB message cap."""
+    return [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1),
+            ("grpc.service_config", service_config(load_balancing, max_attempts)),
+            ("grpc.enable_retries", 1 if max_attempts > 1 else 0),
+            ("grpc.per_rpc_retry_buffer_size", 64 << 20)]
+
+
 class Client:
-    """A thin wrapper over the generated stub: metadata, TLS and a default timeout."""
+    """A thin wrapper over the generated stub: metadata, TLS, a default timeout, and
+    round-robin over every address of the target ("dns:///ovserve-headless:50051",
+    "ipv4:10.0.0.1:50051,10.0.0.2:50051") with UNAVAILABLE retried before any response."""
 
     def __init__(self, target="127.0.0.1:50051", api_key=None, root_ca=None, client_cert=None,
-                 client_key=None, tls=False, timeout=None, stubs=None):
+                 client_key=None, tls=False, timeout=None, stubs=None,
+                 load_balancing="round_robin", max_attempts=3):
         import grpc  # pylint: disable=import-outside-toplevel
         self._pb2, pb2_grpc = stubs or load_stubs()
-        options = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
+        options = channel_options(load_balancing, max_attempts)
         if tls or root_ca or client_cert:
             credentials = grpc.ssl_channel_credentials(root_certificates=root_ca,
                                                        private_key=client_key,
@@ -235,7 +266,14 @@ def _to_json(message, indent=None):
 
 def _add_connection_flags(parser, suppress):
     default = (lambda value: argparse.SUPPRESS) if suppress else (lambda value: value)
-    parser.add_argument("--server", default=default("127.0.0.1:50051"), help="HOST:PORT")
+    parser.add_argument("--server", default=default("127.0.0.1:50051"),
+                        help="HOST:PORT or a gRPC target: dns:///NAME:PORT (every address), "
+                             "ipv4:A:P,B:P, unix:PATH")
+    parser.add_argument("--load-balancing", default=default("round_robin"),
+                        choices=("round_robin", "pick_first"),
+                        help="over the target's addresses")
+    parser.add_argument("--max-attempts", type=int, default=default(3),
+                        help="attempts while nothing was received, UNAVAILABLE only (1..5)")
     parser.add_argument("--api-key-file", default=default(None),
                         help="file with the API key (default: $OVSERVE_API_KEY)")
     parser.add_argument("--tls", action="store_true", default=default(False),
@@ -308,7 +346,8 @@ def _client_from_args(args, stubs):
     return Client(args.server, api_key=api_key, root_ca=read(args.tls_ca, "TLS root CA"),
                   client_cert=read(args.tls_cert, "TLS client certificate"),
                   client_key=read(args.tls_key, "TLS client key"), tls=args.tls,
-                  timeout=args.timeout, stubs=stubs)
+                  timeout=args.timeout, stubs=stubs, load_balancing=args.load_balancing,
+                  max_attempts=args.max_attempts)
 
 
 def _run_generate(client, pb2, args, out, err):
@@ -446,11 +485,19 @@ def self_test():
             assert "cannot read image file" in str(e) and "missing.jpg" in str(e), e
 
         # A loopback fake server: Generate echoes the prompt word by word.
+        # "unavailable ...": UNAVAILABLE before any response, once per server (a drain).
         class FakeOvserve(pb2_grpc.OvserveServicer):
+            def __init__(self):
+                self.calls, self.refused = 0, False
+
             def Generate(self, request, context):
+                self.calls += 1
                 words = request.chat.messages[-1].content[-1].text.split()
                 if words[0] == "fail":
                     context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "fake: out of KV blocks")
+                if words[0] == "unavailable" and not self.refused:
+                    self.refused = True
+                    context.abort(grpc.StatusCode.UNAVAILABLE, "fake: draining")
                 for i, word in enumerate(words):
                     yield pb2.GenerateResponse(text=word if i == 0 else " " + word,
                                                token_ids=[1000 + i])
@@ -490,6 +537,31 @@ def self_test():
             rc = main(["--server", "127.0.0.1:%d" % port, "--stubs", stubs_dir, "info"],
                       out=out, err=err)
             assert rc == 0 and '"model_name": "fake-llava-ov"' in out.getvalue(), out.getvalue()
+
+            # Two replicas behind one target: calls spread round-robin, and a replica's
+            # UNAVAILABLE before any response is retried on the other.
+            fakes = [FakeOvserve(), FakeOvserve()]
+            servers = [grpc.server(futures.ThreadPoolExecutor(max_workers=2)) for _ in fakes]
+            ports = []
+            for fake, replica in zip(fakes, servers):
+                pb2_grpc.add_OvserveServicer_to_server(fake, replica)
+                ports.append(replica.add_insecure_port("127.0.0.1:0"))
+                replica.start()
+            try:
+                target = "ipv4:" + ",".join("127.0.0.1:%d" % p for p in ports)
+                client = Client(target, stubs=(pb2, pb2_grpc), timeout=30)
+                grpc.channel_ready_future(client._channel).result(timeout=10)  # pylint: disable=protected-access
+                for _ in range(40):
+                    assert client.generate(build_request(pb2, "hi"))[0] == "hi"
+                assert min(f.calls for f in fakes) >= 16, [f.calls for f in fakes]
+                for _ in range(8):
+                    text, _ = client.generate(build_request(pb2, "unavailable but fine"))
+                    assert text == "unavailable but fine", text
+                assert sum(f.calls for f in fakes) == 40 + 8 + 2, [f.calls for f in fakes]
+                client.close()
+            finally:
+                for replica in servers:
+                    replica.stop(grace=None)
         finally:
             server.stop(grace=None)
     finally:

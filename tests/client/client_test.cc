@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "client/chat_request.h"
 #include "client/ovserve_client.h"
@@ -47,6 +49,84 @@ TEST(ClientTest, ConnectRejectsBadOptions) {
   options.target = "127.0.0.1:1";
   options.tls_client_cert_pem = "cert";  // without its key
   EXPECT_EQ(Client::Connect(options).status().code(), absl::StatusCode::kInvalidArgument);
+  options.tls_client_cert_pem.clear();
+  for (const int attempts : {0, 6}) {
+    options.channel.max_attempts = attempts;
+    const absl::Status status = Client::Connect(options).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(status.message(), HasSubstr("outside 1..5"));
+  }
+  options.channel = ChannelPolicy{.load_balancing = "random"};
+  EXPECT_THAT(Client::Connect(options).status().message(), HasSubstr("'random'"));
+}
+
+// Two replicas behind one "ipv4:A,B" target (as a headless Service's addresses arrive).
+std::unique_ptr<Client> ConnectToBoth(const FakeOvserveServer& a, const FakeOvserveServer& b,
+                                      const ChannelPolicy& policy) {
+  ClientOptions options;
+  options.target = absl::StrCat("ipv4:", a.address(), ",", b.address());
+  options.channel = policy;
+  options.default_timeout = std::chrono::seconds(30);
+  absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect(options);
+  EXPECT_TRUE(client.ok()) << client.status();
+  return client.ok() ? *std::move(client) : nullptr;
+}
+
+TEST(ClientChannelTest, RoundRobinSpreadsCallsOverEveryAddressPickFirstDoesNot) {
+  for (const std::string policy : {"round_robin", "pick_first"}) {
+    SCOPED_TRACE(policy);
+    FakeOvserveServer a, b;
+    std::unique_ptr<Client> client = ConnectToBoth(a, b, {.load_balancing = policy});
+    ASSERT_NE(client, nullptr);
+    ASSERT_TRUE(client->WaitForReady(std::chrono::seconds(10)).ok());
+    // round_robin connects to both at once; the first calls may all find only one ready.
+    constexpr int kCalls = 40;
+    for (int i = 0; i < kCalls; ++i) ASSERT_TRUE(client->Generate(TextRequest("hi")).ok());
+    const int on_a = a.service().generate_calls(), on_b = b.service().generate_calls();
+    EXPECT_EQ(on_a + on_b, kCalls);
+    if (policy == "round_robin") {
+      EXPECT_GE(std::min(on_a, on_b), kCalls / 2 - 4) << on_a << " vs " << on_b;
+    } else {
+      EXPECT_EQ(std::min(on_a, on_b), 0) << on_a << " vs " << on_b;
+    }
+  }
+}
+
+TEST(ClientChannelTest, UnavailableBeforeAnyResponseIsRetriedElsewhere) {
+  FakeOvserveServer a, b;
+  std::unique_ptr<Client> client = ConnectToBoth(a, b, {});
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(client->WaitForReady(std::chrono::seconds(10)).ok());
+  // Each replica refuses its first "unavailable" call (a drain); the retry lands on a
+  // replica that answers, so the caller never sees the refusal.
+  for (int i = 0; i < 8; ++i) {
+    absl::StatusOr<GenerateResult> result = client->Generate(TextRequest("unavailable but fine"));
+    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_EQ(result->text, "unavailable but fine");
+  }
+  EXPECT_EQ(a.service().generate_calls() + b.service().generate_calls(), 8 + 2);
+}
+
+TEST(ClientChannelTest, NoRetryWithOneAttemptNorAfterAResponseArrived) {
+  FakeOvserveServer a, b;
+  std::unique_ptr<Client> once = ConnectToBoth(a, b, {.max_attempts = 1});
+  ASSERT_NE(once, nullptr);
+  const absl::Status refused = once->Generate(TextRequest("unavailable")).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(refused.message(), "fake: draining");
+
+  // A call that has received a token is committed: its UNAVAILABLE reaches the caller
+  // after exactly one attempt, whatever max_attempts allows.
+  FakeOvserveServer c;
+  std::unique_ptr<Client> client = ConnectTo(c);
+  ASSERT_NE(client, nullptr);
+  int responses = 0;
+  const absl::Status dropped = client->GenerateStream(
+      TextRequest("drop mid stream"), [&](const v1::GenerateResponse&) { return ++responses > 0; });
+  EXPECT_EQ(dropped.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(dropped.message(), "fake: replica went away");
+  EXPECT_EQ(responses, 1);
+  EXPECT_EQ(c.service().generate_calls(), 1);
 }
 
 TEST(ClientTest, GenerateConcatenatesDeltasAndKeepsFinalFields) {

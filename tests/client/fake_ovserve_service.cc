@@ -61,11 +61,19 @@ grpc::Status FakeOvserveService::Generate(grpc::ServerContext* context,
                                           const v1::GenerateRequest* request,
                                           grpc::ServerWriter<v1::GenerateResponse>* writer) {
   if (grpc::Status status = CheckAuthorization(*context); !status.ok()) return status;
+  const PromptSummary prompt = Summarize(*request);
+  bool refuse_once = false;
   {
     absl::MutexLock lock(&mu_);
     last_generate_request_ = *request;
+    ++generate_calls_;
+    if (absl::StartsWith(prompt.text, "unavailable") && !refused_unavailable_) {
+      refused_unavailable_ = refuse_once = true;
+    }
   }
-  const PromptSummary prompt = Summarize(*request);
+  if (refuse_once) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "fake: draining");
+  }
   if (prompt.text.empty() && prompt.images == 0 && prompt.videos == 0) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         "fake: empty request: no text, image or video");
@@ -96,6 +104,13 @@ grpc::Status FakeOvserveService::Generate(grpc::ServerContext* context,
     first.set_text(words[0]);
     writer->Write(first);
     return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "fake: out of KV blocks");
+  }
+  if (absl::StartsWith(prompt.text, "drop")) {
+    v1::GenerateResponse first;
+    first.set_request_id(request_id);
+    first.set_text(words[0]);
+    writer->Write(first);
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "fake: replica went away");
   }
 
   const v1::SamplingParams& sampling = request->sampling();
@@ -205,6 +220,11 @@ grpc::Status FakeOvserveService::Abort(grpc::ServerContext* context,
     }
   }
   return grpc::Status::OK;
+}
+
+int FakeOvserveService::generate_calls() const {
+  absl::MutexLock lock(&mu_);
+  return generate_calls_;
 }
 
 std::optional<v1::GenerateRequest> FakeOvserveService::last_generate_request() const {

@@ -10,7 +10,10 @@
 // Prompts with special behavior:
 //   "forever ..."   streams " tick" every 5 ms until the client cancels;
 //   "fail ..."      one response, then RESOURCE_EXHAUSTED "fake: out of KV blocks";
-//   "unfinished ..." the words, then OK without a final response.
+//   "unfinished ..." the words, then OK without a final response;
+//   "unavailable ..." UNAVAILABLE before any response, the first time this service sees
+//                    such a prompt (a draining replica); later ones are answered;
+//   "drop ..."       one response, then UNAVAILABLE "fake: replica went away".
 // A request with no text, image or video is INVALID_ARGUMENT "fake: empty request: ...".
 // Tokenize: one id per byte. Detokenize: bytes back; ids >= 256 are "<|id|>", dropped
 // with skip_special_tokens. Abort: ids starting with "live-" are aborted, others not found.
@@ -45,6 +48,8 @@ class FakeOvserveService final : public v1::Ovserve::Service {
   grpc::Status Abort(grpc::ServerContext* context, const v1::AbortRequest* request,
                      v1::AbortResponse* response) override;
 
+  // Generate calls received (every attempt of a retried call counts).
+  int generate_calls() const;
   // The last GenerateRequest received.
   std::optional<v1::GenerateRequest> last_generate_request() const;
   // The "authorization" metadata of the last RPC ("" when absent).
@@ -60,6 +65,8 @@ class FakeOvserveService final : public v1::Ovserve::Service {
   std::optional<v1::GenerateRequest> last_generate_request_ ABSL_GUARDED_BY(mu_);
   std::string last_authorization_ ABSL_GUARDED_BY(mu_);
   bool saw_cancellation_ ABSL_GUARDED_BY(mu_) = false;
+  int generate_calls_ ABSL_GUARDED_BY(mu_) = 0;
+  bool refused_unavailable_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 // A gRPC server running a FakeOvserveService on 127.0.0.1:<free port>.
