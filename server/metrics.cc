@@ -70,6 +70,9 @@ Metrics::Metrics()
                                 "Prompt tokens served from the prefix cache")),
       running_(AddGauge(*registry_, "ovserve_requests_running", "Requests in the running batch")),
       waiting_(AddGauge(*registry_, "ovserve_requests_waiting", "Requests waiting to be scheduled")),
+      queued_(AddGauge(*registry_, "ovserve_requests_queued",
+                       "Admitted requests not yet running: at the vision workers or waiting to "
+                       "be scheduled (the queue depth a router balances on)")),
       kv_usage_(AddGauge(*registry_, "ovserve_kv_cache_usage_ratio",
                          "Fraction of KV blocks referenced by live requests")),
       kv_blocks_total_(AddGauge(*registry_, "ovserve_kv_cache_blocks", "KV cache capacity in blocks")),
@@ -81,6 +84,8 @@ Metrics::Metrics()
                            "Visual tokens reserved in the encode -> decode token queue")),
       queue_capacity_(AddGauge(*registry_, "ovserve_token_queue_capacity_tokens",
                                "Capacity of the token queue in visual tokens")),
+      queue_fill_(AddGauge(*registry_, "ovserve_token_queue_fill_ratio",
+                           "Token-queue tokens reserved / capacity (0..1)")),
       encode_waiting_(BuildGauge()
                           .Name("ovserve_encode_waiting_requests")
                           .Help("Multimodal requests waiting for token-queue room, by modality")
@@ -94,7 +99,16 @@ Metrics::Metrics()
       encoder_cache_misses_(AddCounter(*registry_, "ovserve_encoder_cache_misses_total",
                                        "Visual items not in the encoder cache")),
       encoded_items_(AddCounter(*registry_, "ovserve_encoded_items_total",
-                                "Visual items run through the vision encoder")) {}
+                                "Visual items run through the vision encoder")),
+      vllm_waiting_(AddGauge(*registry_, "vllm:num_requests_waiting",
+                             "Alias of ovserve_requests_queued under vLLM's name")),
+      vllm_running_(AddGauge(*registry_, "vllm:num_requests_running",
+                             "Alias of ovserve_requests_running under vLLM's name")),
+      vllm_kv_usage_(AddGauge(*registry_, "vllm:kv_cache_usage_perc",
+                              "Alias of ovserve_kv_cache_usage_ratio under vLLM's name (0..1)")),
+      vllm_gpu_cache_usage_(AddGauge(*registry_, "vllm:gpu_cache_usage_perc",
+                                     "Alias of ovserve_kv_cache_usage_ratio under vLLM's pre-0.10 "
+                                     "name (0..1)")) {}
 
 absl::Status Metrics::Expose(const std::string& address) {
   try {
@@ -148,13 +162,23 @@ void InterTokenTimer::OnTokens(Metrics& metrics, bool record) {
 void Metrics::RecordInterTokenLatency(double seconds) { itl_.Observe(seconds); }
 
 void Metrics::Refresh(const engine::EngineStats& stats) {
+  const double queued = static_cast<double>(stats.waiting + stats.encoding_requests);
   running_.Set(static_cast<double>(stats.running));
   waiting_.Set(static_cast<double>(stats.waiting));
+  queued_.Set(queued);
   kv_usage_.Set(stats.kv_usage);
+  vllm_waiting_.Set(queued);
+  vllm_running_.Set(static_cast<double>(stats.running));
+  vllm_kv_usage_.Set(stats.kv_usage);
+  vllm_gpu_cache_usage_.Set(stats.kv_usage);
   kv_blocks_total_.Set(static_cast<double>(stats.kv_blocks_total));
   prefix_hit_rate_.Set(stats.prefix_cache_hit_rate);
   queue_used_.Set(static_cast<double>(stats.token_queue_used_tokens));
   queue_capacity_.Set(static_cast<double>(stats.token_queue_capacity_tokens));
+  queue_fill_.Set(stats.token_queue_capacity_tokens > 0
+                      ? static_cast<double>(stats.token_queue_used_tokens) /
+                            static_cast<double>(stats.token_queue_capacity_tokens)
+                      : 0.0);
   encode_waiting_.Add({{"modality", "image"}}).Set(static_cast<double>(stats.encode_waiting_image_requests));
   encode_waiting_.Add({{"modality", "video"}}).Set(static_cast<double>(stats.encode_waiting_video_requests));
   encoding_.Set(static_cast<double>(stats.encoding_requests));

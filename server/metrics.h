@@ -4,6 +4,14 @@
 // gauges (running, waiting, KV usage, ...) are refreshed from Engine::Stats
 // by Refresh(), which the server calls periodically.
 //
+// The gauges an inference gateway's endpoint picker routes on (Gateway API
+// Inference Extension, model-server protocol) are also exported under vLLM's
+// names, so a picker configured for vLLM works unchanged:
+//   vllm:num_requests_waiting  = ovserve_requests_queued (admitted, not running)
+//   vllm:num_requests_running  = ovserve_requests_running
+//   vllm:kv_cache_usage_perc   = ovserve_kv_cache_usage_ratio (0..1, as vLLM's)
+//   vllm:gpu_cache_usage_perc  = the same (the name vLLM used before v0.10)
+//
 // Thread-safety: every method may be called from any thread.
 
 #include <chrono>
@@ -82,18 +90,25 @@ class Metrics {
   prometheus::Counter& cached_tokens_;
   prometheus::Gauge& running_;
   prometheus::Gauge& waiting_;
+  prometheus::Gauge& queued_;
   prometheus::Gauge& kv_usage_;
   prometheus::Gauge& kv_blocks_total_;
   prometheus::Gauge& prefix_hit_rate_;
   prometheus::Counter& preemptions_;
   prometheus::Gauge& queue_used_;
   prometheus::Gauge& queue_capacity_;
+  prometheus::Gauge& queue_fill_;
   prometheus::Family<prometheus::Gauge>& encode_waiting_;
   prometheus::Gauge& encoding_;
   prometheus::Gauge& encoder_busy_;
   prometheus::Counter& encoder_cache_hits_;
   prometheus::Counter& encoder_cache_misses_;
   prometheus::Counter& encoded_items_;
+  // vLLM-named aliases (see the top of this file).
+  prometheus::Gauge& vllm_waiting_;
+  prometheus::Gauge& vllm_running_;
+  prometheus::Gauge& vllm_kv_usage_;
+  prometheus::Gauge& vllm_gpu_cache_usage_;
   std::mutex refresh_mutex_;
   engine::EngineStats seen_;  // engine totals already counted
 };

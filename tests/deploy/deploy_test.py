@@ -47,6 +47,7 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     import k8s_checks  # noqa: E402
+    import yaml  # noqa: E402
 except ImportError as error:  # PyYAML: Debian python3-yaml, listed in scripts/packages.txt
     print(f"deploy_test.py: {error} (apt-get install python3-yaml; run with /usr/bin/python3)")
     sys.exit(1)
@@ -542,7 +543,7 @@ def merge(base, override):
     return out
 
 
-def check_render_follows_values(objects, values, label):
+def check_render_follows_values(objects, values, label, repo):
     """The values that matter land in the objects: GPUs, grace period, optional objects."""
     errors = []
     kinds = {o["kind"] for o in objects}
@@ -612,9 +613,32 @@ def check_render_follows_values(objects, values, label):
         errors += check_policy_follows_values(objects, values, label)
     if values["autoscaling"]["enabled"]:
         hpa = next(o for o in objects if o["kind"] == "HorizontalPodAutoscaler")
-        names = [m["pods"]["metric"]["name"] for m in hpa["spec"]["metrics"] if m["type"] == "Pods"]
-        if names != [values["autoscaling"]["metricName"]]:
-            errors.append(f"{label}: the HPA scales on {names}")
+        errors += check_hpa_follows_values(hpa, values["autoscaling"], repo, label)
+    return errors
+
+
+def adapter_metric_names(repo):
+    """The custom-metric names deploy/prometheus/adapter-values.yaml serves (its rules' `as`)."""
+    with open(os.path.join(repo.deploy, "prometheus", "adapter-values.yaml")) as f:
+        adapter = yaml.safe_load(f)
+    return {rule["name"]["as"] for rule in adapter["rules"]["custom"]}
+
+
+def check_hpa_follows_values(hpa, autoscaling, repo, label):
+    """The HPA scales on exactly autoscaling.metrics (per-pod averages), each one a gauge the
+    prometheus-adapter values serve (the metrics check finds it on a real /metrics)."""
+    errors = []
+    got = [(m["pods"]["metric"]["name"], m["pods"]["target"]) for m in hpa["spec"]["metrics"]
+           if m["type"] == "Pods"]
+    want = [(m["name"], {"type": "AverageValue", "averageValue": str(m["targetAverageValue"])})
+            for m in autoscaling["metrics"]]
+    if got != want or len(got) != len(hpa["spec"]["metrics"]):
+        errors.append(f"{label}: the HPA scales on {hpa['spec']['metrics']}, values say {want}")
+    served = adapter_metric_names(repo)
+    for name, _ in want:
+        if name not in served:
+            errors.append(f"{label}: the HPA's metric {name} has no rule in "
+                          f"prometheus/adapter-values.yaml (it serves {sorted(served)})")
     return errors
 
 
@@ -715,7 +739,7 @@ def cmd_helm(repo):
     for label, objects, values in renders:
         errors += k8s_checks.check_objects(objects, repo.flags(), f"helm template ({label})")
         errors += schema_errors(objects, f"helm template ({label})")
-        errors += check_render_follows_values(objects, values, label)
+        errors += check_render_follows_values(objects, values, label, repo)
     for args, message in BAD_VALUES:
         result = run([helm, "template", "ovserve", repo.chart] + args)
         if result.returncode == 0 or message not in result.stderr:
@@ -898,7 +922,7 @@ def cmd_inference_pool(repo):
         pools += 1
         errors += k8s_checks.check_objects(objects, repo.flags(), label)
         errors += schema_errors(objects, label, required=True)
-        errors += check_render_follows_values(objects, values, label)
+        errors += check_render_follows_values(objects, values, label, repo)
         items += [{"source": label, "obj": o} for o in objects]
     summary, model_errors = validate_with_k8s_models(node, items)
     errors += model_errors

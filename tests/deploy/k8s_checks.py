@@ -31,7 +31,8 @@ API_PORTS = ("grpc", "http")
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
-METRIC_NAME = re.compile(r"\bovserve_[a-z0-9_]*[a-z0-9]")
+# ovserve's names, and the vLLM-named aliases it serves for inference-gateway endpoint pickers.
+METRIC_NAME = re.compile(r"\b(?:ovserve_[a-z0-9_]*[a-z0-9]|vllm:[a-z0-9_]*[a-z0-9])")
 MIN_STARTUP_ALLOWANCE_S = 1800  # loading a 72B checkpoint from network storage takes many minutes
 
 
@@ -97,7 +98,7 @@ def flag_values(args):
 
 
 def metric_names(text):
-    """Every ovserve_* metric name in a text (PromQL, values, templates)."""
+    """Every ovserve_* (and vllm:*) metric name in a text (PromQL, values, templates)."""
     return set(METRIC_NAME.findall(text))
 
 

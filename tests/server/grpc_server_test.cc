@@ -417,6 +417,34 @@ TEST_F(GrpcServerTest, MetricsAreScrapedAndCount) {
   EXPECT_EQ(Sample(text, "ovserve_token_queue_capacity_tokens"), 24576);
 }
 
+// An endpoint picker configured for vLLM reads vllm:num_requests_waiting / _running and
+// vllm:kv_cache_usage_perc: they follow ovserve's own gauges while a request runs.
+TEST_F(GrpcServerTest, VllmNamedGaugesFollowOvservesWhileARequestRuns) {
+  grpc::ClientContext context;
+  auto reader = stub_->Generate(&context, ChatRequest("Tell a long story.", {}, {}, 5000));
+  v1::GenerateResponse response;
+  ASSERT_TRUE(reader->Read(&response));  // running
+  std::string text;
+  bool seen = false;
+  // Refresh runs every 0.5 s; a scrape may fall between two of its Set calls, so look again.
+  for (int i = 0; i < 300 && !seen; ++i) {
+    text = Scrape(server_->metrics_port());
+    const double running = Sample(text, "ovserve_requests_running");
+    const double kv = Sample(text, "ovserve_kv_cache_usage_ratio");
+    seen = running >= 1 && kv > 0 && Sample(text, "vllm:num_requests_running") == running &&
+           Sample(text, "vllm:kv_cache_usage_perc") == kv &&
+           Sample(text, "vllm:gpu_cache_usage_perc") == kv &&
+           Sample(text, "vllm:num_requests_waiting") == Sample(text, "ovserve_requests_queued");
+    if (!seen) std::this_thread::sleep_for(milliseconds(20));
+  }
+  EXPECT_TRUE(seen) << text;
+  EXPECT_GE(Sample(text, "vllm:num_requests_waiting"), 0) << text;
+  context.TryCancel();
+  while (reader->Read(&response)) {
+  }
+  ExpectEngineDrains(*server_->engine());
+}
+
 // stdout of `command` (stderr discarded), and its exit status.
 std::pair<std::string, int> RunCommand(const std::string& command) {
   FILE* pipe = popen((command + " 2>/dev/null").c_str(), "r");
