@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Offline checks of deploy/ (images, Kubernetes manifests, Helm chart, dashboards).
 
-    deploy_test.py --source-dir REPO --ovserve build/server/ovserve CHECK
+    deploy_test.py --source-dir REPO --ovserve build/server/ovserve [--bench ovserve-bench] CHECK
 
 CHECK is one of:
   manifests       the plain manifests (deploy/kubernetes/*) and the chart's values: flags,
@@ -26,6 +26,9 @@ CHECK is one of:
                   on): the pool selects the pods, targets the HTTP port, names the endpoint picker
                   of values, the NetworkPolicy lets the gateway and the picker in, and every object
                   validates (the Kubernetes types and kubernetes-models)
+  replicas        three `ovserve serve` replicas behind ovserve-bench's round-robin target (needs
+                  --bench): 64 streams spread within 20%, and a replica killed mid-run loses only
+                  its own in-flight requests (UNAVAILABLE)
 
 Exit 0: passed; 1: failed; 77: skipped (an optional tool is missing; the message says which
 and how to get it: deploy/get-tools.sh fetches helm, dockerfilelint and kubernetes-models).
@@ -33,21 +36,21 @@ Under CI=true a missing tool fails the check instead: CI fetches every tool (.ci
 """
 
 import argparse
+import contextlib
 import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     import k8s_checks  # noqa: E402
     import yaml  # noqa: E402
+    from local_server import LocalServer, ServerError, parse_exposition, sample_sum  # noqa: E402
 except ImportError as error:  # PyYAML: Debian python3-yaml, listed in scripts/packages.txt
     print(f"deploy_test.py: {error} (apt-get install python3-yaml; run with /usr/bin/python3)")
     sys.exit(1)
@@ -378,99 +381,161 @@ def dashboard_label_uses(repo):
     return uses
 
 
-def parse_exposition(text):
-    """{series name: [label dicts]} and {family name: type} from Prometheus text format."""
-    series, types = {}, {}
-    for line in text.splitlines():
-        if line.startswith("# TYPE "):
-            _, _, name, kind = line.split(None, 3)
-            types[name] = kind
-        elif line and not line.startswith("#"):
-            m = re.match(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s", line)
-            if m:
-                labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
-                series.setdefault(m.group(1), []).append(labels)
-    return series, types
-
-
-def fixtures_dir(repo):
+def fixture_model(repo):
+    """The tiny fixture checkpoint; Skip without it (a Failure under CI, by main())."""
     env = os.environ.get("OVSERVE_FIXTURES")
-    return env if env else os.path.normpath(os.path.join(repo.root, "..", "shared", "fixtures"))
+    fixtures = env if env else os.path.normpath(os.path.join(repo.root, "..", "shared", "fixtures"))
+    model = os.path.join(fixtures, "tiny-llava-ov")
+    if not os.path.isfile(os.path.join(model, "config.json")):
+        raise Skip(f"the fixture model {model} is missing (set OVSERVE_FIXTURES)")
+    return model
 
 
 def cmd_metrics(repo):
-    model = os.path.join(fixtures_dir(repo), "tiny-llava-ov")
-    if not os.path.isfile(os.path.join(model, "config.json")):
-        message = f"the fixture model {model} is missing (set OVSERVE_FIXTURES)"
-        if os.environ.get("CI") == "true":
-            raise Failure(message)
-        raise Skip(message)
-    log = tempfile.TemporaryFile(mode="w+")
-    server = subprocess.Popen(
-        [repo.ovserve, "serve", "--model", model, "--host", "127.0.0.1", "--port", "0",
-         "--metrics-port", "0", "--http-port", "0", "--kv-cache-bytes", "67108864", "--threads", "2",
-         "--drain-timeout-ms", "2000"],
-        stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, HOME=tempfile.gettempdir()))
+    model = fixture_model(repo)
     try:
-        port = metrics_port = None
-        deadline = time.time() + 240
-        while time.time() < deadline:
-            log.seek(0)
-            text = log.read()
-            m = re.search(r"listening on [^:\s]+:(\d+) .*metrics on port (\d+)", text)
-            if m:
-                port, metrics_port = int(m.group(1)), int(m.group(2))
-            if m and re.search(r"\bserving\b", text):
-                break
-            if server.poll() is not None:
-                raise Failure(f"the server exited with {server.returncode}:\n{text}")
-            time.sleep(0.2)
-        else:
-            raise Failure(f"the server did not become ready in 240 s:\n{text}")
-        client = run(["/usr/bin/python3", repo.path("client", "python", "ovserve_client.py"), "--server",
-                      f"127.0.0.1:{port}", "generate", "--max-tokens", "2", "hi"], timeout=120)
-        if client.returncode != 0:
-            raise Failure(f"the Python client's request failed:\n{client.stdout}\n{client.stderr}")
-        time.sleep(1.2)  # the server refreshes its gauges every 0.5 s
-        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=30) as r:
-            exposition = r.read().decode()
-        series, types = parse_exposition(exposition)
-        known = set(series) | set(types)
-        errors = []
-        used = used_metric_names(repo)
-        if not used:
-            errors.append("deploy/ uses no ovserve_* metric")
-        for metric, files in sorted(used.items()):
-            if metric not in known:
-                errors.append(f"{metric} (used in {', '.join(sorted(set(files)))}) is not in the "
-                              f"server's /metrics")
-        for metric, label, value, panel in dashboard_label_uses(repo):
-            if label in SCRAPE_LABELS:
-                continue
-            label_sets = series.get(metric, [])
-            if not any(label in ls for ls in label_sets):
-                errors.append(f"dashboard panel {panel!r}: {metric} has no label {label!r}")
-            elif value is not None and not any(ls.get(label) == value for ls in label_sets):
-                errors.append(f"dashboard panel {panel!r}: {metric}{{{label}=\"{value}\"}} matches no "
-                              f"series (values seen: {sorted({ls.get(label) for ls in label_sets})})")
-        fail_if(errors)
-        # The drain on SIGTERM ends the server cleanly.
-        server.send_signal(signal.SIGTERM)
-        try:
-            code = server.wait(timeout=60)
-        except subprocess.TimeoutExpired as e:
-            raise Failure("the server did not exit within 60 s of SIGTERM") from e
-        if code != 0:
-            raise Failure(f"the server exited with {code} after SIGTERM")
-        return f"{len(used)} metric names found in /metrics: {' '.join(sorted(used))}"
+        with LocalServer(repo.ovserve, model, ["--threads", "2"]) as server:
+            client = run(["/usr/bin/python3", repo.path("client", "python", "ovserve_client.py"),
+                          "--server", server.address(), "generate", "--max-tokens", "2", "hi"],
+                         timeout=120)
+            if client.returncode != 0:
+                raise Failure(f"the Python client's request failed:\n{client.stdout}\n{client.stderr}")
+            time.sleep(1.2)  # the server refreshes its gauges every 0.5 s
+            series, types = parse_exposition(server.scrape())
+            known = set(series) | set(types)
+            errors = []
+            used = used_metric_names(repo)
+            if not used:
+                errors.append("deploy/ uses no ovserve_* metric")
+            for metric, files in sorted(used.items()):
+                if metric not in known:
+                    errors.append(f"{metric} (used in {', '.join(sorted(set(files)))}) is not in the "
+                                  f"server's /metrics")
+            # The names an endpoint picker reads by default (its vLLM engine config).
+            for metric in ("vllm:num_requests_waiting", "vllm:num_requests_running",
+                           "vllm:kv_cache_usage_perc"):
+                if types.get(metric) != "gauge":
+                    errors.append(f"{metric} is not a gauge on the server's /metrics")
+            for metric, label, value, panel in dashboard_label_uses(repo):
+                if label in SCRAPE_LABELS:
+                    continue
+                label_sets = series.get(metric, [])
+                if not any(label in ls for ls in label_sets):
+                    errors.append(f"dashboard panel {panel!r}: {metric} has no label {label!r}")
+                elif value is not None and not any(ls.get(label) == value for ls in label_sets):
+                    errors.append(f"dashboard panel {panel!r}: {metric}{{{label}=\"{value}\"}} matches "
+                                  f"no series (values seen: {sorted({ls.get(label) for ls in label_sets})})")
+            fail_if(errors)
+            # The drain on SIGTERM ends the server cleanly.
+            code = server.stop()
+            if code != 0:
+                raise Failure(f"the server exited with {code} after SIGTERM")
+    except ServerError as e:
+        raise Failure(str(e)) from e
+    return f"{len(used)} metric names found in /metrics: {' '.join(sorted(used))}"
+
+
+def run_bench(repo, target, out, num_prompts, output_len, background=False):
+    """ovserve-bench against `target` (64 streams, retries on); the process when background."""
+    cmd = [repo.bench, "--server", target, "--workload", "text", "--input-len", "16",
+           "--output-len", str(output_len), "--ignore-eos", "--num-prompts", str(num_prompts),
+           "--max-concurrency", "64", "--max-attempts", "3", "--seed", "7", "--out", out,
+           "--progress=false", "--wait-for-server-s", "60"]
+    if background:
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    result = run(cmd, timeout=600)
+    if result.returncode != 0:
+        raise Failure(f"ovserve-bench failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return None
+
+
+def served_ok(server):
+    return sample_sum(server.scrape(), "ovserve_requests_total", status="ok")
+
+
+def cmd_replicas(repo):
+    """Three `ovserve serve` replicas behind ovserve-bench's round-robin target
+    (ipv4:A,B,C, as a headless Service resolves), 64 concurrent streams: every request
+    answered, load spread within 20%; then one replica SIGKILLed mid-run loses only its own
+    in-flight requests (UNAVAILABLE), the others go on."""
+    model = fixture_model(repo)
+    if not repo.bench or not os.access(repo.bench, os.X_OK):
+        raise Failure(f"the load generator {repo.bench!r} is missing (build target ovserve-bench)")
+    work = tempfile.mkdtemp(prefix="ovserve_replicas_")
+    try:
+        with contextlib.ExitStack() as stack:
+            servers = [stack.enter_context(LocalServer(repo.ovserve, model, ["--threads", "1"]))
+                       for _ in range(3)]
+            target = "ipv4:" + ",".join(s.address() for s in servers)
+            # 1. Spread: every request answered, each replica within 20% of the mean. The
+            # channel connects to the replicas in the background and round-robins over those
+            # ready, so the first burst leans on the first one up: 15 rounds of 64 even it out.
+            spread_num = num = 960
+            run_bench(repo, target, os.path.join(work, "spread.json"), num, 8)
+            with open(os.path.join(work, "spread.json")) as f:
+                spread = json.load(f)["runs"][0]
+            counts = [served_ok(s) for s in servers]
+            errors = []
+            if spread["completed"] != num or spread["failed"] != 0:
+                errors.append(f"spread run: {spread['completed']} of {num} answered, failures "
+                              f"{spread['failures_by_status']}")
+            mean = sum(counts) / len(counts)
+            if sum(counts) != num or max(abs(c - mean) for c in counts) > 0.2 * mean:
+                errors.append(f"spread run: the replicas answered {counts} of {num} (more than 20% "
+                              f"from the mean {mean:.1f})")
+            fail_if(errors)
+
+            # 2. Kill one replica while the run goes on.
+            victim, survivors = servers[2], servers[:2]
+            before = [served_ok(s) for s in survivors]
+            victim_before = served_ok(victim)
+            out = os.path.join(work, "kill.json")
+            num = 192
+            bench = run_bench(repo, target, out, num, 48, background=True)
+            deadline = time.time() + 300
+            while served_ok(victim) < victim_before + 8 and time.time() < deadline:
+                if bench.poll() is not None:
+                    raise Failure(f"the run ended before the kill:\n{bench.stdout.read()}")
+                time.sleep(0.05)
+            victim_text = victim.scrape()
+            in_flight = (sample_sum(victim_text, "ovserve_requests_running") +
+                         sample_sum(victim_text, "ovserve_requests_queued"))
+            victim_answered = served_ok(victim) - victim_before
+            still_running = bench.poll() is None
+            victim.kill()
+            bench_out, _ = bench.communicate(timeout=600)
+            if bench.returncode != 0:
+                raise Failure(f"ovserve-bench failed ({bench.returncode}) after the kill:\n{bench_out}")
+            with open(out) as f:
+                killed = json.load(f)["runs"][0]
+            after = [served_ok(s) - b for s, b in zip(survivors, before)]
+            failures = killed["failures_by_status"]
+            if not still_running:
+                errors.append("the victim was killed after the run had ended")
+            if killed["completed"] + killed["failed"] != num:
+                errors.append(f"kill run: {killed['completed']} answered + {killed['failed']} failed "
+                              f"of {num} sent")
+            if set(failures) - {"UNAVAILABLE"}:
+                errors.append(f"kill run: failures other than UNAVAILABLE: {failures}")
+            # Only the victim's own streams may fail: at most its share of the 64, with room
+            # for the gauges' 0.5 s refresh.
+            if killed["failed"] > 32:
+                errors.append(f"kill run: {killed['failed']} requests failed; the victim held about "
+                              f"{in_flight:.0f} (64 streams over 3 replicas)")
+            if sum(after) + victim_answered > killed["completed"] or \
+                    killed["completed"] - sum(after) > victim_answered + in_flight + 8:
+                errors.append(f"kill run: the survivors answered {after}, the victim "
+                              f"{victim_answered} before the kill, the bench saw {killed['completed']}")
+            fail_if(errors)
+            return (f"spread {counts} of {spread_num} (mean {mean:.1f}); kill: victim answered "
+                    f"{victim_answered:.0f} and held ~{in_flight:.0f} when killed, "
+                    f"{killed['failed']} failed {failures}, survivors answered {after}, "
+                    f"{killed['completed']} of {num} completed")
+    except ServerError as e:
+        raise Failure(str(e)) from e
     finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
-        log.close()
+        shutil.rmtree(work, ignore_errors=True)
 
-
-# ---- optional tools -----------------------------------------------------------------
 
 def cmd_yamllint(repo):
     yamllint = shutil.which("yamllint")
@@ -935,7 +1000,7 @@ COMMANDS = {
     "manifests": cmd_manifests, "schema": cmd_schema, "docker": cmd_docker,
     "metrics": cmd_metrics, "yamllint": cmd_yamllint, "kustomize": cmd_kustomize,
     "helm": cmd_helm, "dockerfilelint": cmd_dockerfilelint, "k8s-models": cmd_k8s_models,
-    "secrets": cmd_secrets, "inference-pool": cmd_inference_pool,
+    "secrets": cmd_secrets, "inference-pool": cmd_inference_pool, "replicas": cmd_replicas,
 }
 
 
@@ -943,9 +1008,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--source-dir", default=os.path.join(os.path.dirname(__file__), "..", ".."))
     parser.add_argument("--ovserve", help="the ovserve server binary")
+    parser.add_argument("--bench", help="the ovserve-bench binary (replicas)")
     parser.add_argument("check", choices=sorted(COMMANDS))
     args = parser.parse_args()
     repo = Repo(args.source_dir, args.ovserve)
+    repo.bench = args.bench
     try:
         print(f"deploy {args.check}: {COMMANDS[args.check](repo)}")
         return 0
