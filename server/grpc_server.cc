@@ -1,5 +1,6 @@
 #include "server/grpc_server.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <utility>
@@ -10,6 +11,8 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
+#include "grpcpp/security/tls_certificate_provider.h"
+#include "grpcpp/security/tls_credentials_options.h"
 #include "grpcpp/server_builder.h"
 #include "spdlog/spdlog.h"
 
@@ -26,6 +29,10 @@ absl::StatusOr<std::string> ReadFile(const std::filesystem::path& path, const ch
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
+}
+
+std::string ApiKeyOrigin(const ServerOptions& o) {
+  return absl::StrCat("--api-key-file ", o.api_key_file.string());
 }
 
 // The TLS flags' PEM files, read once for both front ends (empty: plaintext).
@@ -54,8 +61,23 @@ absl::StatusOr<TlsPem> ReadTlsPem(const ServerOptions& o) {
   return pem;
 }
 
-std::shared_ptr<grpc::ServerCredentials> Credentials(const TlsPem& pem) {
+// With a reload interval, gRPC's own file watcher re-reads the PEM files, so a rotated
+// certificate serves new connections without a restart.
+std::shared_ptr<grpc::ServerCredentials> Credentials(const TlsPem& pem, const ServerOptions& o) {
   if (pem.cert_chain.empty()) return grpc::InsecureServerCredentials();
+  if (o.reload_interval.count() > 0) {
+    const auto seconds = static_cast<unsigned int>(
+        std::max<int64_t>(1, std::chrono::ceil<std::chrono::seconds>(o.reload_interval).count()));
+    auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+        o.tls_key.string(), o.tls_cert.string(), o.tls_client_ca.string(), seconds);
+    grpc::experimental::TlsServerCredentialsOptions tls(provider);
+    tls.watch_identity_key_cert_pairs();
+    if (!o.tls_client_ca.empty()) {
+      tls.watch_root_certs();
+      tls.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    }
+    return grpc::experimental::TlsServerCredentials(tls);
+  }
   grpc::SslServerCredentialsOptions ssl;
   ssl.pem_key_cert_pairs.push_back({pem.private_key, pem.cert_chain});
   if (!pem.client_ca.empty()) {
@@ -81,11 +103,18 @@ absl::Status Server::Start() {
                            : options_.engine.model_dir.filename().string();
   service.backend = options_.engine.device == kernels::Device::kCpu ? "cpu" : "cuda";
   service.tensor_parallel_size = options_.engine.tensor_parallel_size;
+  if (options_.reload_interval.count() < 0) {
+    return absl::InvalidArgumentError("--reload-interval-s must be >= 0");
+  }
+  std::string api_key_text;
   if (!options_.api_key_file.empty()) {
-    ASSIGN_OR_RETURN(service.api_keys, ApiKeys::Load(options_.api_key_file));
+    ASSIGN_OR_RETURN(api_key_text, ReadFile(options_.api_key_file, "--api-key-file"));
+    ASSIGN_OR_RETURN(ApiKeys keys, ApiKeys::Parse(api_key_text, ApiKeyOrigin(options_)));
+    api_keys_ = std::make_shared<ApiKeyStore>(std::move(keys));
+    service.api_keys = api_keys_;
   }
   ASSIGN_OR_RETURN(const TlsPem tls, ReadTlsPem(options_));
-  const std::shared_ptr<grpc::ServerCredentials> credentials = Credentials(tls);
+  const std::shared_ptr<grpc::ServerCredentials> credentials = Credentials(tls, options_);
   if (options_.max_receive_bytes <= 0 || options_.max_receive_bytes > INT32_MAX) {
     return absl::InvalidArgumentError(absl::StrCat("--max-receive-bytes ", options_.max_receive_bytes,
                                                    " must be in [1, ", INT32_MAX, "]"));
@@ -129,12 +158,50 @@ absl::Status Server::Start() {
                        openai->Handle(std::move(request), std::move(responder));
                      }));
   }
+  StartReloaders(std::move(api_key_text), tls.cert_chain, tls.private_key);
   spdlog::info(fmt::runtime("listening on {}:{} (gRPC, {}), HTTP (OpenAI API) on port {}, metrics on port {}; "
                             "loading the model"),
                options_.host, port_, options_.tls_cert.empty() ? "plaintext" : "TLS",
                http_ != nullptr ? absl::StrCat(http_->port()) : "off",
                options_.metrics_port >= 0 ? absl::StrCat(metrics_.port()) : "off");
   return absl::OkStatus();
+}
+
+void Server::StartReloaders(std::string api_key_text, std::string tls_cert_pem,
+                            std::string tls_key_pem) {
+  if (options_.reload_interval.count() == 0) return;
+  if (api_keys_ != nullptr) {
+    ApiKeyStore* store = api_keys_.get();
+    watchers_.push_back(std::make_unique<FileWatcher>(
+        std::vector<std::filesystem::path>{options_.api_key_file},
+        FileWatcher::Contents{std::move(api_key_text)}, options_.reload_interval,
+        [store, origin = ApiKeyOrigin(options_)](const FileWatcher::Contents& text) {
+          absl::StatusOr<ApiKeys> keys = ApiKeys::Parse(text[0], origin);
+          if (!keys.ok()) {
+            spdlog::warn(fmt::runtime("API keys not reloaded, the old ones stay: {}"),
+                         keys.status().ToString());
+            return;
+          }
+          spdlog::info(fmt::runtime("API keys reloaded from {} ({} keys)"), origin, keys->size());
+          store->Replace(*std::move(keys));
+        }));
+  }
+  if (http_ != nullptr && !tls_cert_pem.empty()) {
+    http::HttpServer* http = http_.get();
+    watchers_.push_back(std::make_unique<FileWatcher>(
+        std::vector<std::filesystem::path>{options_.tls_cert, options_.tls_key},
+        FileWatcher::Contents{std::move(tls_cert_pem), std::move(tls_key_pem)},
+        options_.reload_interval,
+        [http](const FileWatcher::Contents& pem) {
+          if (absl::Status s = http->ReloadTls(pem[0], pem[1]); !s.ok()) {
+            // A certificate and key caught mid-rotation may not match: keep the old pair.
+            spdlog::warn(fmt::runtime("HTTP TLS certificate not reloaded, the old one stays: {}"),
+                         s.ToString());
+            return;
+          }
+          spdlog::info("HTTP TLS certificate reloaded");
+        }));
+  }
 }
 
 absl::Status Server::LoadModel() {

@@ -16,10 +16,13 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "engine/engine.h"
 #include "grpcpp/server.h"
+#include "server/api_keys.h"
+#include "server/file_watcher.h"
 #include "server/http/http_server.h"
 #include "server/http/openai_service.h"
 #include "server/metrics.h"
@@ -42,6 +45,9 @@ struct ServerOptions {
   std::filesystem::path tls_key;
   std::filesystem::path tls_client_ca;  // PEM; requires and verifies client certificates
   std::filesystem::path api_key_file;   // one key per line, optionally "NAME KEY"
+  // How often the TLS files and the API-key file are checked for changes (a rotated
+  // Kubernetes Secret); new connections / calls use the new ones. Zero: never.
+  std::chrono::milliseconds reload_interval{10000};
   std::chrono::milliseconds drain_timeout{30000};
 };
 
@@ -64,6 +70,9 @@ class Server {
   absl::Status Start();
   void SetServing(bool serving);
   void RefreshLoop();
+  // File watchers that reload the API keys and the HTTP certificate (`reload_interval`),
+  // starting from the contents read at start-up.
+  void StartReloaders(std::string api_key_text, std::string tls_cert_pem, std::string tls_key_pem);
 
   ServerOptions options_;
   Metrics metrics_;
@@ -74,6 +83,9 @@ class Server {
   std::unique_ptr<http::HttpServer> http_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
+  std::shared_ptr<ApiKeyStore> api_keys_;  // null: no authentication
+  // Reloaders of --api-key-file and of the HTTP API's certificate (gRPC watches its own).
+  std::vector<std::unique_ptr<FileWatcher>> watchers_;
 
   std::mutex mutex_;
   std::condition_variable cv_;

@@ -6,6 +6,7 @@
 // real Hugging Face format) generated on first use, so it runs out of the box.
 // `ovserve serve --help` lists every flag.
 
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -83,6 +84,9 @@ ABSL_FLAG(int64_t, max_receive_bytes, int64_t{256} << 20,
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain; with --tls-key enables TLS (gRPC and HTTP)");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key");
 ABSL_FLAG(std::string, tls_client_ca, "", "PEM CA bundle: require and verify client certificates (mTLS)");
+ABSL_FLAG(double, reload_interval_s, 10,
+          "seconds between checks of the TLS files and --api-key-file for changes (a rotated "
+          "Secret): new connections and calls use the new ones; 0 = never");
 ABSL_FLAG(std::string, api_key_file, "",
           "API keys clients send as 'authorization: Bearer <key>' (gRPC and HTTP): one per line, "
           "optionally named ('NAME KEY'); '#' starts a comment");
@@ -150,6 +154,8 @@ absl::Status Serve() {
   options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
   options.tls_key = absl::GetFlag(FLAGS_tls_key);
   options.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);
+  options.reload_interval = std::chrono::milliseconds(
+      static_cast<int64_t>(std::llround(absl::GetFlag(FLAGS_reload_interval_s) * 1000)));
   options.api_key_file = absl::GetFlag(FLAGS_api_key_file);
   options.drain_timeout = std::chrono::milliseconds(absl::GetFlag(FLAGS_drain_timeout_ms));
   engine::EngineConfig& e = options.engine;
@@ -183,14 +189,14 @@ absl::Status Serve() {
                    "kv_cache_bytes={} max_batched_tokens={} max_running_requests={} max_model_len={} "
                    "prefix_caching={} vision_workers={} vision_threads={} token_queue_tokens={} "
                    "encoder_cache_bytes={} max_waiting_requests={} default_max_tokens={} "
-                   "max_receive_bytes={} tls={} mtls={} api_key={} drain_timeout_ms={}"),
+                   "max_receive_bytes={} tls={} mtls={} api_key={} reload_interval_ms={} drain_timeout_ms={}"),
                e.model_dir.string(), absl::GetFlag(FLAGS_device), e.gpu_memory_fraction, e.cuda_graphs, options.host, options.port, options.http_port, options.metrics_port, e.threads,
                e.tensor_parallel_size, e.cpu_bf16_dot, e.block_size, e.kv_cache_bytes, e.max_batched_tokens, e.max_running_requests,
                e.max_model_len, e.enable_prefix_caching, e.vision_workers, e.vision_threads,
                e.token_queue_tokens, e.encoder_cache_bytes, e.max_waiting_requests,
                options.default_max_tokens,
                options.max_receive_bytes, !options.tls_cert.empty(), !options.tls_client_ca.empty(),
-               !options.api_key_file.empty(), options.drain_timeout.count());
+               !options.api_key_file.empty(), options.reload_interval.count(), options.drain_timeout.count());
 
   // SIGTERM/SIGINT are taken by sigwait below, never by a handler.
   sigset_t signals;

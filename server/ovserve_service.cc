@@ -223,14 +223,15 @@ grpc::Status OvserveService::CheckReady(const grpc::CallbackServerContext& conte
 }
 
 grpc::Status OvserveService::CheckAuth(const grpc::CallbackServerContext& context) const {
-  if (!options_.api_keys.enabled()) return grpc::Status::OK;
+  if (options_.api_keys == nullptr) return grpc::Status::OK;
   const auto& metadata = context.client_metadata();
   const auto it = metadata.find("authorization");
   if (it == metadata.end()) {
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                         "missing 'authorization: Bearer <api key>' metadata");
   }
-  if (!options_.api_keys.Authenticate(absl::string_view(it->second.data(), it->second.size()))) {
+  if (!options_.api_keys->current()->Authenticate(
+          absl::string_view(it->second.data(), it->second.size()))) {
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "invalid API key");
   }
   return grpc::Status::OK;

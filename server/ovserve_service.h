@@ -34,7 +34,7 @@ namespace ovserve::server {
 
 struct ServiceOptions {
   RequestDefaults defaults;
-  ApiKeys api_keys;         // none: no authentication
+  std::shared_ptr<const ApiKeyStore> api_keys;  // null: no authentication
   std::string model_name;   // reported by GetModelInfo
   std::string backend = "cpu";  // where the engine runs: "cpu" or "cuda"
   int tensor_parallel_size = 1;

@@ -16,6 +16,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "engine/util/status_macros.h"
 #include "spdlog/spdlog.h"
 
 namespace ovserve::server::http {
@@ -31,6 +32,20 @@ using tcp = net::ip::tcp;
 constexpr size_t kMaxPipelinedBytes = 64 << 10;
 constexpr uint32_t kMaxHeaderBytes = 64 << 10;
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+
+// A TLS 1.2+ server context for a PEM certificate chain and its private key.
+absl::StatusOr<std::shared_ptr<ssl::context>> MakeTlsContext(const std::string& cert_pem,
+                                                             const std::string& key_pem) {
+  auto tls = std::make_shared<ssl::context>(ssl::context::tls_server);
+  tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                   ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  beast::error_code ec;
+  tls->use_certificate_chain(net::buffer(cert_pem), ec);
+  if (!ec) tls->use_private_key(net::buffer(key_pem), ssl::context::pem, ec);
+  // OpenSSL refuses a key that does not match the certificate ("key values mismatch").
+  if (ec) return absl::InvalidArgumentError(absl::StrCat("TLS certificate or key: ", ec.message()));
+  return tls;
+}
 
 // What every connection shares with the server.
 struct Shared {
@@ -366,13 +381,7 @@ class HttpServer::Impl {
       return absl::InvalidArgumentError("a TLS certificate and key go together");
     }
     if (!o.tls_cert_pem.empty()) {
-      tls_.emplace(ssl::context::tls_server);
-      tls_->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                        ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
-      beast::error_code ec;
-      tls_->use_certificate_chain(net::buffer(o.tls_cert_pem), ec);
-      if (!ec) tls_->use_private_key(net::buffer(o.tls_key_pem), ssl::context::pem, ec);
-      if (ec) return absl::InvalidArgumentError(absl::StrCat("TLS certificate or key: ", ec.message()));
+      ASSIGN_OR_RETURN(tls_, MakeTlsContext(o.tls_cert_pem, o.tls_key_pem));
     }
     beast::error_code ec;
     const net::ip::address address = net::ip::make_address(o.host, ec);
@@ -393,6 +402,14 @@ class HttpServer::Impl {
   }
 
   int port() const { return port_; }
+
+  absl::Status ReloadTls(const std::string& cert_pem, const std::string& key_pem) {
+    ASSIGN_OR_RETURN(std::shared_ptr<ssl::context> next, MakeTlsContext(cert_pem, key_pem));
+    std::lock_guard<std::mutex> lock(tls_mutex_);
+    if (tls_ == nullptr) return absl::InvalidArgumentError("the HTTP server was started without TLS");
+    tls_.swap(next);
+    return absl::OkStatus();
+  }
 
   void Stop() {
     if (shared_->stopping.exchange(true)) return;
@@ -419,9 +436,16 @@ class HttpServer::Impl {
       if (shared_->stopping.load()) return;
       if (!ec) {
         socket.set_option(tcp::no_delay(true), ec);
-        if (tls_.has_value()) {
+        std::shared_ptr<ssl::context> tls;
+        {
+          std::lock_guard<std::mutex> lock(tls_mutex_);
+          tls = tls_;
+        }
+        if (tls != nullptr) {
+          // The stream's SSL object holds its own reference to the context (SSL_new), so a
+          // reload that drops `tls` leaves this connection's certificate in place.
           std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(ioc_, shared_,
-                                                                           std::move(socket), *tls_)
+                                                                           std::move(socket), *tls)
               ->Run();
         } else {
           std::make_shared<Session<beast::tcp_stream>>(ioc_, shared_, std::move(socket))->Run();
@@ -435,7 +459,8 @@ class HttpServer::Impl {
 
   std::shared_ptr<net::io_context> ioc_;
   std::shared_ptr<Shared> shared_;
-  std::optional<ssl::context> tls_;
+  std::mutex tls_mutex_;
+  std::shared_ptr<ssl::context> tls_;  // null: plaintext
   tcp::acceptor acceptor_;
   net::executor_work_guard<net::io_context::executor_type> work_;
   std::vector<std::thread> threads_;
@@ -453,6 +478,9 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOp
 }
 
 int HttpServer::port() const { return impl_->port(); }
+absl::Status HttpServer::ReloadTls(const std::string& cert_pem, const std::string& key_pem) {
+  return impl_->ReloadTls(cert_pem, key_pem);
+}
 void HttpServer::Stop() { impl_->Stop(); }
 
 }  // namespace ovserve::server::http

@@ -69,6 +69,10 @@ class HttpServer {
   ~HttpServer();
 
   int port() const;
+  // Serves new connections with this certificate and key from now on (connections open
+  // now keep theirs). INVALID_ARGUMENT, keeping the old pair, when they do not load or do
+  // not match, or when the server was started without TLS.
+  absl::Status ReloadTls(const std::string& cert_pem, const std::string& key_pem);
   // Stops accepting, closes every connection and joins the I/O threads.
   void Stop();
 

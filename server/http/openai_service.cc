@@ -356,7 +356,8 @@ void OpenAiService::Handle(HttpRequest request, std::shared_ptr<HttpResponder> r
                   error(absl::StatusCode::kNotFound, absl::StrCat("no route ", request.method, " ", path.substr(0, 200)), "not_found"));
   }
   // Request ids are random per request, so tenants need no id scoping here.
-  if (!options_.api_keys.Authenticate(request.authorization).has_value()) {
+  if (options_.api_keys != nullptr &&
+      !options_.api_keys->current()->Authenticate(request.authorization).has_value()) {
     return Refuse(request, *responder,
                   error(absl::StatusCode::kUnauthenticated, request.authorization.empty() ? "missing 'Authorization: Bearer <api key>'"
                                                            : "invalid API key",

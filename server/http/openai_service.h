@@ -35,7 +35,7 @@ namespace ovserve::server::http {
 
 struct OpenAiServiceOptions {
   ParseOptions parse;  // model name, default max_tokens, n limit
-  ApiKeys api_keys;
+  std::shared_ptr<const ApiKeyStore> api_keys;  // null: no authentication
   MediaFetcherOptions media_fetch;  // http(s) image_url / video_url
   std::string version;              // GET /version
 };

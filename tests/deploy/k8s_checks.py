@@ -256,6 +256,9 @@ def _check_deployment(dep, flags, where):
             errors.append(f"{cwhere}: --{flag.replace('_', '-')}={values[flag]} is not under a "
                           f"mounted Secret")
             continue
+        if m.get("subPath"):
+            errors.append(f"{cwhere}: --{flag.replace('_', '-')} comes through a subPath mount, which "
+                          f"the kubelet never updates: a rotated Secret would not reach the server")
         key = values[flag][len(m["mountPath"].rstrip("/")) + 1:]
         items = volume["secret"].get("items")
         if items is not None and key not in [i.get("path") for i in items]:
