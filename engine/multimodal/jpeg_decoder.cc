@@ -1,6 +1,7 @@
 #include "engine/multimodal/jpeg_decoder.h"
 
 #include <csetjmp>
+#include <cstdarg>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -23,20 +24,61 @@ struct ErrorManager {
   jpeg_error_mgr base;
   std::jmp_buf jump;
   char message[JMSG_LENGTH_MAX];
-  bool truncated;
+  absl::StatusCode code;  // of the refusal that jumped
 };
 
-void OnError(j_common_ptr cinfo) {
+// Leaves the decode with a message formatted as printf does; libjpeg's state is freed by
+// the caller's jpeg_destroy_decompress. The callbacks below run inside libjpeg's C frames,
+// which longjmp skips: they hold nothing with a destructor (no std::string).
+[[noreturn]] void Refuse(j_common_ptr cinfo, absl::StatusCode code, const char* format, ...) {
   auto* err = reinterpret_cast<ErrorManager*>(cinfo->err);
-  (*cinfo->err->format_message)(cinfo, err->message);
+  va_list args;
+  va_start(args, format);
+  std::vsnprintf(err->message, sizeof(err->message), format, args);
+  va_end(args);
+  err->code = code;
   std::longjmp(err->jump, 1);
 }
 
+void OnError(j_common_ptr cinfo) {
+  char text[JMSG_LENGTH_MAX];
+  (*cinfo->err->format_message)(cinfo, text);
+  Refuse(cinfo, absl::StatusCode::kInvalidArgument, "corrupt JPEG: %s", text);
+}
+
 void OnMessage(j_common_ptr cinfo, int level) {
-  // Warnings (level -1) are tolerated as Pillow does, except running out of
-  // data: Pillow refuses truncated images unless told otherwise.
-  if (level == -1 && cinfo->err->msg_code == JWRN_JPEG_EOF) {
-    reinterpret_cast<ErrorManager*>(cinfo->err)->truncated = true;
+  if (level != -1) return;  // trace messages
+  // Warnings mean damaged data that libjpeg would conceal; a public server refuses it
+  // (a bogus progression is also how scan floods are built). Stray bytes between
+  // markers are the exception: many cameras write them and the picture is intact.
+  if (cinfo->err->msg_code == JWRN_EXTRANEOUS_DATA) return;
+  if (cinfo->err->msg_code == JWRN_JPEG_EOF) {
+    Refuse(cinfo, absl::StatusCode::kInvalidArgument, "JPEG data is truncated");
+  }
+  char text[JMSG_LENGTH_MAX];
+  (*cinfo->err->format_message)(cinfo, text);
+  Refuse(cinfo, absl::StatusCode::kInvalidArgument, "corrupt JPEG: %s", text);
+}
+
+// Called by libjpeg between chunks of work: the scan cap and the deadline.
+struct ProgressMonitor {
+  jpeg_progress_mgr base;
+  const JpegLimits* limits;
+};
+
+void OnProgress(j_common_ptr cinfo) {
+  const auto* progress = reinterpret_cast<const ProgressMonitor*>(cinfo->progress);
+  const JpegLimits& limits = *progress->limits;
+  const auto* dinfo = reinterpret_cast<j_decompress_ptr>(cinfo);
+  if (dinfo->input_scan_number > limits.max_scans) {
+    Refuse(cinfo, absl::StatusCode::kInvalidArgument,
+           "JPEG has more than %d scans, over the limit of %d (max_jpeg_scans)",
+           dinfo->input_scan_number - 1, limits.max_scans);
+  }
+  if (std::chrono::steady_clock::now() >= limits.deadline) {
+    Refuse(cinfo, absl::StatusCode::kDeadlineExceeded,
+           "decoding the image took longer than the limit of %g s (max_decode_seconds)",
+           limits.max_decode_seconds);
   }
 }
 
@@ -87,13 +129,15 @@ namespace {
 // The libjpeg calls, in a frame that holds no state of its own: libjpeg's
 // errors longjmp back here, and everything it touches lives in the caller.
 // Returns false with `status` set when the image is refused or corrupt.
-bool Decompress(jpeg_decompress_struct& cinfo, ErrorManager& err, std::span<const uint8_t> bytes,
-                int64_t max_pixels, RgbImage& image, absl::Status& status) {
+bool Decompress(jpeg_decompress_struct& cinfo, ErrorManager& err, ProgressMonitor& progress,
+                std::span<const uint8_t> bytes, int64_t max_pixels, RgbImage& image,
+                absl::Status& status) {
   if (setjmp(err.jump) != 0) {
-    status = absl::InvalidArgumentError(absl::StrCat("corrupt JPEG: ", err.message));
+    status = absl::Status(err.code, err.message);
     return false;
   }
   jpeg_create_decompress(&cinfo);
+  cinfo.progress = &progress.base;
   jpeg_mem_src(&cinfo, bytes.data(), static_cast<unsigned long>(bytes.size()));
   jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xFFFF);  // EXIF, for the orientation
   jpeg_read_header(&cinfo, TRUE);
@@ -131,25 +175,25 @@ bool Decompress(jpeg_decompress_struct& cinfo, ErrorManager& err, std::span<cons
     jpeg_read_scanlines(&cinfo, &row, 1);
   }
   jpeg_finish_decompress(&cinfo);
-  if (err.truncated) {
-    status = absl::InvalidArgumentError("JPEG data is truncated");
-    return false;
-  }
   image = ApplyExifOrientation(std::move(image), orientation);
   return true;
 }
 
 }  // namespace
 
-absl::StatusOr<RgbImage> DecodeJpegLikePillow(std::span<const uint8_t> bytes, int64_t max_pixels) {
+absl::StatusOr<RgbImage> DecodeJpegLikePillow(std::span<const uint8_t> bytes,
+                                              const JpegLimits& limits) {
   jpeg_decompress_struct cinfo{};  // zeroed: destroy is a no-op if create never ran
   ErrorManager err{};
   cinfo.err = jpeg_std_error(&err.base);
   err.base.error_exit = OnError;
   err.base.emit_message = OnMessage;
+  ProgressMonitor progress{};
+  progress.base.progress_monitor = OnProgress;
+  progress.limits = &limits;
   RgbImage image;
   absl::Status status;
-  const bool ok = Decompress(cinfo, err, bytes, max_pixels, image, status);
+  const bool ok = Decompress(cinfo, err, progress, bytes, limits.max_pixels, image, status);
   jpeg_destroy_decompress(&cinfo);
   if (!ok) return status;
   return image;

@@ -8,6 +8,7 @@
 //
 // Thread-safe (each call owns its decompressor); bytes are borrowed.
 
+#include <chrono>
 #include <cstdint>
 #include <span>
 
@@ -19,10 +20,24 @@ namespace ovserve::engine {
 // True for data that starts with a JPEG SOI marker followed by another marker.
 bool LooksLikeJpeg(std::span<const uint8_t> bytes);
 
+struct JpegLimits {
+  int64_t max_pixels = 64'000'000;  // width * height, checked from the header
+  // Scans of a progressive JPEG. Each scan re-decodes the whole picture, so a small file
+  // repeating one scan 20,000 times would decode for minutes; 256 is nvImageCodec's cap
+  // (real encoders write about 10).
+  int max_scans = 256;
+  // Checked while libjpeg decodes (its progress monitor), not only after it returns.
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  double max_decode_seconds = 0;  // the deadline's budget, for the message
+};
+
 // Decodes a baseline or progressive JPEG in YCbCr, RGB or grayscale.
 // UNIMPLEMENTED for CMYK/YCCK (the caller may fall back to another decoder);
-// INVALID_ARGUMENT for corrupt or truncated data, or more than `max_pixels`
-// (checked from the header before allocating).
-absl::StatusOr<RgbImage> DecodeJpegLikePillow(std::span<const uint8_t> bytes, int64_t max_pixels);
+// INVALID_ARGUMENT for corrupt or truncated data, more than `max_pixels` or `max_scans`,
+// or a libjpeg warning that says the data is damaged (bogus progression, bad Huffman
+// code, premature end; Pillow would conceal those) except stray bytes between markers,
+// which cameras commonly write; DEADLINE_EXCEEDED past the deadline.
+absl::StatusOr<RgbImage> DecodeJpegLikePillow(std::span<const uint8_t> bytes,
+                                              const JpegLimits& limits);
 
 }  // namespace ovserve::engine

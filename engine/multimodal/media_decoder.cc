@@ -50,6 +50,20 @@ constexpr AVCodecID kVideoCodecs[] = {
     AV_CODEC_ID_MJPEG, AV_CODEC_ID_THEORA,  AV_CODEC_ID_H263,       AV_CODEC_ID_GIF,
     AV_CODEC_ID_FFV1,  AV_CODEC_ID_RAWVIDEO};
 
+// The same lists for libavformat's own whitelists (comma-separated; a demuxer with several
+// names, "mov,mp4,...", matches any of them), and the decoders, by decoder name (Debian's
+// FFmpeg may pick libdav1d or libvpx for a codec), that stream probing may open.
+constexpr char kImageDemuxerList[] = "png_pipe,apng,jpeg_pipe,webp_pipe,bmp_pipe,gif_pipe,gif,tiff_pipe";
+constexpr char kVideoDemuxerList[] = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpegts,mpeg,flv,ogg,gif";
+constexpr char kImageDecoderList[] = "png,apng,mjpeg,webp,bmp,gif,tiff";
+constexpr char kVideoDecoderList[] =
+    "h264,hevc,vp8,vp9,libvpx-vp8,libvpx-vp9,av1,libdav1d,libaom-av1,mpeg4,mpeg1video,mpeg2video,"
+    "mjpeg,theora,h263,gif,ffv1,rawvideo";
+// Probing reads at most this much and this long of the stream (FFmpeg's defaults, fixed
+// here so that no build or option can lift them).
+constexpr int64_t kProbeBytes = 5'000'000;
+constexpr int64_t kAnalyzeMicroseconds = 5'000'000;
+
 std::string AvError(int code) {
   char text[AV_ERROR_MAX_STRING_SIZE] = {};
   av_strerror(code, text, sizeof(text));
@@ -73,6 +87,7 @@ class Deadline {
                         KindName(kind_), seconds_));
   }
   Kind kind() const { return kind_; }
+  std::chrono::steady_clock::time_point end() const { return end_; }
 
  private:
   double seconds_;
@@ -93,7 +108,7 @@ int DenyNestedOpen(AVFormatContext*, AVIOContext**, const char* url, int, AVDict
 absl::Status ValidateLimits(const MediaLimits& limits) {
   if (limits.max_encoded_bytes <= 0 || limits.max_pixels <= 0 || limits.max_padded_pixels <= 0 ||
       limits.max_video_frames_scanned <= 0 || limits.max_video_seconds <= 0 ||
-      limits.max_video_kept_pixels <= 0 ||
+      limits.max_video_kept_pixels <= 0 || limits.max_jpeg_scans <= 0 ||
       !(limits.max_decode_seconds > 0)) {
     return absl::InvalidArgumentError("media limits must all be positive");
   }
@@ -164,6 +179,17 @@ absl::StatusOr<Input> OpenInput(std::span<const uint8_t> bytes, const Deadline& 
   ctx->io_open = &DenyNestedOpen;
   ctx->interrupt_callback.callback = &InterruptOnDeadline;
   ctx->interrupt_callback.opaque = const_cast<Deadline*>(&deadline);
+  // Set before anything is probed: stream probing (avformat_find_stream_info) opens only
+  // the allowed decoders, so an MP4 carrying JPEG 2000, audio or subtitles runs none of
+  // their decoders. libavformat frees these strings with the context.
+  ctx->format_whitelist = av_strdup(kind == Kind::kImage ? kImageDemuxerList : kVideoDemuxerList);
+  ctx->codec_whitelist = av_strdup(kind == Kind::kImage ? kImageDecoderList : kVideoDecoderList);
+  if (ctx->format_whitelist == nullptr || ctx->codec_whitelist == nullptr) {
+    avformat_free_context(ctx);
+    return absl::ResourceExhaustedError("out of memory opening the media");
+  }
+  ctx->probesize = kProbeBytes;
+  ctx->max_analyze_duration = kAnalyzeMicroseconds;
   // On failure avformat_open_input frees ctx but not custom I/O: avio keeps it.
   const int opened = avformat_open_input(&ctx, nullptr, format, nullptr);
   if (opened < 0) {
@@ -282,8 +308,11 @@ absl::StatusOr<RgbImage> DecodeImageImpl(std::span<const uint8_t> bytes,
   // JPEG goes through libjpeg-turbo, as the reference's Pillow does (bit-exact);
   // colour spaces it is not set up for (CMYK, YCCK) fall back to FFmpeg.
   if (LooksLikeJpeg(bytes)) {
-    absl::StatusOr<RgbImage> jpeg = DecodeJpegLikePillow(bytes, limits.max_pixels);
-    if (jpeg.ok()) RETURN_IF_ERROR(deadline.Check());
+    absl::StatusOr<RgbImage> jpeg = DecodeJpegLikePillow(
+        bytes, JpegLimits{.max_pixels = limits.max_pixels,
+                          .max_scans = limits.max_jpeg_scans,
+                          .deadline = deadline.end(),
+                          .max_decode_seconds = limits.max_decode_seconds});
     if (jpeg.ok() || jpeg.status().code() != absl::StatusCode::kUnimplemented) return jpeg;
   }
   ASSIGN_OR_RETURN(Input input, OpenInput(bytes, deadline));

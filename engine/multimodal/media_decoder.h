@@ -42,6 +42,7 @@ struct MediaLimits {
   int64_t max_padded_pixels = 64'000'000;
   int64_t max_video_frames_scanned = 10'000;      // frames decoded to count them
   double max_decode_seconds = 30.0;               // wall clock for one item
+  int max_jpeg_scans = 256;                       // scans of a progressive JPEG
   int64_t max_video_seconds = 3600;               // container duration, when known
   // Sampled frames held at once (num_frames x width x height): 32 frames of 4K.
   int64_t max_video_kept_pixels = int64_t{32} * 3840 * 2160;

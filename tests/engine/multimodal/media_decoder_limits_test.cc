@@ -2,7 +2,12 @@
 // must come back as a clear status: no crash, hang or leak (the libFuzzer
 // target in tests/fuzz pushes the same paths much further).
 
+#include <array>
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
+#include <functional>
+#include <mutex>
 #include <fstream>
 #include <iterator>
 #include <random>
@@ -180,6 +185,51 @@ TEST_F(MediaLimitsTest, WrongKindOrNoVideoStream) {
   auto audio = EncodeAudioOnly("matroska");
   ASSERT_TRUE(audio.ok()) << audio.status();
   EXPECT_ERROR(DecodeVideo(*audio, 4), kInvalid, "no video stream");
+}
+
+// FFmpeg's log lines while `run` runs (its callback is process-wide).
+std::string CaptureAvLog(const std::function<void()>& run) {
+  static std::mutex mutex;
+  static std::string* captured = nullptr;
+  std::string text;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    captured = &text;
+  }
+  av_log_set_callback([](void* avcl, int level, const char* format, va_list args) {
+    char line[1024];
+    std::vsnprintf(line, sizeof(line), format, args);
+    std::lock_guard<std::mutex> lock(mutex);
+    if (captured != nullptr) captured->append(line);
+  });
+  run();
+  av_log_set_callback(av_log_default_callback);
+  std::lock_guard<std::mutex> lock(mutex);
+  captured = nullptr;
+  return text;
+}
+
+TEST_F(MediaLimitsTest, StreamProbingOpensOnlyAllowedDecoders) {
+  // A Matroska file carrying JPEG 2000 (a decoder with a history of CVEs and no place in
+  // this product): probing the streams must not run it, and the item is refused by name.
+  const std::string missing = ::ovserve::testing::MissingEncoderOrMuxer("jpeg2000", "matroska");
+  if (!missing.empty()) GTEST_SKIP() << missing;
+  ::ovserve::testing::EncodeSpec spec{.muxer = "matroska", .encoder = "jpeg2000",
+                                      .pixel_format = AV_PIX_FMT_RGB24, .width = 64, .height = 48,
+                                      .num_frames = 2};
+  auto j2k = ::ovserve::testing::EncodeMedia(spec, [](int, AVFrame& frame) {
+    ::ovserve::testing::FillFromRgb(frame, [](int x, int y) {
+      return std::array<uint8_t, 3>{static_cast<uint8_t>(x * 4), static_cast<uint8_t>(y * 5), 90};
+    });
+  });
+  ASSERT_TRUE(j2k.ok()) << j2k.status();
+  absl::StatusOr<DecodedVideo> video;
+  const std::string log = CaptureAvLog([&] { video = DecodeVideo(*j2k, 2); });
+  ASSERT_FALSE(video.ok());
+  EXPECT_EQ(video.status().code(), kInvalid);
+  EXPECT_THAT(std::string(video.status().message()), HasSubstr("jpeg2000"));
+  // The probe's attempt to open the decoder met libavformat's codec whitelist.
+  EXPECT_THAT(log, HasSubstr("not on whitelist"));
 }
 
 TEST_F(MediaLimitsTest, TruncatedVideoNeverCrashes) {
