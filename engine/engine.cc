@@ -33,6 +33,17 @@ namespace ovserve::engine {
 
 using Clock = std::chrono::steady_clock;
 
+namespace {
+
+// The live-request key of a tenant's request id; the length prefix keeps any two
+// (tenant, id) pairs apart whatever characters they hold.
+std::string LiveKey(std::string_view tenant, std::string_view id) {
+  return absl::StrCat(tenant.size(), ":", absl::string_view(tenant.data(), tenant.size()),
+                      absl::string_view(id.data(), id.size()));
+}
+
+}  // namespace
+
 // Everything the engine keeps for one admitted request. Created by Submit on
 // the caller's thread, then owned by the engine thread.
 struct RequestState {
@@ -59,7 +70,7 @@ class Engine::Impl {
 
   absl::Status Init();
   absl::StatusOr<std::unique_ptr<RequestHandle>> Submit(GenerateRequest request);
-  bool Cancel(std::string_view id);
+  bool Cancel(std::string_view id, std::string_view tenant);
   EngineStats Stats() const {
     std::lock_guard<std::mutex> lock(stats_mutex_);
     return stats_;
@@ -128,7 +139,8 @@ class Engine::Impl {
   mutable std::mutex mutex_;
   std::vector<std::unique_ptr<RequestState>> inbox_;
   std::vector<EncodeResult> encoded_;  // from the vision workers
-  absl::flat_hash_map<std::string, std::shared_ptr<RequestStream>> live_;  // by request id
+  // By LiveKey(tenant, request id).
+  absl::flat_hash_map<std::string, std::shared_ptr<RequestStream>> live_;
   bool stopping_ = false;
   int64_t next_seq_id_ = 1;
   std::thread thread_;
@@ -338,7 +350,8 @@ absl::StatusOr<std::unique_ptr<RequestHandle>> Engine::Impl::Submit(GenerateRequ
     state->seq_id = next_seq_id_++;
     std::string& id = state->request.request_id;
     if (id.empty()) id = RandomRequestId("req-");
-    if (live_.contains(id)) {
+    const std::string key = LiveKey(state->request.tenant, id);
+    if (live_.contains(key)) {
       return absl::AlreadyExistsError(absl::StrCat("request id '", id, "' is already in flight"));
     }
     if (multimodal) {
@@ -348,18 +361,18 @@ absl::StatusOr<std::unique_ptr<RequestHandle>> Engine::Impl::Submit(GenerateRequ
     stream = std::make_shared<RequestStream>(id, wakeup_, state->request.waker,
                                              state->request.waker_token);
     state->stream = stream;
-    live_.emplace(id, stream);
+    live_.emplace(key, stream);
     inbox_.push_back(std::move(state));
   }
   wakeup_->Notify();
   return std::make_unique<RequestHandle>(std::move(stream));
 }
 
-bool Engine::Impl::Cancel(std::string_view id) {
+bool Engine::Impl::Cancel(std::string_view id, std::string_view tenant) {
   std::shared_ptr<RequestStream> stream;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    auto it = live_.find(std::string(id));
+    auto it = live_.find(LiveKey(tenant, id));
     if (it == live_.end()) return false;
     stream = it->second;
   }
@@ -612,7 +625,7 @@ void Engine::Impl::Finish(std::unique_ptr<RequestState> state, RequestOutput las
   state->timings.finished = SecondsBetween(state->submitted, Clock::now());
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    live_.erase(state->stream->id());
+    live_.erase(LiveKey(state->request.tenant, state->stream->id()));
   }
   {
     std::lock_guard<std::mutex> lock(stats_mutex_);
@@ -706,7 +719,9 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineConfig& confi
 absl::StatusOr<std::unique_ptr<RequestHandle>> Engine::Submit(GenerateRequest request) {
   return impl_->Submit(std::move(request));
 }
-bool Engine::Cancel(std::string_view request_id) { return impl_->Cancel(request_id); }
+bool Engine::Cancel(std::string_view request_id, std::string_view tenant) {
+  return impl_->Cancel(request_id, tenant);
+}
 EngineStats Engine::Stats() const { return impl_->Stats(); }
 const Tokenizer& Engine::tokenizer() const { return impl_->tokenizer(); }
 const LlavaOnevisionConfig& Engine::model_config() const { return impl_->model_config(); }

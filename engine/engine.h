@@ -94,7 +94,10 @@ class OutputWaker {
 };
 
 struct GenerateRequest {
-  std::string request_id;  // unique among live requests; generated when empty
+  std::string request_id;  // unique among a tenant's live requests; generated when empty
+  // Who sent it (the API key's name; empty without keys). Ids are scoped to it: another
+  // tenant's id is no conflict, and Cancel reaches only the tenant's own requests.
+  std::string tenant;
   // Chat messages of text / image / video parts, or a raw prompt in the
   // model's chat format with its media in placeholder order
   // (engine/prompt/prompt_input.h).
@@ -227,8 +230,9 @@ class Engine {
   // down). Messages say what was wrong and the limit.
   absl::StatusOr<std::unique_ptr<RequestHandle>> Submit(GenerateRequest request);
 
-  // Cancels a live request by id; false if there is none.
-  bool Cancel(std::string_view request_id);
+  // Cancels a live request of `tenant` by id; false if that tenant has none by that id
+  // (whether another tenant does is not revealed).
+  bool Cancel(std::string_view request_id, std::string_view tenant = {});
 
   EngineStats Stats() const;
   const Tokenizer& tokenizer() const;

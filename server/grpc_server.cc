@@ -98,6 +98,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerOptions& opti
 absl::Status Server::Start() {
   ServiceOptions service;
   service.defaults.max_tokens = options_.default_max_tokens;
+  service.defaults.max_priority = options_.max_priority;
   service.model_name = !options_.model_name.empty()
                            ? options_.model_name
                            : options_.engine.model_dir.filename().string();
@@ -127,6 +128,7 @@ absl::Status Server::Start() {
   http::OpenAiServiceOptions openai;
   openai.parse.model_name = service.model_name;
   openai.parse.default_max_tokens = options_.default_max_tokens;
+  openai.parse.max_priority = options_.max_priority;
   openai.api_keys = service.api_keys;
   openai.media_fetch = options_.media_fetch;
   openai.version = OVSERVE_VERSION;

@@ -40,6 +40,7 @@ struct ServerOptions {
   engine::EngineConfig engine;
   std::string model_name;    // reported by GetModelInfo; default: the folder name
   int64_t default_max_tokens = 256;
+  int32_t max_priority = 0;  // clients' priorities: 0 .. max_priority (lower runs first)
   int64_t max_receive_bytes = int64_t{256} << 20;
   std::filesystem::path tls_cert;       // PEM; with tls_key enables TLS
   std::filesystem::path tls_key;

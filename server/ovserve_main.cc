@@ -79,6 +79,9 @@ ABSL_FLAG(int64_t, encoder_cache_bytes, int64_t{512} << 20,
 ABSL_FLAG(int64_t, max_waiting_requests, 256,
           "multimodal requests that may wait for token-queue room; past it: RESOURCE_EXHAUSTED");
 ABSL_FLAG(int64_t, default_max_tokens, 256, "max_tokens of a request that does not set it");
+ABSL_FLAG(int32_t, max_priority, 0,
+          "priorities clients may set: 0 (default, runs first) .. this (runs last); others are "
+          "INVALID_ARGUMENT. 0: every request has the same priority");
 ABSL_FLAG(int64_t, max_receive_bytes, int64_t{256} << 20,
           "largest request message (gRPC) or body (HTTP: 413 past it), and largest fetched media URL, bytes");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain; with --tls-key enables TLS (gRPC and HTTP)");
@@ -149,6 +152,7 @@ absl::Status Serve() {
   options.media_fetch.timeout = std::chrono::milliseconds(absl::GetFlag(FLAGS_media_fetch_timeout_ms));
   options.model_name = absl::GetFlag(FLAGS_model_name);
   options.default_max_tokens = absl::GetFlag(FLAGS_default_max_tokens);
+  options.max_priority = absl::GetFlag(FLAGS_max_priority);
   options.max_receive_bytes = absl::GetFlag(FLAGS_max_receive_bytes);
   options.media_fetch.max_bytes = options.max_receive_bytes;
   options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
@@ -181,6 +185,7 @@ absl::Status Serve() {
   if (options.default_max_tokens < 1) {
     return absl::InvalidArgumentError("--default-max-tokens must be >= 1");
   }
+  if (options.max_priority < 0) return absl::InvalidArgumentError("--max-priority must be >= 0");
   if (e.model_dir.empty()) {
     ASSIGN_OR_RETURN(e.model_dir, EnsureDemoModel());
   }

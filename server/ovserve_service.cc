@@ -213,8 +213,8 @@ OvserveService::OvserveService(Metrics& metrics, SubmitPool& submit_pool, Servic
 OvserveService::~OvserveService() = default;
 
 grpc::Status OvserveService::CheckReady(const grpc::CallbackServerContext& context,
-                                        engine::Engine** engine) const {
-  if (grpc::Status auth = CheckAuth(context); !auth.ok()) return auth;
+                                        engine::Engine** engine, std::string* tenant) const {
+  if (grpc::Status auth = CheckAuth(context, tenant); !auth.ok()) return auth;
   *engine = engine_.load();
   if (*engine == nullptr) {
     return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the model is still loading; retry shortly");
@@ -222,7 +222,8 @@ grpc::Status OvserveService::CheckReady(const grpc::CallbackServerContext& conte
   return grpc::Status::OK;
 }
 
-grpc::Status OvserveService::CheckAuth(const grpc::CallbackServerContext& context) const {
+grpc::Status OvserveService::CheckAuth(const grpc::CallbackServerContext& context,
+                                       std::string* tenant) const {
   if (options_.api_keys == nullptr) return grpc::Status::OK;
   const auto& metadata = context.client_metadata();
   const auto it = metadata.find("authorization");
@@ -230,10 +231,12 @@ grpc::Status OvserveService::CheckAuth(const grpc::CallbackServerContext& contex
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                         "missing 'authorization: Bearer <api key>' metadata");
   }
-  if (!options_.api_keys->current()->Authenticate(
-          absl::string_view(it->second.data(), it->second.size()))) {
+  std::optional<std::string> name = options_.api_keys->current()->Authenticate(
+      absl::string_view(it->second.data(), it->second.size()));
+  if (!name.has_value()) {
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "invalid API key");
   }
+  if (tenant != nullptr) *tenant = *std::move(name);
   return grpc::Status::OK;
 }
 
@@ -255,13 +258,15 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* OvserveService::Generate(
     return new RefusedCall(status);
   };
   engine::Engine* engine = nullptr;
-  if (grpc::Status ready = CheckReady(*context, &engine); !ready.ok()) return refuse(ready);
+  std::string tenant;
+  if (grpc::Status ready = CheckReady(*context, &engine, &tenant); !ready.ok()) return refuse(ready);
   if (draining_.load()) {
     return refuse(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                                "the server is shutting down; retry on another replica"));
   }
   absl::StatusOr<engine::GenerateRequest> converted = ToEngineRequest(*request, options_.defaults);
   if (!converted.ok()) return refuse(ToGrpcStatus(converted.status()));
+  converted->tenant = std::move(tenant);
 
   const int64_t images = engine::CountMedia(converted->input, engine::MediaType::kImage);
   const int64_t videos = engine::CountMedia(converted->input, engine::MediaType::kVideo);
@@ -372,10 +377,12 @@ grpc::ServerUnaryReactor* OvserveService::Abort(grpc::CallbackServerContext* con
                                                 v1::AbortResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   engine::Engine* engine = nullptr;
-  grpc::Status status = CheckReady(*context, &engine);
+  std::string tenant;
+  grpc::Status status = CheckReady(*context, &engine, &tenant);
   if (status.ok()) {
     for (const std::string& id : request->request_ids()) {
-      if (engine->Cancel(id)) {
+      // Only the caller's own requests: another tenant's id is "not found".
+      if (engine->Cancel(id, tenant)) {
         response->add_aborted(id);
       } else {
         response->add_not_found(id);

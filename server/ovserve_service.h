@@ -79,10 +79,11 @@ class OvserveService final : public v1::Ovserve::CallbackService {
   friend class GenerateCall;
 
   // UNAUTHENTICATED unless the call carries "authorization: Bearer <key>";
-  // UNAVAILABLE while the model loads. On OK, *engine is set.
-  grpc::Status CheckReady(const grpc::CallbackServerContext& context,
-                          engine::Engine** engine) const;
-  grpc::Status CheckAuth(const grpc::CallbackServerContext& context) const;
+  // UNAVAILABLE while the model loads. On OK, *engine is set, and *tenant (when given)
+  // to the key's name ("" without keys).
+  grpc::Status CheckReady(const grpc::CallbackServerContext& context, engine::Engine** engine,
+                          std::string* tenant = nullptr) const;
+  grpc::Status CheckAuth(const grpc::CallbackServerContext& context, std::string* tenant) const;
 
   std::atomic<engine::Engine*> engine_{nullptr};
   Metrics& metrics_;

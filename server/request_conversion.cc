@@ -105,6 +105,11 @@ absl::StatusOr<engine::GenerateRequest> ToEngineRequest(const v1::GenerateReques
                                                         const RequestDefaults& defaults) {
   engine::GenerateRequest out;
   out.request_id = request.request_id();
+  if (request.priority() < 0 || request.priority() > defaults.max_priority) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "priority ", request.priority(), " is outside 0..", defaults.max_priority,
+        ", the range this server allows (--max-priority)"));
+  }
   out.priority = request.priority();
   switch (request.input_case()) {
     case v1::GenerateRequest::kChat:

@@ -15,6 +15,9 @@ namespace ovserve::server {
 // Defaults for fields a request leaves unset.
 struct RequestDefaults {
   int64_t max_tokens = 256;
+  // Priorities clients may ask for: 0 (the default, first) .. max_priority (last). Lower
+  // runs first, so a client can only yield to others, never starve them; 0 allows none.
+  int32_t max_priority = 0;
 };
 
 // INVALID_ARGUMENT naming the field for what the proto allows but the model

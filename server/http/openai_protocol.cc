@@ -157,6 +157,13 @@ void ParseSampling(Params& p, const ParseOptions& options, Generation* g) {
   p.Bool("ignore_eos", &stop.ignore_eos);
   p.Bool("skip_special_tokens", &stop.skip_special_tokens);
   p.Bool("include_stop_str_in_output", &stop.include_stop_str_in_output);
+  if (const json* priority = p.Get("priority");
+      priority != nullptr && priority->is_number_integer() &&
+      (priority->get<double>() < 0 || priority->get<double>() > options.max_priority)) {
+    p.Fail(BadParam("priority", absl::StrCat("'priority' = ", priority->dump(), " is outside 0..",
+                                             options.max_priority,
+                                             ", the range this server allows (--max-priority)")));
+  }
   p.Number("priority", &g->request.priority, -kInt32Max, kInt32Max);
   p.String("user", &g->user);
   if (const json* rf = p.Get("response_format")) {

@@ -74,6 +74,7 @@ struct ParseOptions {
   int64_t default_max_tokens = 256;
   int max_n = 16;
   int64_t max_media_items = 64;  // parts counted before any base64 is decoded
+  int32_t max_priority = 0;      // "priority" allowed: 0 .. max_priority (--max-priority)
 };
 
 // 400 naming the parameter for anything malformed or unsupported (tools,

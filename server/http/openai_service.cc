@@ -355,13 +355,17 @@ void OpenAiService::Handle(HttpRequest request, std::shared_ptr<HttpResponder> r
     return Refuse(request, *responder,
                   error(absl::StatusCode::kNotFound, absl::StrCat("no route ", request.method, " ", path.substr(0, 200)), "not_found"));
   }
-  // Request ids are random per request, so tenants need no id scoping here.
-  if (options_.api_keys != nullptr &&
-      !options_.api_keys->current()->Authenticate(request.authorization).has_value()) {
-    return Refuse(request, *responder,
-                  error(absl::StatusCode::kUnauthenticated, request.authorization.empty() ? "missing 'Authorization: Bearer <api key>'"
-                                                           : "invalid API key",
-                        "invalid_api_key"));
+  // The key's name is the tenant (its requests' ids are scoped to it in the engine).
+  std::string tenant;
+  if (options_.api_keys != nullptr) {
+    std::optional<std::string> name = options_.api_keys->current()->Authenticate(request.authorization);
+    if (!name.has_value()) {
+      return Refuse(request, *responder,
+                    error(absl::StatusCode::kUnauthenticated, request.authorization.empty() ? "missing 'Authorization: Bearer <api key>'"
+                                                             : "invalid API key",
+                          "invalid_api_key"));
+    }
+    tenant = *std::move(name);
   }
   if (engine == nullptr) {
     return Refuse(request, *responder, error(absl::StatusCode::kUnavailable, "the model is still loading; retry shortly"));
@@ -374,11 +378,12 @@ void OpenAiService::Handle(HttpRequest request, std::shared_ptr<HttpResponder> r
                   error(absl::StatusCode::kUnavailable, "the server is shutting down; retry on another replica"));
   }
   const Endpoint endpoint = path == "/v1/chat/completions" ? Endpoint::kChat : Endpoint::kCompletion;
-  HandleGeneration(endpoint, std::move(request), std::move(responder), engine);
+  HandleGeneration(endpoint, std::move(request), std::move(responder), engine, std::move(tenant));
 }
 
 void OpenAiService::HandleGeneration(Endpoint endpoint, HttpRequest request,
-                                     std::shared_ptr<HttpResponder> responder, engine::Engine* engine) {
+                                     std::shared_ptr<HttpResponder> responder, engine::Engine* engine,
+                                     std::string tenant) {
   const json body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded()) {
     ApiError e;
@@ -390,6 +395,7 @@ void OpenAiService::HandleGeneration(Endpoint endpoint, HttpRequest request,
                                                   : ParseCompletion(body, options_.parse);
   if (auto* e = std::get_if<ApiError>(&parsed)) return Refuse(request, *responder, *e);
   Generation& g = std::get<Generation>(parsed);
+  g.request.tenant = std::move(tenant);
   for (const RemoteMedia& m : g.remote_media) {
     if (absl::Status allowed = fetcher_.CheckAllowed(m.url); !allowed.ok()) {
       ApiError e = ToApiError(allowed);

@@ -65,7 +65,8 @@ class OpenAiService {
   friend class HttpGeneration;
 
   void HandleGeneration(Endpoint endpoint, HttpRequest request,
-                        std::shared_ptr<HttpResponder> responder, engine::Engine* engine);
+                        std::shared_ptr<HttpResponder> responder, engine::Engine* engine,
+                        std::string tenant);
   void HandleTokenize(const HttpRequest& request, HttpResponder& responder, engine::Engine& engine);
   void HandleDetokenize(const HttpRequest& request, HttpResponder& responder, engine::Engine& engine);
   void HandleModels(HttpResponder& responder, engine::Engine& engine);

@@ -541,6 +541,82 @@ TEST(GrpcServerLifecycleTest, ApiKeyGuardsTheServiceButNotHealth) {
   EXPECT_EQ(Health(channel), grpc::health::v1::HealthCheckResponse::SERVING);
 }
 
+// Each API key is a tenant: request ids are scoped to it, so another tenant's id is no
+// conflict, and Abort reaches only the caller's own requests without saying whether
+// another tenant's id exists.
+TEST(GrpcServerLifecycleTest, TenantsScopeRequestIdsAndAbort) {
+  OVSERVE_REQUIRE_FIXTURE("tiny-llava-ov/config.json");
+  const std::filesystem::path key_file = std::filesystem::path(::testing::TempDir()) / "ovserve_tenants";
+  std::ofstream(key_file) << "# two tenants\nalice sk-alice\nbob sk-bob\n";
+  ServerOptions options = TestOptions();
+  options.api_key_file = key_file;
+  auto server = Server::Create(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_TRUE((*server)->LoadModel().ok());
+  auto stub = v1::Ovserve::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string((*server)->port()), grpc::InsecureChannelCredentials()));
+  struct Stream {
+    grpc::ClientContext context;
+    std::unique_ptr<grpc::ClientReader<v1::GenerateResponse>> reader;
+  };
+  auto start = [&](const std::string& key, const std::string& id) {
+    auto stream = std::make_unique<Stream>();
+    stream->context.AddMetadata("authorization", "Bearer " + key);
+    v1::GenerateRequest request = ChatRequest("Tell a long story.", {}, {}, 5000);
+    request.set_request_id(id);
+    stream->reader = stub->Generate(&stream->context, request);
+    return stream;
+  };
+  auto abort = [&](const std::string& key, const std::string& id) {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer " + key);
+    v1::AbortRequest request;
+    request.add_request_ids(id);
+    v1::AbortResponse response;
+    EXPECT_TRUE(stub->Abort(&context, request, &response).ok());
+    return response;
+  };
+  v1::GenerateResponse response;
+  const auto alice = start("sk-alice", "job-1");
+  ASSERT_TRUE(alice->reader->Read(&response));
+  EXPECT_EQ(response.request_id(), "job-1");
+  const auto bob = start("sk-bob", "job-1");  // the same id, another tenant: no conflict
+  ASSERT_TRUE(bob->reader->Read(&response));
+  EXPECT_EQ(response.request_id(), "job-1");
+
+  // Alice reusing her own live id is a conflict.
+  const auto again = start("sk-alice", "job-1");
+  EXPECT_FALSE(again->reader->Read(&response));
+  EXPECT_EQ(again->reader->Finish().error_code(), grpc::StatusCode::ALREADY_EXISTS);
+
+  // Bob's Abort of "job-1" ends his request only; an id only Alice uses is "not found".
+  const auto alice_only = start("sk-alice", "alice-only");
+  ASSERT_TRUE(alice_only->reader->Read(&response));
+  const v1::AbortResponse not_found = abort("sk-bob", "alice-only");
+  EXPECT_EQ(not_found.aborted_size(), 0);
+  ASSERT_EQ(not_found.not_found_size(), 1);
+  const v1::AbortResponse aborted = abort("sk-bob", "job-1");
+  ASSERT_EQ(aborted.aborted_size(), 1);
+  v1::FinishReason bob_reason = v1::FINISH_REASON_UNSPECIFIED;
+  while (bob->reader->Read(&response)) {
+    if (response.finished()) bob_reason = response.finish_reason();
+  }
+  EXPECT_TRUE(bob->reader->Finish().ok());
+  EXPECT_EQ(bob_reason, v1::FINISH_REASON_CANCELLED);
+  // Alice's two requests still stream.
+  ASSERT_TRUE(alice->reader->Read(&response));
+  EXPECT_FALSE(response.finished());
+  ASSERT_TRUE(alice_only->reader->Read(&response));
+  EXPECT_FALSE(response.finished());
+  for (const auto& stream : {alice.get(), alice_only.get()}) {
+    stream->context.TryCancel();
+    while (stream->reader->Read(&response)) {
+    }
+    stream->reader->Finish();
+  }
+  ExpectEngineDrains(*(*server)->engine());
+}
+
 // GetModelInfo reports how the engine runs, not a constant.
 TEST(GrpcServerLifecycleTest, ModelInfoReportsTheTensorParallelSize) {
   OVSERVE_REQUIRE_FIXTURE("tiny-llava-ov/config.json");

@@ -17,6 +17,7 @@ ParseOptions Options() {
   o.model_name = "tiny";
   o.default_max_tokens = 33;
   o.max_n = 4;
+  o.max_priority = 3;
   return o;
 }
 
@@ -107,7 +108,7 @@ TEST(OpenAiProtocolTest, SamplingAndVllmExtensionsMapOntoTheEngine) {
                                {"top_logprobs", 3},
                                {"stream", true},
                                {"stream_options", {{"include_usage", true}}},
-                               {"priority", -2},
+                               {"priority", 2},
                                {"return_token_ids", true},
                                {"user", "u1"}});
   const engine::GenerateRequest& r = g.request;
@@ -132,7 +133,7 @@ TEST(OpenAiProtocolTest, SamplingAndVllmExtensionsMapOntoTheEngine) {
   EXPECT_EQ(r.sampling.logprobs, 3);
   EXPECT_TRUE(g.stream);
   EXPECT_TRUE(g.include_usage);
-  EXPECT_EQ(r.priority, -2);
+  EXPECT_EQ(r.priority, 2);
   EXPECT_EQ(g.user, "u1");
 }
 
@@ -158,6 +159,8 @@ TEST(OpenAiProtocolTest, BadParametersNameTheParameter) {
       {{{"tools", {{{"type", "function"}}}}}, "tools"},
       {{{"logit_bias", {{"42", 5}}}}, "logit_bias"},
       {{{"guided_json", {{"type", "object"}}}}, "guided_json"},
+      {{{"priority", -1}}, "priority"},  // more urgent than the default: starves others
+      {{{"priority", 4}}, "priority"},   // over --max-priority
   };
   for (const Case& c : cases) {
     json body = c.extra;
@@ -167,6 +170,12 @@ TEST(OpenAiProtocolTest, BadParametersNameTheParameter) {
     EXPECT_EQ(e.param, c.param) << body.dump() << " -> " << e.message;
     EXPECT_NE(e.message.find(c.param.substr(0, c.param.find('.'))), std::string::npos) << e.message;
   }
+}
+
+TEST(OpenAiProtocolTest, PriorityOutsideTheOperatorsRangeNamesTheFlag) {
+  const ApiError e = ChatError({{"messages", {{{"role", "user"}, {"content", "x"}}}}, {"priority", 9}});
+  EXPECT_EQ(e.message, "'priority' = 9 is outside 0..3, the range this server allows (--max-priority)");
+  EXPECT_EQ(ChatOk({{"messages", {{{"role", "user"}, {"content", "x"}}}}}).request.priority, 0);
 }
 
 TEST(OpenAiProtocolTest, MalformedMessagesAreRefused) {
