@@ -13,6 +13,7 @@
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/security/tls_certificate_provider.h"
 #include "grpcpp/security/tls_credentials_options.h"
+#include "grpcpp/resource_quota.h"
 #include "grpcpp/server_builder.h"
 #include "spdlog/spdlog.h"
 
@@ -87,6 +88,45 @@ std::shared_ptr<grpc::ServerCredentials> Credentials(const TlsPem& pem, const Se
   return grpc::SslServerCredentials(ssl);
 }
 
+// Milliseconds as a channel argument (an int; a day and more is "forever" anyway).
+int ArgMs(std::chrono::milliseconds ms) {
+  return static_cast<int>(std::min<int64_t>(ms.count(), INT32_MAX));
+}
+
+absl::Status ApplyTransportOptions(const GrpcTransportOptions& o, grpc::ServerBuilder& builder) {
+  if (o.max_concurrent_streams < 1 || o.max_memory_bytes < 0 || o.max_threads < 0 ||
+      o.keepalive_time.count() < 0 || o.keepalive_timeout.count() < 0 ||
+      o.min_ping_interval.count() < 0 || o.max_connection_idle.count() < 0 ||
+      o.max_connection_age.count() < 0 || o.max_connection_age_grace.count() < 0) {
+    return absl::InvalidArgumentError(
+        "--grpc-max-concurrent-streams must be >= 1 and the other --grpc-* limits >= 0");
+  }
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, o.max_concurrent_streams);
+  if (o.max_memory_bytes > 0 || o.max_threads > 0) {
+    grpc::ResourceQuota quota("ovserve-grpc");
+    if (o.max_memory_bytes > 0) quota.Resize(static_cast<size_t>(o.max_memory_bytes));
+    if (o.max_threads > 0) quota.SetMaxThreads(o.max_threads);
+    builder.SetResourceQuota(quota);
+  }
+  if (o.keepalive_time.count() > 0) {
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, ArgMs(o.keepalive_time));
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, ArgMs(o.keepalive_timeout));
+  }
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 0);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                             ArgMs(o.min_ping_interval));
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
+  if (o.max_connection_idle.count() > 0) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, ArgMs(o.max_connection_idle));
+  }
+  if (o.max_connection_age.count() > 0) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, ArgMs(o.max_connection_age));
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                               ArgMs(o.max_connection_age_grace));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
@@ -99,6 +139,7 @@ absl::Status Server::Start() {
   ServiceOptions service;
   service.defaults.max_tokens = options_.default_max_tokens;
   service.defaults.max_priority = options_.max_priority;
+  service.input_limits.max_prompt_bytes = options_.max_prompt_bytes;
   service.model_name = !options_.model_name.empty()
                            ? options_.model_name
                            : options_.engine.model_dir.filename().string();
@@ -129,6 +170,7 @@ absl::Status Server::Start() {
   openai.parse.model_name = service.model_name;
   openai.parse.default_max_tokens = options_.default_max_tokens;
   openai.parse.max_priority = options_.max_priority;
+  openai.input_limits = service.input_limits;
   openai.api_keys = service.api_keys;
   openai.media_fetch = options_.media_fetch;
   openai.version = OVSERVE_VERSION;
@@ -139,6 +181,7 @@ absl::Status Server::Start() {
   grpc::ServerBuilder builder;
   builder.AddListeningPort(absl::StrCat(options_.host, ":", options_.port), credentials, &port_);
   builder.SetMaxReceiveMessageSize(static_cast<int>(options_.max_receive_bytes));
+  RETURN_IF_ERROR(ApplyTransportOptions(options_.grpc, builder));
   builder.RegisterService(service_.get());
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ == 0) {

@@ -30,6 +30,24 @@
 
 namespace ovserve::server {
 
+// HTTP/2 settings of the gRPC port for a public endpoint (Envoy's and gRPC's guidance for
+// untrusted clients): bounded streams per connection and memory, keepalive pings in both
+// directions with abusive pingers cut off, and connections that do not live forever (so
+// clients re-resolve and spread over new replicas). Zero durations: off.
+struct GrpcTransportOptions {
+  int max_concurrent_streams = 256;                  // per connection
+  int64_t max_memory_bytes = int64_t{4} << 30;       // the server's gRPC resource quota; 0: none
+  int max_threads = 0;                               // the quota's threads; 0: gRPC's default
+  std::chrono::milliseconds keepalive_time{60000};   // the server pings idle transports
+  std::chrono::milliseconds keepalive_timeout{20000};  // ... and drops them unanswered
+  // Clients may ping at most this often (more often, twice: GOAWAY "too_many_pings"), and
+  // never without a call in flight.
+  std::chrono::milliseconds min_ping_interval{10000};
+  std::chrono::milliseconds max_connection_idle{1800000};  // no call for this long: closed
+  std::chrono::milliseconds max_connection_age{3600000};   // GOAWAY after this (+-10% jitter)
+  std::chrono::milliseconds max_connection_age_grace{600000};  // calls then may finish
+};
+
 struct ServerOptions {
   std::string host = "0.0.0.0";
   int port = 50051;          // 0 picks a free port (see Server::port)
@@ -41,7 +59,9 @@ struct ServerOptions {
   std::string model_name;    // reported by GetModelInfo; default: the folder name
   int64_t default_max_tokens = 256;
   int32_t max_priority = 0;  // clients' priorities: 0 .. max_priority (lower runs first)
+  int64_t max_prompt_bytes = int64_t{8} << 20;  // prompt text before tokenization
   int64_t max_receive_bytes = int64_t{256} << 20;
+  GrpcTransportOptions grpc;
   std::filesystem::path tls_cert;       // PEM; with tls_key enables TLS
   std::filesystem::path tls_key;
   std::filesystem::path tls_client_ca;  // PEM; requires and verifies client certificates

@@ -23,6 +23,7 @@
 #include "kernels/backend_factory.h"
 #include "server/dashed_flags.h"
 #include "server/grpc_server.h"
+#include "server/log_format.h"
 #include "spdlog/spdlog.h"
 
 ABSL_FLAG(std::string, model, "",
@@ -79,6 +80,8 @@ ABSL_FLAG(int64_t, encoder_cache_bytes, int64_t{512} << 20,
 ABSL_FLAG(int64_t, max_waiting_requests, 256,
           "multimodal requests that may wait for token-queue room; past it: RESOURCE_EXHAUSTED");
 ABSL_FLAG(int64_t, default_max_tokens, 256, "max_tokens of a request that does not set it");
+ABSL_FLAG(int64_t, max_prompt_bytes, int64_t{8} << 20,
+          "text of one prompt (all messages) or Tokenize call, checked before tokenization");
 ABSL_FLAG(int32_t, max_priority, 0,
           "priorities clients may set: 0 (default, runs first) .. this (runs last); others are "
           "INVALID_ARGUMENT. 0: every request has the same priority");
@@ -93,6 +96,21 @@ ABSL_FLAG(double, reload_interval_s, 10,
 ABSL_FLAG(std::string, api_key_file, "",
           "API keys clients send as 'authorization: Bearer <key>' (gRPC and HTTP): one per line, "
           "optionally named ('NAME KEY'); '#' starts a comment");
+ABSL_FLAG(int32_t, grpc_max_concurrent_streams, 256, "gRPC: streams (calls) per client connection");
+ABSL_FLAG(int64_t, grpc_max_memory_bytes, int64_t{4} << 30,
+          "gRPC: the server's resource quota in bytes (buffers of every connection); 0 = none");
+ABSL_FLAG(int32_t, grpc_max_threads, 0, "gRPC: the resource quota's threads; 0 = gRPC's default");
+ABSL_FLAG(int64_t, grpc_keepalive_time_ms, 60000,
+          "gRPC: ping idle client connections this often (0 = never) ...");
+ABSL_FLAG(int64_t, grpc_keepalive_timeout_ms, 20000, "gRPC: ... and drop those that do not answer");
+ABSL_FLAG(int64_t, grpc_min_ping_interval_ms, 10000,
+          "gRPC: clients pinging more often (or without a call) are cut off (GOAWAY too_many_pings)");
+ABSL_FLAG(int64_t, grpc_max_connection_idle_ms, 1800000,
+          "gRPC: close connections with no call for this long; 0 = never");
+ABSL_FLAG(int64_t, grpc_max_connection_age_ms, 3600000,
+          "gRPC: GOAWAY after this long (+-10%), so clients reconnect and re-resolve; 0 = never");
+ABSL_FLAG(int64_t, grpc_max_connection_age_grace_ms, 600000,
+          "gRPC: calls in flight at the GOAWAY may finish within this");
 ABSL_FLAG(int64_t, drain_timeout_ms, 30000, "on SIGTERM/SIGINT, how long in-flight requests may finish");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
 ABSL_FLAG(bool, log_json, false, "one JSON object per log line");
@@ -133,7 +151,7 @@ absl::Status ConfigureLogging() {
   }
   spdlog::set_level(level);
   if (absl::GetFlag(FLAGS_log_json)) {
-    spdlog::set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","msg":"%v"})");
+    server::UseJsonLogLines();
   }
   return absl::OkStatus();
 }
@@ -153,6 +171,7 @@ absl::Status Serve() {
   options.model_name = absl::GetFlag(FLAGS_model_name);
   options.default_max_tokens = absl::GetFlag(FLAGS_default_max_tokens);
   options.max_priority = absl::GetFlag(FLAGS_max_priority);
+  options.max_prompt_bytes = absl::GetFlag(FLAGS_max_prompt_bytes);
   options.max_receive_bytes = absl::GetFlag(FLAGS_max_receive_bytes);
   options.media_fetch.max_bytes = options.max_receive_bytes;
   options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
@@ -162,6 +181,17 @@ absl::Status Serve() {
       static_cast<int64_t>(std::llround(absl::GetFlag(FLAGS_reload_interval_s) * 1000)));
   options.api_key_file = absl::GetFlag(FLAGS_api_key_file);
   options.drain_timeout = std::chrono::milliseconds(absl::GetFlag(FLAGS_drain_timeout_ms));
+  server::GrpcTransportOptions& g = options.grpc;
+  g.max_concurrent_streams = absl::GetFlag(FLAGS_grpc_max_concurrent_streams);
+  g.max_memory_bytes = absl::GetFlag(FLAGS_grpc_max_memory_bytes);
+  g.max_threads = absl::GetFlag(FLAGS_grpc_max_threads);
+  g.keepalive_time = std::chrono::milliseconds(absl::GetFlag(FLAGS_grpc_keepalive_time_ms));
+  g.keepalive_timeout = std::chrono::milliseconds(absl::GetFlag(FLAGS_grpc_keepalive_timeout_ms));
+  g.min_ping_interval = std::chrono::milliseconds(absl::GetFlag(FLAGS_grpc_min_ping_interval_ms));
+  g.max_connection_idle = std::chrono::milliseconds(absl::GetFlag(FLAGS_grpc_max_connection_idle_ms));
+  g.max_connection_age = std::chrono::milliseconds(absl::GetFlag(FLAGS_grpc_max_connection_age_ms));
+  g.max_connection_age_grace =
+      std::chrono::milliseconds(absl::GetFlag(FLAGS_grpc_max_connection_age_grace_ms));
   engine::EngineConfig& e = options.engine;
   e.model_dir = absl::GetFlag(FLAGS_model);
   ASSIGN_OR_RETURN(e.device, kernels::ParseDevice(absl::GetFlag(FLAGS_device)));
@@ -186,6 +216,7 @@ absl::Status Serve() {
     return absl::InvalidArgumentError("--default-max-tokens must be >= 1");
   }
   if (options.max_priority < 0) return absl::InvalidArgumentError("--max-priority must be >= 0");
+  if (options.max_prompt_bytes < 1) return absl::InvalidArgumentError("--max-prompt-bytes must be >= 1");
   if (e.model_dir.empty()) {
     ASSIGN_OR_RETURN(e.model_dir, EnsureDemoModel());
   }

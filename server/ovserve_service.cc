@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "engine/multimodal/visual_budget.h"
 #include "server/grpc_status.h"
+#include "server/log_format.h"
 #include "spdlog/spdlog.h"
 
 namespace ovserve::server {
@@ -160,7 +161,8 @@ class GenerateCall final : public grpc::ServerWriteReactor<v1::GenerateResponse>
     const engine::Timings& t = record_.timings;
     spdlog::info(fmt::runtime("request {} peer={} images={} videos={} prompt_tokens={} (text {}, visual {}, "
                               "cached {}) completion_tokens={} finish={} status={} ttft={:.3f}s total={:.3f}s"),
-                 id_, peer_, images_, videos_, u.prompt_tokens, u.prompt_text_tokens, u.visual_tokens,
+                 ClientText(id_), peer_, images_, videos_, u.prompt_tokens, u.prompt_text_tokens,
+                 u.visual_tokens,
                  u.cached_tokens, u.completion_tokens,
                  engine::FinishReasonName(record_.finish_reason), record_.status,
                  std::max(0.0, t.first_token), std::max(0.0, t.finished));
@@ -253,8 +255,8 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* OvserveService::Generate(
     record.status = StatusCodeLabel(status.error_code());
     metrics_.RecordRequest(record);
     spdlog::warn(fmt::runtime("request {} peer={} refused: {} {}"),
-                 request->request_id().empty() ? "-" : request->request_id(), context->peer(),
-                 record.status, status.error_message());
+                 request->request_id().empty() ? "-" : ClientText(request->request_id()),
+                 context->peer(), record.status, ClientText(status.error_message(), 512));
     return new RefusedCall(status);
   };
   engine::Engine* engine = nullptr;
@@ -267,6 +269,10 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* OvserveService::Generate(
   absl::StatusOr<engine::GenerateRequest> converted = ToEngineRequest(*request, options_.defaults);
   if (!converted.ok()) return refuse(ToGrpcStatus(converted.status()));
   converted->tenant = std::move(tenant);
+  if (absl::Status size = CheckPromptBytes(PromptTextBytes(converted->input), options_.input_limits);
+      !size.ok()) {
+    return refuse(ToGrpcStatus(size));
+  }
 
   const int64_t images = engine::CountMedia(converted->input, engine::MediaType::kImage);
   const int64_t videos = engine::CountMedia(converted->input, engine::MediaType::kVideo);
@@ -342,6 +348,10 @@ grpc::ServerUnaryReactor* OvserveService::Tokenize(grpc::CallbackServerContext* 
   engine::Engine* engine = nullptr;
   grpc::Status status = CheckReady(*context, &engine);
   if (status.ok()) {
+    status = ToGrpcStatus(
+        CheckPromptBytes(static_cast<int64_t>(request->text().size()), options_.input_limits));
+  }
+  if (status.ok()) {
     auto ids = engine->tokenizer().Encode(request->text());
     if (ids.ok()) {
       for (int32_t id : *ids) response->add_token_ids(id);
@@ -359,6 +369,9 @@ grpc::ServerUnaryReactor* OvserveService::Detokenize(grpc::CallbackServerContext
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   engine::Engine* engine = nullptr;
   grpc::Status status = CheckReady(*context, &engine);
+  if (status.ok()) {
+    status = ToGrpcStatus(CheckDetokenizeIds(request->token_ids_size(), options_.input_limits));
+  }
   if (status.ok()) {
     const std::vector<int32_t> ids(request->token_ids().begin(), request->token_ids().end());
     auto text = engine->tokenizer().Decode(ids, request->skip_special_tokens());

@@ -25,6 +25,7 @@
 #include "engine/engine.h"
 #include "ovserve/v1/ovserve.grpc.pb.h"
 #include "server/api_keys.h"
+#include "server/input_limits.h"
 #include "server/live_calls.h"
 #include "server/metrics.h"
 #include "server/request_conversion.h"
@@ -35,6 +36,7 @@ namespace ovserve::server {
 struct ServiceOptions {
   RequestDefaults defaults;
   std::shared_ptr<const ApiKeyStore> api_keys;  // null: no authentication
+  InputLimits input_limits;
   std::string model_name;   // reported by GetModelInfo
   std::string backend = "cpu";  // where the engine runs: "cpu" or "cuda"
   int tensor_parallel_size = 1;

@@ -4,6 +4,7 @@
 #include <functional>
 
 #include "absl/strings/str_cat.h"
+#include "engine/util/status_macros.h"
 
 namespace ovserve::engine {
 namespace {
@@ -54,6 +55,17 @@ const BpeModel::Merge* BpeModel::FindMerge(TokenId left, TokenId right) const {
 }
 
 absl::Status BpeModel::EncodePiece(std::string_view piece, std::vector<TokenId>* ids) const {
+  // Merging holds ~20 bytes per input byte: a piece is merged in bounded chunks, so a
+  // 256 MiB run of one letter costs megabytes, not gigabytes. Natural text never has a
+  // pre-token this long, so its ids are those of the whole piece.
+  while (piece.size() > kMaxPieceBytes) {
+    RETURN_IF_ERROR(EncodeChunk(piece.substr(0, kMaxPieceBytes), ids));
+    piece.remove_prefix(kMaxPieceBytes);
+  }
+  return EncodeChunk(piece, ids);
+}
+
+absl::Status BpeModel::EncodeChunk(std::string_view piece, std::vector<TokenId>* ids) const {
   const int32_t n = static_cast<int32_t>(piece.size());
   if (n == 0) return absl::OkStatus();
   // A linked list over the initial one-byte symbols; merged-away symbols are

@@ -35,6 +35,9 @@ class BpeModel {
   static absl::StatusOr<BpeModel> Create(absl::flat_hash_map<std::string, TokenId> vocab,
                                          const std::vector<std::pair<std::string, std::string>>& merges);
 
+  // Pieces longer than this are merged in chunks of this many bytes (bounded memory).
+  static constexpr size_t kMaxPieceBytes = 64 << 10;
+
   // Appends the ids of `piece` (raw UTF-8 bytes; the byte-level mapping is
   // applied here). Fails only if a byte has no single-byte token.
   absl::Status EncodePiece(std::string_view piece, std::vector<TokenId>* ids) const;
@@ -55,6 +58,7 @@ class BpeModel {
     return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
   }
   const Merge* FindMerge(TokenId left, TokenId right) const;
+  absl::Status EncodeChunk(std::string_view piece, std::vector<TokenId>* ids) const;
 
   ByteLevelAlphabet alphabet_;
   absl::flat_hash_map<std::string, TokenId> vocab_;

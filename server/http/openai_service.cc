@@ -10,10 +10,20 @@
 #include "engine/prompt/chat_template.h"
 #include "engine/util/random_id.h"
 #include "server/grpc_status.h"
+#include "server/log_format.h"
 #include "spdlog/spdlog.h"
 
 namespace ovserve::server::http {
 namespace {
+
+// An input-size refusal as a 400 naming the parameter: the request itself is too large,
+// so a 429 (retry later) would mislead.
+ApiError TooLarge(const absl::Status& status, std::string param) {
+  ApiError e;
+  e.message = std::string(status.message());
+  e.param = std::move(param);
+  return e;
+}
 
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
@@ -32,9 +42,6 @@ std::string StatusLabel(absl::StatusCode code) {
 }
 
 // A short, printable, length-capped copy of a client string for the log.
-std::string ForLog(absl::string_view s) {
-  return absl::CHexEscape(s.substr(0, 128));
-}
 
 }  // namespace
 
@@ -268,7 +275,7 @@ class HttpGeneration : public std::enable_shared_from_this<HttpGeneration> {
     spdlog::info(fmt::runtime("http request {} peer={} {} n={} images={} videos={} user={} prompt_tokens={} "
                               "(visual {}, cached {}) completion_tokens={} finish={} status={} total={:.3f}s"),
                  meta_.id, peer_, g_.endpoint == Endpoint::kChat ? "chat" : "completion", g_.n,
-                 images_, videos_, ForLog(g_.user), u.prompt_tokens,
+                 images_, videos_, ClientText(g_.user), u.prompt_tokens,
                  u.visual_tokens, u.cached_tokens, u.completion_tokens,
                  engine::FinishReasonName(record.finish_reason), HttpStatus(status_code_),
                  std::chrono::duration<double>(Clock::now() - started_at_).count());
@@ -320,8 +327,8 @@ void OpenAiService::Refuse(const HttpRequest& request, HttpResponder& responder,
   if (request.path == "/v1/chat/completions" || request.path == "/v1/completions") {
     metrics_.RecordRequest(record);
   }
-  spdlog::warn(fmt::runtime("http {} {} peer={} refused: {} {}"), request.method, ForLog(request.path),
-               request.peer, error.http_status(), ForLog(error.message));
+  spdlog::warn(fmt::runtime("http {} {} peer={} refused: {} {}"), request.method, ClientText(request.path),
+               request.peer, error.http_status(), ClientText(error.message));
   std::vector<std::pair<std::string, std::string>> headers;
   if (error.http_status() == 401) headers.emplace_back("WWW-Authenticate", "Bearer");
   responder.Send(error.http_status(), kJson, ErrorBody(error), std::move(headers));
@@ -396,6 +403,11 @@ void OpenAiService::HandleGeneration(Endpoint endpoint, HttpRequest request,
   if (auto* e = std::get_if<ApiError>(&parsed)) return Refuse(request, *responder, *e);
   Generation& g = std::get<Generation>(parsed);
   g.request.tenant = std::move(tenant);
+  if (absl::Status size = CheckPromptBytes(PromptTextBytes(g.request.input), options_.input_limits);
+      !size.ok()) {
+    return Refuse(request, *responder,
+                  TooLarge(size, endpoint == Endpoint::kChat ? "messages" : "prompt"));
+  }
   for (const RemoteMedia& m : g.remote_media) {
     if (absl::Status allowed = fetcher_.CheckAllowed(m.url); !allowed.ok()) {
       ApiError e = ToApiError(allowed);
@@ -478,6 +490,10 @@ void OpenAiService::HandleTokenize(const HttpRequest& request, HttpResponder& re
     e.message = "give 'prompt' (a string) or 'messages'";
     return Refuse(request, responder, e);
   }
+  if (absl::Status size = CheckPromptBytes(static_cast<int64_t>(text.size()), options_.input_limits);
+      !size.ok()) {
+    return Refuse(request, responder, TooLarge(size, body.contains("messages") ? "messages" : "prompt"));
+  }
   absl::StatusOr<std::vector<int32_t>> ids = engine.tokenizer().Encode(text);
   if (!ids.ok()) return Refuse(request, responder, ToApiError(ids.status()));
   const json out = {{"count", ids->size()}, {"max_model_len", engine.max_model_len()}, {"tokens", *ids}};
@@ -492,6 +508,11 @@ void OpenAiService::HandleDetokenize(const HttpRequest& request, HttpResponder& 
   if (!body.is_object() || !body.contains("tokens") || !body["tokens"].is_array()) {
     e.message = "'tokens' (an array of token ids) is required";
     return Refuse(request, responder, e);
+  }
+  if (absl::Status size = CheckDetokenizeIds(static_cast<int64_t>(body["tokens"].size()),
+                                             options_.input_limits);
+      !size.ok()) {
+    return Refuse(request, responder, TooLarge(size, "tokens"));
   }
   std::vector<int32_t> ids;
   for (const json& id : body["tokens"]) {

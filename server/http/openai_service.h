@@ -24,6 +24,7 @@
 
 #include "engine/engine.h"
 #include "server/api_keys.h"
+#include "server/input_limits.h"
 #include "server/live_calls.h"
 #include "server/http/http_server.h"
 #include "server/http/media_fetcher.h"
@@ -36,6 +37,7 @@ namespace ovserve::server::http {
 struct OpenAiServiceOptions {
   ParseOptions parse;  // model name, default max_tokens, n limit
   std::shared_ptr<const ApiKeyStore> api_keys;  // null: no authentication
+  InputLimits input_limits;
   MediaFetcherOptions media_fetch;  // http(s) image_url / video_url
   std::string version;              // GET /version
 };

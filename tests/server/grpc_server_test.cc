@@ -26,6 +26,7 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/security/credentials.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "ovserve/v1/ovserve.grpc.pb.h"
 #include "server/grpc_server.h"
@@ -615,6 +616,87 @@ TEST(GrpcServerLifecycleTest, TenantsScopeRequestIdsAndAbort) {
     stream->reader->Finish();
   }
   ExpectEngineDrains(*(*server)->engine());
+}
+
+// The public-endpoint transport settings reach the HTTP/2 layer: one connection carries
+// at most --grpc-max-concurrent-streams calls (others wait; another connection is not
+// held up), and a connection idle for --grpc-max-connection-idle-ms is closed.
+TEST(GrpcServerLifecycleTest, TransportLimitsBoundStreamsPerConnectionAndIdleConnections) {
+  OVSERVE_REQUIRE_FIXTURE("tiny-llava-ov/config.json");
+  ServerOptions options = TestOptions();
+  options.grpc.max_concurrent_streams = 1;
+  options.grpc.max_connection_idle = milliseconds(300);
+  auto server = Server::Create(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_TRUE((*server)->LoadModel().ok());
+  const std::string target = "127.0.0.1:" + std::to_string((*server)->port());
+  auto connect = [&] {
+    grpc::ChannelArguments arguments;
+    arguments.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // a connection of its own
+    return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), arguments);
+  };
+  auto channel = connect();
+  auto stub = v1::Ovserve::NewStub(channel);
+  grpc::ClientContext long_call;
+  auto reader = stub->Generate(&long_call, ChatRequest("Tell a long story.", {}, {}, 5000));
+  v1::GenerateResponse response;
+  ASSERT_TRUE(reader->Read(&response));
+  // The connection's one stream is taken: a second call on it waits out its deadline.
+  EXPECT_EQ(Generate(*stub, ChatRequest("hi", {}, {}, 2), milliseconds(1500)).status.error_code(),
+            grpc::StatusCode::DEADLINE_EXCEEDED);
+  auto other = v1::Ovserve::NewStub(connect());
+  EXPECT_TRUE(Generate(*other, ChatRequest("hi", {}, {}, 2), milliseconds(30000)).status.ok());
+  long_call.TryCancel();
+  while (reader->Read(&response)) {
+  }
+  reader->Finish();
+  ExpectEngineDrains(*(*server)->engine());
+
+  // No call for 300 ms: the server closes the connection and the channel goes idle.
+  EXPECT_EQ(channel->GetState(false), GRPC_CHANNEL_READY);
+  bool idle = false;
+  for (int i = 0; i < 100 && !idle; ++i) {
+    std::this_thread::sleep_for(milliseconds(50));
+    idle = channel->GetState(false) == GRPC_CHANNEL_IDLE;
+  }
+  EXPECT_TRUE(idle) << "state " << channel->GetState(false);
+}
+
+// Text is bounded before the tokenizer sees it: a prompt, a Tokenize call, a Detokenize's
+// ids; the server then serves a normal request.
+TEST(GrpcServerLifecycleTest, PromptAndTokenizerInputsAreBoundedBeforeTokenizing) {
+  OVSERVE_REQUIRE_FIXTURE("tiny-llava-ov/config.json");
+  ServerOptions options = TestOptions();
+  options.max_prompt_bytes = 1000;
+  auto server = Server::Create(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_TRUE((*server)->LoadModel().ok());
+  auto stub = v1::Ovserve::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string((*server)->port()), grpc::InsecureChannelCredentials()));
+  const std::string long_text(1001, 'a');
+  const Collected generated = Generate(*stub, ChatRequest(long_text, {}, {}, 2));
+  EXPECT_EQ(generated.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(generated.status.error_message(),
+            "the prompt's text is 1001 bytes, over the limit of 1000 (--max-prompt-bytes)");
+  {
+    grpc::ClientContext context;
+    v1::TokenizeRequest request;
+    request.set_text(long_text);
+    v1::TokenizeResponse response;
+    const grpc::Status status = stub->Tokenize(&context, request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    EXPECT_THAT(status.error_message(), ::testing::HasSubstr("--max-prompt-bytes"));
+  }
+  {
+    grpc::ClientContext context;
+    v1::DetokenizeRequest request;
+    for (int i = 0; i <= (1 << 20); ++i) request.add_token_ids(1);
+    v1::DetokenizeResponse response;
+    const grpc::Status status = stub->Detokenize(&context, request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    EXPECT_THAT(status.error_message(), ::testing::HasSubstr("over the limit of 1048576"));
+  }
+  EXPECT_TRUE(Generate(*stub, ChatRequest(std::string(900, 'a'), {}, {}, 2)).status.ok());
 }
 
 // GetModelInfo reports how the engine runs, not a constant.

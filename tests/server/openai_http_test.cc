@@ -452,6 +452,31 @@ TEST(OpenAiHttpLifecycleTest, TlsServesHttpsToTrustingClients) {
   EXPECT_EQ(Call((*server)->http_port(), "GET", "/health").status, 0);
 }
 
+// An oversized prompt is the request's own fault: 400 naming the parameter and the limit
+// (not 429, which says "retry later"), for completions, chat and /tokenize.
+TEST(OpenAiHttpLifecycleTest, OversizedPromptsAre400sNamingTheLimit) {
+  OVSERVE_REQUIRE_FIXTURE("tiny-llava-ov/config.json");
+  ServerOptions options = HttpTestOptions();
+  options.max_prompt_bytes = 1000;
+  auto server = Server::Create(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_TRUE((*server)->LoadModel().ok());
+  const int port = (*server)->http_port();
+  const std::string long_text(1001, 'a');
+  const Reply chat = Call(port, "POST", "/v1/chat/completions", Chat(long_text, 2).dump());
+  EXPECT_EQ(chat.status, 400) << chat.body;
+  EXPECT_EQ(chat.Json()["error"]["param"], "messages");
+  EXPECT_EQ(chat.Json()["error"]["message"],
+            "the prompt's text is 1001 bytes, over the limit of 1000 (--max-prompt-bytes)");
+  const Reply completion = Call(port, "POST", "/v1/completions",
+                                json{{"prompt", long_text}, {"max_tokens", 2}}.dump());
+  EXPECT_EQ(completion.status, 400) << completion.body;
+  EXPECT_EQ(completion.Json()["error"]["param"], "prompt");
+  const Reply tokenize = Call(port, "POST", "/tokenize", json{{"prompt", long_text}}.dump());
+  EXPECT_EQ(tokenize.status, 400) << tokenize.body;
+  EXPECT_EQ(Call(port, "POST", "/v1/chat/completions", Chat("Still fine?", 2).dump()).status, 200);
+}
+
 TEST(OpenAiHttpLifecycleTest, ApiKeysGuardTheApiButNotHealth) {
   OVSERVE_REQUIRE_FIXTURE("tiny-llava-ov/config.json");
   const std::filesystem::path key_file = std::filesystem::path(::testing::TempDir()) / "ovserve_http_keys";

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/tokenizer/bpe.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/engine/tokenizer/tiny_tokenizer.h"
@@ -69,6 +70,26 @@ TEST(TokenizerTest, LongPieceEncodesAndRoundTrips) {
   auto ids = tokenizer->Encode(text);
   ASSERT_TRUE(ids.ok()) << ids.status();
   EXPECT_EQ(ids->size(), 200000 / 8 + 1);
+  EXPECT_EQ(*tokenizer->Decode(*ids), text);
+}
+
+// A pre-token longer than BpeModel::kMaxPieceBytes is merged in chunks of that size, so
+// a hostile run of one letter costs bounded memory; the ids are those of the chunks.
+TEST(TokenizerTest, PiecesOverTheCapAreMergedInChunks) {
+  auto tokenizer = MakeTinyTokenizer({{"a", "a"}});
+  ASSERT_NE(tokenizer, nullptr);
+  const size_t cap = BpeModel::kMaxPieceBytes;
+  const std::string text = "b" + std::string(cap, 'a');  // one piece of cap + 1 bytes
+  auto ids = tokenizer->Encode(text);
+  ASSERT_TRUE(ids.ok()) << ids.status();
+  auto first = tokenizer->Encode(text.substr(0, cap));
+  auto rest = tokenizer->Encode(text.substr(cap));
+  ASSERT_TRUE(first.ok() && rest.ok());
+  std::vector<TokenId> chunked = *first;
+  chunked.insert(chunked.end(), rest->begin(), rest->end());
+  EXPECT_EQ(*ids, chunked);
+  // "b", (cap - 2) / 2 x "aa", "a" | "a": one more id than merging the piece whole.
+  EXPECT_EQ(ids->size(), 1 + (cap - 2) / 2 + 1 + 1);
   EXPECT_EQ(*tokenizer->Decode(*ids), text);
 }
 
