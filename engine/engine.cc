@@ -7,6 +7,7 @@
 #include <limits>
 #include <mutex>
 #include <thread>
+#include <tuple>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -311,6 +312,10 @@ absl::StatusOr<std::unique_ptr<RequestHandle>> Engine::Impl::Submit(GenerateRequ
   state->submitted = submitted;
   if (multimodal) {
     ASSIGN_OR_RETURN(state->media, preprocessor_->Prepare(tokenized.media));
+    for (PreparedMedia& item : state->media) {
+      std::tie(item.hash.high, item.hash.low) =
+          SaltContentHash(item.hash.high, item.hash.low, request.cache_salt);
+    }
   }
   state->timings.preprocess = SecondsBetween(submitted, Clock::now());
   ASSIGN_OR_RETURN(ExpandedPrompt expanded, ExpandPrompt(tokenized.ids, placeholders, state->media));
@@ -496,6 +501,7 @@ void Engine::Impl::Schedule(std::unique_ptr<RequestState> state) {
   seq->tokens = state->prompt_ids;
   seq->prompt_len = static_cast<int64_t>(state->prompt_ids.size());
   seq->visual_items = state->spans;
+  seq->root_hash = RootBlockHash(state->request.cache_salt);
   scheduler_->Add(std::move(seq));
   active_.emplace(state->seq_id, std::move(state));
 }

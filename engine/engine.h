@@ -98,6 +98,9 @@ struct GenerateRequest {
   // Who sent it (the API key's name; empty without keys). Ids are scoped to it: another
   // tenant's id is no conflict, and Cancel reaches only the tenant's own requests.
   std::string tenant;
+  // Prefix-cache blocks and encoded images are shared only among requests of one salt
+  // (the server sets the tenant unless --share-cache-across-tenants; vLLM's cache_salt).
+  std::string cache_salt;
   // Chat messages of text / image / video parts, or a raw prompt in the
   // model's chat format with its media in placeholder order
   // (engine/prompt/prompt_input.h).

@@ -140,6 +140,7 @@ absl::Status Server::Start() {
   service.defaults.max_tokens = options_.default_max_tokens;
   service.defaults.max_priority = options_.max_priority;
   service.input_limits.max_prompt_bytes = options_.max_prompt_bytes;
+  service.share_cache_across_tenants = options_.share_cache_across_tenants;
   service.model_name = !options_.model_name.empty()
                            ? options_.model_name
                            : options_.engine.model_dir.filename().string();
@@ -171,6 +172,7 @@ absl::Status Server::Start() {
   openai.parse.default_max_tokens = options_.default_max_tokens;
   openai.parse.max_priority = options_.max_priority;
   openai.input_limits = service.input_limits;
+  openai.share_cache_across_tenants = options_.share_cache_across_tenants;
   openai.api_keys = service.api_keys;
   openai.media_fetch = options_.media_fetch;
   openai.version = OVSERVE_VERSION;

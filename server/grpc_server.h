@@ -60,6 +60,7 @@ struct ServerOptions {
   int64_t default_max_tokens = 256;
   int32_t max_priority = 0;  // clients' priorities: 0 .. max_priority (lower runs first)
   int64_t max_prompt_bytes = int64_t{8} << 20;  // prompt text before tokenization
+  bool share_cache_across_tenants = false;      // see ServiceOptions
   int64_t max_receive_bytes = int64_t{256} << 20;
   GrpcTransportOptions grpc;
   std::filesystem::path tls_cert;       // PEM; with tls_key enables TLS

@@ -82,6 +82,9 @@ ABSL_FLAG(int64_t, max_waiting_requests, 256,
 ABSL_FLAG(int64_t, default_max_tokens, 256, "max_tokens of a request that does not set it");
 ABSL_FLAG(int64_t, max_prompt_bytes, int64_t{8} << 20,
           "text of one prompt (all messages) or Tokenize call, checked before tokenization");
+ABSL_FLAG(bool, share_cache_across_tenants, false,
+          "let requests of different API keys share prefix-cache blocks and encoded images "
+          "(off: a tenant's cached_tokens never reveal another tenant's prompts)");
 ABSL_FLAG(int32_t, max_priority, 0,
           "priorities clients may set: 0 (default, runs first) .. this (runs last); others are "
           "INVALID_ARGUMENT. 0: every request has the same priority");
@@ -172,6 +175,7 @@ absl::Status Serve() {
   options.default_max_tokens = absl::GetFlag(FLAGS_default_max_tokens);
   options.max_priority = absl::GetFlag(FLAGS_max_priority);
   options.max_prompt_bytes = absl::GetFlag(FLAGS_max_prompt_bytes);
+  options.share_cache_across_tenants = absl::GetFlag(FLAGS_share_cache_across_tenants);
   options.max_receive_bytes = absl::GetFlag(FLAGS_max_receive_bytes);
   options.media_fetch.max_bytes = options.max_receive_bytes;
   options.tls_cert = absl::GetFlag(FLAGS_tls_cert);

@@ -151,9 +151,10 @@ class GenerateCall final : public grpc::ServerWriteReactor<v1::GenerateResponse>
 
   void OnDone() override {
     std::shared_ptr<GenerateCall> self = service_->calls_.Remove(token_);
-    if (handle_ != nullptr && !handle_->finished()) handle_->Cancel();
     {
+      // handle_ is set by Start on a submit thread: read it under the lock.
       std::lock_guard<std::mutex> lock(mutex_);
+      if (handle_ != nullptr && !handle_->finished()) handle_->Cancel();
       if (cancelled_by_client_ && !recorded_) status_code_ = grpc::StatusCode::CANCELLED;
       RecordOnce();
     }
@@ -269,6 +270,7 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* OvserveService::Generate(
   absl::StatusOr<engine::GenerateRequest> converted = ToEngineRequest(*request, options_.defaults);
   if (!converted.ok()) return refuse(ToGrpcStatus(converted.status()));
   converted->tenant = std::move(tenant);
+  if (!options_.share_cache_across_tenants) converted->cache_salt = converted->tenant;
   if (absl::Status size = CheckPromptBytes(PromptTextBytes(converted->input), options_.input_limits);
       !size.ok()) {
     return refuse(ToGrpcStatus(size));

@@ -37,6 +37,9 @@ struct ServiceOptions {
   RequestDefaults defaults;
   std::shared_ptr<const ApiKeyStore> api_keys;  // null: no authentication
   InputLimits input_limits;
+  // false: each tenant's requests share prefix-cache blocks and encoded images only among
+  // themselves (cache salt = tenant).
+  bool share_cache_across_tenants = false;
   std::string model_name;   // reported by GetModelInfo
   std::string backend = "cpu";  // where the engine runs: "cpu" or "cuda"
   int tensor_parallel_size = 1;

@@ -17,6 +17,7 @@ constexpr uint64_t kBlockHashVersion = 1;
 // Tags keep the token section and each visual span unambiguous.
 constexpr uint64_t kTokensTag = 0x746f6b656e73ULL;  // "tokens"
 constexpr uint64_t kVisualTag = 0x76697375616cULL;  // "visual"
+constexpr uint64_t kSaltTag = 0x73616c74ULL;        // "salt"
 
 [[noreturn]] void Fatal(const std::string& message) {
   std::fprintf(stderr, "ovserve kv_cache: broken invariant: %s\n", message.c_str());
@@ -28,6 +29,31 @@ void Update(XXH3_state_t& state, uint64_t value) {
 }
 
 }  // namespace
+
+BlockHash RootBlockHash(std::string_view salt) {
+  if (salt.empty()) return kRootBlockHash;
+  XXH3_state_t state;
+  XXH3_INITSTATE(&state);
+  XXH3_128bits_reset(&state);
+  Update(state, kBlockHashVersion);
+  Update(state, kSaltTag);
+  XXH3_128bits_update(&state, salt.data(), salt.size());
+  const XXH128_hash_t digest = XXH3_128bits_digest(&state);
+  return BlockHash{digest.high64, digest.low64};
+}
+
+std::pair<uint64_t, uint64_t> SaltContentHash(uint64_t high, uint64_t low, std::string_view salt) {
+  if (salt.empty()) return {high, low};
+  XXH3_state_t state;
+  XXH3_INITSTATE(&state);
+  XXH3_128bits_reset(&state);
+  Update(state, kSaltTag);
+  Update(state, high);
+  Update(state, low);
+  XXH3_128bits_update(&state, salt.data(), salt.size());
+  const XXH128_hash_t digest = XXH3_128bits_digest(&state);
+  return {digest.high64, digest.low64};
+}
 
 std::string BlockHashToString(BlockHash hash) {
   return absl::StrFormat("%016x:%016x", hash.high, hash.low);
@@ -86,7 +112,8 @@ std::vector<VisualSpan> VisualSpansInBlock(std::span<const VisualItemSpan> items
 }
 
 std::vector<BlockHash> HashPrompt(std::span<const int32_t> ids,
-                                  std::span<const VisualItemSpan> items, int block_size) {
+                                  std::span<const VisualItemSpan> items, int block_size,
+                                  BlockHash root) {
   if (block_size <= 0) Fatal(absl::StrFormat("block_size %d <= 0", block_size));
   const auto num_tokens = static_cast<int64_t>(ids.size());
   int64_t previous_end = 0;
@@ -103,7 +130,7 @@ std::vector<BlockHash> HashPrompt(std::span<const int32_t> ids,
   const int64_t num_blocks = num_tokens / block_size;
   std::vector<BlockHash> hashes;
   hashes.reserve(static_cast<size_t>(num_blocks));
-  BlockHash parent = kRootBlockHash;
+  BlockHash parent = root;
   for (int64_t block = 0; block < num_blocks; ++block) {
     const int64_t block_start = block * block_size;
     parent = HashBlock(parent, ids.subspan(static_cast<size_t>(block_start), block_size),

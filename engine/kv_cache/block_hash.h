@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -35,6 +36,15 @@ struct BlockHash {
 
 // Parent hash of a prompt's first block.
 inline constexpr BlockHash kRootBlockHash{};
+
+// The first block's parent for requests of cache salt `salt` (kRootBlockHash when empty):
+// every block hash chains from it, so requests of different salts (tenants) never share
+// prefix-cache blocks, and a hit (usage's cached_tokens) never reveals another's prompt.
+BlockHash RootBlockHash(std::string_view salt);
+
+// `content` (a visual item's content hash) keyed by `salt` (itself when empty), so
+// encoded images are shared only within a salt.
+std::pair<uint64_t, uint64_t> SaltContentHash(uint64_t high, uint64_t low, std::string_view salt);
 
 // "0123...ef:0123...ef" (high:low, hex), for logs and test messages.
 std::string BlockHashToString(BlockHash hash);
@@ -78,6 +88,7 @@ BlockHash HashBlock(BlockHash parent, std::span<const int32_t> token_ids,
 // sorted by start, non-overlapping and inside [0, ids.size()); block_size > 0.
 // Broken preconditions abort with a message.
 std::vector<BlockHash> HashPrompt(std::span<const int32_t> ids,
-                                  std::span<const VisualItemSpan> items, int block_size);
+                                  std::span<const VisualItemSpan> items, int block_size,
+                                  BlockHash root = kRootBlockHash);
 
 }  // namespace ovserve::engine

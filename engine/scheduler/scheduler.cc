@@ -252,7 +252,7 @@ void Scheduler::EnsureBlockHashes(Sequence& seq, int64_t count) const {
   const std::span<const int32_t> tokens(seq.tokens);
   while (static_cast<int64_t>(seq.block_hashes.size()) < count) {
     const auto b = static_cast<int64_t>(seq.block_hashes.size());
-    const BlockHash parent = b == 0 ? kRootBlockHash : seq.block_hashes.back();
+    const BlockHash parent = b == 0 ? seq.root_hash : seq.block_hashes.back();
     const int64_t start = b * block_size;
     seq.block_hashes.push_back(HashBlock(parent,
                                          tokens.subspan(static_cast<size_t>(start), block_size),

@@ -39,6 +39,8 @@ struct Sequence {
   // extended lazily by the scheduler while prefix caching is on. May be
   // precomputed with HashPrompt off the scheduler thread before Add.
   std::vector<BlockHash> block_hashes;
+  // Parent of the first block: RootBlockHash(the request's cache salt).
+  BlockHash root_hash = kRootBlockHash;
 
   // Prompt tokens served from the prefix cache at the FIRST admission (usage
   // reporting); later re-admissions after a preemption do not change it.

@@ -403,6 +403,7 @@ void OpenAiService::HandleGeneration(Endpoint endpoint, HttpRequest request,
   if (auto* e = std::get_if<ApiError>(&parsed)) return Refuse(request, *responder, *e);
   Generation& g = std::get<Generation>(parsed);
   g.request.tenant = std::move(tenant);
+  if (!options_.share_cache_across_tenants) g.request.cache_salt = g.request.tenant;
   if (absl::Status size = CheckPromptBytes(PromptTextBytes(g.request.input), options_.input_limits);
       !size.ok()) {
     return Refuse(request, *responder,

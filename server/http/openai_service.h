@@ -38,6 +38,7 @@ struct OpenAiServiceOptions {
   ParseOptions parse;  // model name, default max_tokens, n limit
   std::shared_ptr<const ApiKeyStore> api_keys;  // null: no authentication
   InputLimits input_limits;
+  bool share_cache_across_tenants = false;  // see ServiceOptions
   MediaFetcherOptions media_fetch;  // http(s) image_url / video_url
   std::string version;              // GET /version
 };

@@ -616,6 +616,16 @@ TEST(GrpcServerLifecycleTest, TenantsScopeRequestIdsAndAbort) {
     stream->reader->Finish();
   }
   ExpectEngineDrains(*(*server)->engine());
+
+  // The prefix cache is per tenant: Alice's repeated prompt hits, Bob's copy of it does not.
+  const v1::GenerateRequest prompt = ChatRequest("Describe a quiet harbour at dawn, in detail.", {}, {}, 2);
+  ASSERT_TRUE(Generate(*stub, prompt, std::nullopt, "sk-alice").status.ok());
+  const Collected alice_again = Generate(*stub, prompt, std::nullopt, "sk-alice");
+  ASSERT_TRUE(alice_again.status.ok());
+  EXPECT_GT(alice_again.final_response.usage().cached_tokens(), 0u);
+  const Collected bob_copy = Generate(*stub, prompt, std::nullopt, "sk-bob");
+  ASSERT_TRUE(bob_copy.status.ok());
+  EXPECT_EQ(bob_copy.final_response.usage().cached_tokens(), 0u);
 }
 
 // The public-endpoint transport settings reach the HTTP/2 layer: one connection carries

@@ -39,6 +39,30 @@ TEST(BlockHashTest, MatchesManualChaining) {
   EXPECT_EQ(hashes, (std::vector<BlockHash>{first, second}));
 }
 
+TEST(BlockHashTest, ASaltRootsTheChainElsewhereAndNoBlockIsShared) {
+  EXPECT_EQ(RootBlockHash(""), kRootBlockHash);
+  EXPECT_NE(RootBlockHash("alice"), kRootBlockHash);
+  EXPECT_NE(RootBlockHash("alice"), RootBlockHash("bob"));
+  EXPECT_EQ(RootBlockHash("alice"), RootBlockHash("alice"));
+  const std::vector<int32_t> ids = Iota(12, 7);
+  const std::vector<BlockHash> plain = HashPrompt(ids, {}, kBlock);
+  const std::vector<BlockHash> alice = HashPrompt(ids, {}, kBlock, RootBlockHash("alice"));
+  const std::vector<BlockHash> bob = HashPrompt(ids, {}, kBlock, RootBlockHash("bob"));
+  ASSERT_EQ(alice.size(), 3u);
+  const absl::flat_hash_set<BlockHash> seen(plain.begin(), plain.end());
+  for (size_t i = 0; i < alice.size(); ++i) {
+    EXPECT_FALSE(seen.contains(alice[i])) << i;
+    EXPECT_NE(alice[i], bob[i]) << i;
+  }
+  EXPECT_EQ(alice[0], HashBlock(RootBlockHash("alice"), std::span(ids).subspan(0, 4), {}));
+
+  const auto [high, low] = SaltContentHash(1, 2, "");
+  EXPECT_EQ(high, 1u);
+  EXPECT_EQ(low, 2u);
+  EXPECT_NE(SaltContentHash(1, 2, "alice"), SaltContentHash(1, 2, "bob"));
+  EXPECT_NE(SaltContentHash(1, 2, "alice"), SaltContentHash(1, 3, "alice"));
+}
+
 TEST(BlockHashTest, ChainingSeparatesEqualBlocksAfterDifferentPrefixes) {
   // Same second-block tokens {9,9,9,9}, different first blocks.
   const std::vector<int32_t> a = {1, 2, 3, 4, 9, 9, 9, 9};

@@ -187,6 +187,41 @@ TEST_F(EngineTest, RepeatedPromptHitsThePrefixCacheAndGeneratesTheSame) {
             b.final_output.usage.cached_tokens);
 }
 
+// Requests of another cache salt (tenant) share neither prefix-cache blocks nor encoded
+// images: the same prompt computes from scratch and generates the same; the same salt hits.
+TEST_F(EngineTest, ACacheSaltKeepsPrefixAndEncoderCachesApart) {
+  auto engine = MakeEngine(Config());
+  ASSERT_NE(engine, nullptr);
+  GenerateRequest r;
+  r.input = UserTurn("Describe this picture in detail.", {Image(ReadMedia("small_500x333.png"))});
+  r.sampling.temperature = 0.0f;
+  r.stop.max_tokens = 4;
+  r.cache_salt = "alice";
+  auto first = engine->Submit(r);
+  ASSERT_TRUE(first.ok()) << first.status();
+  const Finished alice = Drain(**first);
+  EXPECT_EQ(alice.final_output.usage.cached_tokens, 0);
+
+  const EngineStats before = engine->Stats();
+  GenerateRequest other = r;
+  other.cache_salt = "bob";
+  auto second = engine->Submit(other);
+  ASSERT_TRUE(second.ok()) << second.status();
+  const Finished bob = Drain(**second);
+  EXPECT_EQ(bob.final_output.usage.cached_tokens, 0);
+  EXPECT_EQ(bob.tokens, alice.tokens);
+  const EngineStats after_bob = engine->Stats();
+  EXPECT_EQ(after_bob.encoder_cache_hits_total, before.encoder_cache_hits_total);
+  EXPECT_EQ(after_bob.encoded_items_total, before.encoded_items_total + 1);
+
+  auto third = engine->Submit(r);  // alice again
+  ASSERT_TRUE(third.ok()) << third.status();
+  const Finished again = Drain(**third);
+  const int64_t prompt = again.final_output.usage.prompt_tokens;
+  EXPECT_EQ(again.final_output.usage.cached_tokens, (prompt - 1) / 16 * 16);
+  EXPECT_EQ(again.tokens, alice.tokens);
+}
+
 TEST_F(EngineTest, SecondTurnReusesTheFirstTurnsImageButADifferentImageDoesNot) {
   auto engine = MakeEngine(Config());
   ASSERT_NE(engine, nullptr);
