@@ -1,22 +1,56 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer target for media decoding (clang, ASan + UBSan) and runs
-# it for a bounded time, seeded with the fixture media when present.
-#   bash scripts/fuzz.sh [SECONDS]   (default 60)
+# Builds the libFuzzer targets (clang, ASan + UBSan; tests/fuzz) and runs each for a share
+# of a bounded time, with an RSS cap and a per-input timeout (an OOM or a hang is a
+# finding), seeded with the fixtures when present:
+#   media_decoder_fuzzer  images and videos at the production media limits   (40%)
+#   request_fuzzer        gRPC GenerateRequest bytes, OpenAI JSON bodies     (20%)
+#   tokenizer_fuzzer      text to encode, ids to decode (whole, streamed)    (20%)
+#   config_fuzzer         config.json (both formats), image headers         (20%)
+#   bash scripts/fuzz.sh [SECONDS]   (default 60, in all)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 seconds="${1:-60}"
+targets=(media_decoder_fuzzer request_fuzzer tokenizer_fuzzer config_fuzzer)
 cmake -S "$root" -B "$root/build-fuzz" -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 \
   -DCMAKE_C_COMPILER=clang-14 -DOVSERVE_FUZZ=ON -DOVSERVE_ENABLE_CUDA=OFF \
   -DOVSERVE_BUILD_BENCHMARKS=OFF >/dev/null
-cmake --build "$root/build-fuzz" --target media_decoder_fuzzer -j "$(nproc)"
-corpus="$(mktemp -d)"
-trap 'rm -rf "$corpus"' EXIT
-media="${OVSERVE_FIXTURES:-$root/../shared/fixtures}/media"
-[ -d "$media" ] && cp "$media"/* "$corpus"/
-log="$corpus/fuzz.log"
+cmake --build "$root/build-fuzz" --target "${targets[@]}" -j "$(nproc)"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+fixtures="${OVSERVE_FIXTURES:-$root/../shared/fixtures}"
+
+seed() {  # seed TARGET: a corpus folder with whatever fits the target
+  local dir="$work/$1"
+  mkdir -p "$dir"
+  case "$1" in
+    media_decoder_fuzzer)
+      [ -d "$fixtures/media" ] && cp "$fixtures/media"/* "$dir"/ ;;
+    request_fuzzer)
+      printf '%s' '{"model":"fuzz","messages":[{"role":"user","content":[{"type":"text","text":"hi"},{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgo="}}]}],"max_tokens":4,"stop":["x"],"priority":1}' >"$dir/chat.json"
+      printf '%s' '{"prompt":"<|im_start|>user <image>\nhi<|im_end|>","max_tokens":2,"n":2,"logprobs":2}' >"$dir/completion.json" ;;
+    tokenizer_fuzzer)
+      printf '\001%s' 'Hello, world! <|im_start|>user <image> caf'"$(printf '\xc3\xa9')"' 12345   ' >"$dir/text"
+      printf '\000\000\000\000\000\001\000\000\000\355\047\002\000' >"$dir/ids" ;;
+    config_fuzzer)
+      [ -f "$fixtures/tiny-llava-ov/config.json" ] && cp "$fixtures/tiny-llava-ov/config.json" "$dir/hf.json"
+      find "$fixtures/lmms" -name config.json -exec sh -c 'cp "$1" "$2/lmms-$(echo "$1" | md5sum | cut -c1-8).json"' _ {} "$dir" \; 2>/dev/null || true
+      [ -d "$fixtures/media" ] && cp "$fixtures/media"/*.png "$dir"/ 2>/dev/null || true ;;
+  esac
+  echo "$dir"
+}
+
 status=0
-"$root/build-fuzz/tests/fuzz/media_decoder_fuzzer" "$corpus" -max_total_time="$seconds" \
-  -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1 || status=$?
-# The summary (or, on a finding, the sanitizer report) — libFuzzer's status decides.
-grep -E "stat::number_of_executed_units|stat::peak_rss_mb|ERROR|SUMMARY|^Done" "$log" || tail -40 "$log"
+for target in "${targets[@]}"; do
+  share=$((seconds / 5))
+  [ "$target" = media_decoder_fuzzer ] && share=$((seconds * 2 / 5))
+  [ "$share" -lt 1 ] && share=1
+  corpus="$(seed "$target")"
+  log="$work/$target.log"
+  echo "== $target: ${share} s"
+  # 35 s per input: above the media decode deadline (30 s), so a decode that ignores it hangs.
+  "$root/build-fuzz/tests/fuzz/$target" "$corpus" -max_total_time="$share" -timeout=35 \
+    -rss_limit_mb=3072 -print_final_stats=1 >"$log" 2>&1 || status=$?
+  # The summary (or, on a finding, the sanitizer report): libFuzzer's status decides.
+  grep -E "stat::number_of_executed_units|stat::peak_rss_mb|ERROR|SUMMARY|^Done" "$log" || tail -40 "$log"
+done
 exit "$status"
