@@ -38,6 +38,10 @@ namespace {
 
 // The live-request key of a tenant's request id; the length prefix keeps any two
 // (tenant, id) pairs apart whatever characters they hold.
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+}
+
 std::string LiveKey(std::string_view tenant, std::string_view id) {
   return absl::StrCat(tenant.size(), ":", absl::string_view(tenant.data(), tenant.size()),
                       absl::string_view(id.data(), id.size()));
@@ -75,6 +79,11 @@ class Engine::Impl {
   EngineStats Stats() const {
     std::lock_guard<std::mutex> lock(stats_mutex_);
     return stats_;
+  }
+  double SecondsWithoutProgress() const {
+    const int64_t since = busy_since_ns_.load();
+    if (since == 0) return 0;
+    return std::max(0.0, static_cast<double>(NowNs() - since) * 1e-9);
   }
   void Shutdown();
 
@@ -118,6 +127,9 @@ class Engine::Impl {
   std::unique_ptr<VisionEncoder> vision_;
   // Multimodal requests submitted but not yet holding token-queue room.
   std::atomic<int64_t> waiting_for_queue_{0};
+  // When the engine thread last took up work or finished a step (steady clock, ns); 0
+  // while it waits for work.
+  std::atomic<int64_t> busy_since_ns_{0};
   std::vector<int32_t> eos_ids_;
   int64_t max_model_len_ = 0;
   int32_t num_blocks_ = 0;
@@ -400,9 +412,13 @@ void Engine::Impl::Loop() {
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(wakeup_->mutex);
-      if (!HasWork()) wakeup_->cv.wait(lock, [this] { return wakeup_->pending; });
+      if (!HasWork()) {
+        busy_since_ns_.store(0);
+        wakeup_->cv.wait(lock, [this] { return wakeup_->pending; });
+      }
       wakeup_->pending = false;
     }
+    if (busy_since_ns_.load() == 0) busy_since_ns_.store(NowNs());
     std::vector<std::unique_ptr<RequestState>> arrived;
     std::vector<EncodeResult> encoded;
     bool stopping;
@@ -429,6 +445,7 @@ void Engine::Impl::Loop() {
     HandleCancels();
     if (HasWork()) {
       Step();
+      busy_since_ns_.store(NowNs());
     } else {
       UpdateStats(0, 0);  // what intake and cancels changed
     }
@@ -729,6 +746,7 @@ bool Engine::Cancel(std::string_view request_id, std::string_view tenant) {
   return impl_->Cancel(request_id, tenant);
 }
 EngineStats Engine::Stats() const { return impl_->Stats(); }
+double Engine::SecondsWithoutProgress() const { return impl_->SecondsWithoutProgress(); }
 const Tokenizer& Engine::tokenizer() const { return impl_->tokenizer(); }
 const LlavaOnevisionConfig& Engine::model_config() const { return impl_->model_config(); }
 const std::vector<int32_t>& Engine::eos_token_ids() const { return impl_->eos_token_ids(); }

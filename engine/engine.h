@@ -238,6 +238,9 @@ class Engine {
   bool Cancel(std::string_view request_id, std::string_view tenant = {});
 
   EngineStats Stats() const;
+  // Seconds the engine thread has held admitted work without finishing a step (0 while
+  // idle or just after a step): a watchdog's view of a stuck or dead engine thread.
+  double SecondsWithoutProgress() const;
   const Tokenizer& tokenizer() const;
   const LlavaOnevisionConfig& model_config() const;
   // The chat template's end-of-turn / EOS ids the engine stops on.

@@ -292,12 +292,38 @@ void Server::SetServing(bool serving) {
 
 void Server::RefreshLoop() {
   std::unique_lock<std::mutex> lock(mutex_);
+  bool stalled = false;
   while (!stopping_) {
     lock.unlock();
     metrics_.Refresh(engine_->Stats());
+    stalled = WatchEngine(stalled);
     lock.lock();
     cv_.wait_for(lock, std::chrono::milliseconds(500), [this] { return stopping_; });
   }
+}
+
+bool Server::WatchEngine(bool was_stalled) {
+  if (!(options_.engine_stall_timeout_s > 0)) return false;
+  const double seconds = engine_->SecondsWithoutProgress();
+  const bool stalled = seconds > options_.engine_stall_timeout_s;
+  if (stalled) {
+    const std::string reason = absl::StrCat(
+        "the engine has made no progress for ", absl::SixDigits(seconds),
+        " s (--engine-stall-timeout-s ", options_.engine_stall_timeout_s,
+        "); retry on another replica");
+    if (!was_stalled) spdlog::error(fmt::runtime("{}: health NOT_SERVING, ending the calls in flight"), reason);
+    SetServing(false);
+    // Each round: calls that arrived since end too, never waiting on the stuck thread.
+    service_->AbortAll(reason);
+    openai_->AbortAll(reason);
+  } else if (was_stalled) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!shut_down_) {
+      spdlog::info("the engine makes progress again: health SERVING");
+      SetServing(true);
+    }
+  }
+  return stalled;
 }
 
 void Server::Shutdown() {

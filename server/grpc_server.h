@@ -71,6 +71,9 @@ struct ServerOptions {
   // Kubernetes Secret); new connections / calls use the new ones. Zero: never.
   std::chrono::milliseconds reload_interval{10000};
   std::chrono::milliseconds drain_timeout{30000};
+  // Seconds the engine may hold work without finishing a step before the watchdog turns
+  // health NOT_SERVING and fails the calls in flight with UNAVAILABLE; 0: no watchdog.
+  double engine_stall_timeout_s = 300;
 };
 
 class Server {
@@ -92,6 +95,10 @@ class Server {
   absl::Status Start();
   void SetServing(bool serving);
   void RefreshLoop();
+  // The watchdog, each refresh: past engine_stall_timeout_s with work in hand the server
+  // turns NOT_SERVING and ends the calls in flight with UNAVAILABLE; it serves again once
+  // the engine moves. Returns whether the engine is stalled now.
+  bool WatchEngine(bool was_stalled);
   // File watchers that reload the API keys and the HTTP certificate (`reload_interval`),
   // starting from the contents read at start-up.
   void StartReloaders(std::string api_key_text, std::string tls_cert_pem, std::string tls_key_pem);

@@ -114,6 +114,9 @@ ABSL_FLAG(int64_t, grpc_max_connection_age_ms, 3600000,
           "gRPC: GOAWAY after this long (+-10%), so clients reconnect and re-resolve; 0 = never");
 ABSL_FLAG(int64_t, grpc_max_connection_age_grace_ms, 600000,
           "gRPC: calls in flight at the GOAWAY may finish within this");
+ABSL_FLAG(double, engine_stall_timeout_s, 300,
+          "a step taking longer than this with work in hand: health NOT_SERVING and the calls in "
+          "flight end with UNAVAILABLE, until the engine moves again; 0 = no watchdog");
 ABSL_FLAG(int64_t, drain_timeout_ms, 30000, "on SIGTERM/SIGINT, how long in-flight requests may finish");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
 ABSL_FLAG(bool, log_json, false, "one JSON object per log line");
@@ -185,6 +188,7 @@ absl::Status Serve() {
       static_cast<int64_t>(std::llround(absl::GetFlag(FLAGS_reload_interval_s) * 1000)));
   options.api_key_file = absl::GetFlag(FLAGS_api_key_file);
   options.drain_timeout = std::chrono::milliseconds(absl::GetFlag(FLAGS_drain_timeout_ms));
+  options.engine_stall_timeout_s = absl::GetFlag(FLAGS_engine_stall_timeout_s);
   server::GrpcTransportOptions& g = options.grpc;
   g.max_concurrent_streams = absl::GetFlag(FLAGS_grpc_max_concurrent_streams);
   g.max_memory_bytes = absl::GetFlag(FLAGS_grpc_max_memory_bytes);

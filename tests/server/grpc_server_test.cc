@@ -709,6 +709,32 @@ TEST(GrpcServerLifecycleTest, PromptAndTokenizerInputsAreBoundedBeforeTokenizing
   EXPECT_TRUE(Generate(*stub, ChatRequest(std::string(900, 'a'), {}, {}, 2)).status.ok());
 }
 
+// The watchdog: an engine holding work past --engine-stall-timeout-s without finishing a
+// step turns health NOT_SERVING and the calls in flight end with UNAVAILABLE, never hang;
+// health comes back once the engine moves. (A timeout of 1 ns makes any step "stuck".)
+TEST(GrpcServerLifecycleTest, AStalledEngineEndsCallsWithUnavailableAndHealthRecovers) {
+  OVSERVE_REQUIRE_FIXTURE("tiny-llava-ov/config.json");
+  ServerOptions options = TestOptions();
+  options.engine_stall_timeout_s = 1e-9;
+  auto server = Server::Create(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_TRUE((*server)->LoadModel().ok());
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string((*server)->port()),
+                                     grpc::InsecureChannelCredentials());
+  auto stub = v1::Ovserve::NewStub(channel);
+  const Collected stuck = Generate(*stub, ChatRequest("Tell a long story.", {}, {}, 5000));
+  EXPECT_EQ(stuck.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(stuck.status.error_message(), ::testing::HasSubstr("the engine has made no progress"));
+  EXPECT_FALSE(stuck.final_response.finished());
+  ExpectEngineDrains(*(*server)->engine());
+  bool serving = false;
+  for (int i = 0; i < 100 && !serving; ++i) {
+    serving = Health(channel) == grpc::health::v1::HealthCheckResponse::SERVING;
+    if (!serving) std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_TRUE(serving);
+}
+
 // GetModelInfo reports how the engine runs, not a constant.
 TEST(GrpcServerLifecycleTest, ModelInfoReportsTheTensorParallelSize) {
   OVSERVE_REQUIRE_FIXTURE("tiny-llava-ov/config.json");
