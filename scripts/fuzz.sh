@@ -51,6 +51,6 @@ for target in "${targets[@]}"; do
   "$root/build-fuzz/tests/fuzz/$target" "$corpus" -max_total_time="$share" -timeout=35 \
     -rss_limit_mb=3072 -print_final_stats=1 >"$log" 2>&1 || status=$?
   # The summary (or, on a finding, the sanitizer report): libFuzzer's status decides.
-  grep -E "stat::number_of_executed_units|stat::peak_rss_mb|ERROR|SUMMARY|^Done" "$log" || tail -40 "$log"
+  grep -E "stat::number_of_executed_units|stat::peak_rss_mb|==[0-9]+==ERROR|SUMMARY|^Done" "$log" || tail -40 "$log"
 done
 exit "$status"

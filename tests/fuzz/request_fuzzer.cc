@@ -10,6 +10,7 @@
 #include <variant>
 
 #include "engine/prompt/chat_template.h"
+#include "google/protobuf/stubs/logging.h"
 #include "nlohmann/json.hpp"
 #include "ovserve/v1/ovserve.pb.h"
 #include "server/http/openai_protocol.h"
@@ -26,6 +27,12 @@ void TemplateOf(const ovserve::engine::PromptInput& input) {
 }
 
 }  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  // Protobuf logs every string field with invalid UTF-8 it parses: expected here.
+  google::protobuf::SetLogHandler(nullptr);
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   ovserve::v1::GenerateRequest request;

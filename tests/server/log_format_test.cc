@@ -6,6 +6,7 @@
 #include <sstream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/sinks/ostream_sink.h"
@@ -25,14 +26,15 @@ TEST(LogFormatTest, ClientTextIsCappedAndEscaped) {
 }
 
 TEST(LogFormatTest, JsonStringBodyRoundTripsValidTextAndReplacesInvalidUtf8) {
-  const std::string text = "quote \" backslash \\ newline \n tab \t nul " + std::string(1, '\0') +
-                           " del \x7f café 日本 🙂";
-  const json parsed = json::parse("\"" + JsonStringBody(text) + "\"");
+  std::string text = "quote \" backslash \\ newline \n tab \t nul ";
+  text.push_back('\0');
+  text += " del \x7f café 日本 🙂";
+  const json parsed = json::parse(absl::StrCat("\"", JsonStringBody(text), "\""));
   EXPECT_EQ(parsed.get<std::string>(), text);
 
   // A stray continuation byte, an overlong '/', a surrogate, a cut 3-byte sequence.
   const std::string invalid = "a\x80" "b\xc0\xaf" "c\xed\xa0\x80" "d\xe6\x97";
-  const json replaced = json::parse("\"" + JsonStringBody(invalid) + "\"");
+  const json replaced = json::parse(absl::StrCat("\"", JsonStringBody(invalid), "\""));
   EXPECT_EQ(replaced.get<std::string>(),
             "a\xef\xbf\xbd" "b\xef\xbf\xbd\xef\xbf\xbd" "c\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
             "d\xef\xbf\xbd\xef\xbf\xbd");

@@ -79,7 +79,8 @@ TEST(TokenizerTest, PiecesOverTheCapAreMergedInChunks) {
   auto tokenizer = MakeTinyTokenizer({{"a", "a"}});
   ASSERT_NE(tokenizer, nullptr);
   const size_t cap = BpeModel::kMaxPieceBytes;
-  const std::string text = "b" + std::string(cap, 'a');  // one piece of cap + 1 bytes
+  std::string text(cap + 1, 'a');  // "b" then cap letters: one piece of cap + 1 bytes
+  text[0] = 'b';
   auto ids = tokenizer->Encode(text);
   ASSERT_TRUE(ids.ok()) << ids.status();
   auto first = tokenizer->Encode(text.substr(0, cap));
