@@ -283,7 +283,8 @@ absl::Status Engine::Impl::Init() {
                                          .max_batched_tokens = config_.max_batched_tokens,
                                          .max_running_requests = config_.max_running_requests,
                                          .watermark_blocks = 0,
-                                         .enable_prefix_caching = config_.enable_prefix_caching};
+                                         .enable_prefix_caching = config_.enable_prefix_caching,
+                                         .block_hash = config_.prefix_cache_hash};
   RETURN_IF_ERROR(Scheduler::ValidateConfig(scheduler_config));
   scheduler_ = std::make_unique<Scheduler>(scheduler_config);
   ASSIGN_OR_RETURN(runner_, ModelRunner::Create(*model_, num_blocks_, config_.block_size,

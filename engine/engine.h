@@ -26,6 +26,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "engine/kv_cache/block_hash.h"
 #include "engine/model/model_config.h"
 #include "engine/multimodal/media_preprocessor.h"
 #include "engine/prompt/prompt_input.h"
@@ -63,6 +64,8 @@ struct EngineConfig {
   int64_t max_running_requests = 256;
   int64_t max_model_len = 0;  // prompt + generated tokens; 0 = the model's context length
   bool enable_prefix_caching = true;
+  // The prefix-cache block digest (--prefix-cache-hash xxh3 | sha256).
+  BlockHashAlgorithm prefix_cache_hash = BlockHashAlgorithm::kXxh3;
   MediaPreprocessorOptions media;  // limits for untrusted media (threads set from `threads`)
   // Vision encoding (engine/worker/vision_encoder.h): workers with their own
   // threads, joined to decoding by a token queue sized in visual tokens.

@@ -70,6 +70,8 @@ ABSL_FLAG(int64_t, max_batched_tokens, 512,
 ABSL_FLAG(int64_t, max_running_requests, 256, "requests in the running batch at most");
 ABSL_FLAG(int64_t, max_model_len, 0, "prompt + generated tokens per request (0 = the model's context)");
 ABSL_FLAG(bool, enable_prefix_caching, true, "reuse KV blocks of identical prompt prefixes (images included)");
+ABSL_FLAG(std::string, prefix_cache_hash, "xxh3",
+          "digest of prefix-cache blocks: xxh3 (fast) or sha256 (resists crafted collisions)");
 ABSL_FLAG(int32_t, vision_workers, 1, "vision-encode workers (each with its own threads)");
 ABSL_FLAG(int32_t, vision_threads, 0, "CPU threads per vision worker (0 = every core)");
 ABSL_FLAG(int64_t, token_queue_tokens, 0,
@@ -215,6 +217,12 @@ absl::Status Serve() {
   e.max_running_requests = absl::GetFlag(FLAGS_max_running_requests);
   e.max_model_len = absl::GetFlag(FLAGS_max_model_len);
   e.enable_prefix_caching = absl::GetFlag(FLAGS_enable_prefix_caching);
+  if (const std::string hash = absl::GetFlag(FLAGS_prefix_cache_hash); hash == "sha256") {
+    e.prefix_cache_hash = engine::BlockHashAlgorithm::kSha256;
+  } else if (hash != "xxh3") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--prefix-cache-hash '", hash, "': expected xxh3 or sha256"));
+  }
   e.vision_workers = absl::GetFlag(FLAGS_vision_workers);
   e.vision_threads = absl::GetFlag(FLAGS_vision_threads);
   e.token_queue_tokens = absl::GetFlag(FLAGS_token_queue_tokens);

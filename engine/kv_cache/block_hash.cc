@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <memory>
+
+#include <openssl/evp.h>
 
 #include "absl/strings/str_format.h"
 
@@ -27,6 +31,51 @@ constexpr uint64_t kSaltTag = 0x73616c74ULL;        // "salt"
 void Update(XXH3_state_t& state, uint64_t value) {
   XXH3_128bits_update(&state, &value, sizeof(value));
 }
+
+// One block's digest in either algorithm, fed in the same order.
+class BlockDigest {
+ public:
+  explicit BlockDigest(BlockHashAlgorithm algorithm) : algorithm_(algorithm) {
+    if (algorithm_ == BlockHashAlgorithm::kSha256) {
+      sha_.reset(EVP_MD_CTX_new());
+      if (sha_ == nullptr || EVP_DigestInit_ex(sha_.get(), EVP_sha256(), nullptr) != 1) {
+        Fatal("cannot start a SHA-256 digest");
+      }
+    } else {
+      XXH3_INITSTATE(&xxh_);
+      XXH3_128bits_reset(&xxh_);
+    }
+  }
+  void Add(const void* data, size_t size) {
+    if (algorithm_ == BlockHashAlgorithm::kSha256) {
+      EVP_DigestUpdate(sha_.get(), data, size);
+    } else {
+      XXH3_128bits_update(&xxh_, data, size);
+    }
+  }
+  void Add(uint64_t value) { Add(&value, sizeof(value)); }
+  BlockHash Finish() {
+    if (algorithm_ == BlockHashAlgorithm::kSha256) {
+      unsigned char digest[EVP_MAX_MD_SIZE];
+      unsigned int length = 0;
+      EVP_DigestFinal_ex(sha_.get(), digest, &length);
+      BlockHash hash;
+      std::memcpy(&hash.high, digest, sizeof(hash.high));
+      std::memcpy(&hash.low, digest + sizeof(hash.high), sizeof(hash.low));
+      return hash;
+    }
+    const XXH128_hash_t digest = XXH3_128bits_digest(&xxh_);
+    return BlockHash{digest.high64, digest.low64};
+  }
+
+ private:
+  struct EvpFree {
+    void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
+  };
+  BlockHashAlgorithm algorithm_;
+  XXH3_state_t xxh_;
+  std::unique_ptr<EVP_MD_CTX, EvpFree> sha_;
+};
 
 }  // namespace
 
@@ -60,18 +109,16 @@ std::string BlockHashToString(BlockHash hash) {
 }
 
 BlockHash HashBlock(BlockHash parent, std::span<const int32_t> token_ids,
-                    std::span<const VisualSpan> visual) {
+                    std::span<const VisualSpan> visual, BlockHashAlgorithm algorithm) {
   const auto block_tokens = static_cast<int64_t>(token_ids.size());
-  XXH3_state_t state;
-  XXH3_INITSTATE(&state);
-  XXH3_128bits_reset(&state);
-  Update(state, kBlockHashVersion);
-  Update(state, parent.high);
-  Update(state, parent.low);
-  Update(state, kTokensTag);
-  Update(state, static_cast<uint64_t>(block_tokens));
-  XXH3_128bits_update(&state, token_ids.data(), token_ids.size_bytes());
-  Update(state, static_cast<uint64_t>(visual.size()));
+  BlockDigest state(algorithm);
+  state.Add(kBlockHashVersion);
+  state.Add(parent.high);
+  state.Add(parent.low);
+  state.Add(kTokensTag);
+  state.Add(static_cast<uint64_t>(block_tokens));
+  state.Add(token_ids.data(), token_ids.size_bytes());
+  state.Add(static_cast<uint64_t>(visual.size()));
   int64_t previous_end = 0;
   for (const VisualSpan& span : visual) {
     if (span.length <= 0 || span.start_in_block < previous_end ||
@@ -82,15 +129,14 @@ BlockHash HashBlock(BlockHash parent, std::span<const int32_t> token_ids,
           span.start_in_block, span.length, span.offset_in_item, block_tokens));
     }
     previous_end = span.start_in_block + span.length;
-    Update(state, kVisualTag);
-    Update(state, span.content_hash_high);
-    Update(state, span.content_hash_low);
-    Update(state, static_cast<uint64_t>(span.start_in_block));
-    Update(state, static_cast<uint64_t>(span.length));
-    Update(state, static_cast<uint64_t>(span.offset_in_item));
+    state.Add(kVisualTag);
+    state.Add(span.content_hash_high);
+    state.Add(span.content_hash_low);
+    state.Add(static_cast<uint64_t>(span.start_in_block));
+    state.Add(static_cast<uint64_t>(span.length));
+    state.Add(static_cast<uint64_t>(span.offset_in_item));
   }
-  const XXH128_hash_t digest = XXH3_128bits_digest(&state);
-  return BlockHash{digest.high64, digest.low64};
+  return state.Finish();
 }
 
 std::vector<VisualSpan> VisualSpansInBlock(std::span<const VisualItemSpan> items,
@@ -113,7 +159,7 @@ std::vector<VisualSpan> VisualSpansInBlock(std::span<const VisualItemSpan> items
 
 std::vector<BlockHash> HashPrompt(std::span<const int32_t> ids,
                                   std::span<const VisualItemSpan> items, int block_size,
-                                  BlockHash root) {
+                                  BlockHash root, BlockHashAlgorithm algorithm) {
   if (block_size <= 0) Fatal(absl::StrFormat("block_size %d <= 0", block_size));
   const auto num_tokens = static_cast<int64_t>(ids.size());
   int64_t previous_end = 0;
@@ -134,7 +180,7 @@ std::vector<BlockHash> HashPrompt(std::span<const int32_t> ids,
   for (int64_t block = 0; block < num_blocks; ++block) {
     const int64_t block_start = block * block_size;
     parent = HashBlock(parent, ids.subspan(static_cast<size_t>(block_start), block_size),
-                       VisualSpansInBlock(items, block_start, block_size));
+                       VisualSpansInBlock(items, block_start, block_size), algorithm);
     hashes.push_back(parent);
   }
   return hashes;

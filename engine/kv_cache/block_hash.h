@@ -34,6 +34,11 @@ struct BlockHash {
   }
 };
 
+// The digest behind block hashes. XXH3-128 is fast and collides by chance only; SHA-256
+// (truncated to 128 bits, vLLM's --prefix-caching-hash-algo sha256) also resists a client
+// that crafts token ids to collide with another request's blocks.
+enum class BlockHashAlgorithm { kXxh3, kSha256 };
+
 // Parent hash of a prompt's first block.
 inline constexpr BlockHash kRootBlockHash{};
 
@@ -81,7 +86,8 @@ std::vector<VisualSpan> VisualSpansInBlock(std::span<const VisualItemSpan> items
 // start_in_block, non-overlapping, inside the block). Broken preconditions
 // abort with a message: callers build spans from validated prompts.
 BlockHash HashBlock(BlockHash parent, std::span<const int32_t> token_ids,
-                    std::span<const VisualSpan> visual);
+                    std::span<const VisualSpan> visual,
+                    BlockHashAlgorithm algorithm = BlockHashAlgorithm::kXxh3);
 
 // Chained hashes of every FULL block of a prompt (ids.size() / block_size of
 // them; a trailing partial block has none, it cannot be shared). `items` are
@@ -89,6 +95,7 @@ BlockHash HashBlock(BlockHash parent, std::span<const int32_t> token_ids,
 // Broken preconditions abort with a message.
 std::vector<BlockHash> HashPrompt(std::span<const int32_t> ids,
                                   std::span<const VisualItemSpan> items, int block_size,
-                                  BlockHash root = kRootBlockHash);
+                                  BlockHash root = kRootBlockHash,
+                                  BlockHashAlgorithm algorithm = BlockHashAlgorithm::kXxh3);
 
 }  // namespace ovserve::engine

@@ -256,7 +256,8 @@ void Scheduler::EnsureBlockHashes(Sequence& seq, int64_t count) const {
     const int64_t start = b * block_size;
     seq.block_hashes.push_back(HashBlock(parent,
                                          tokens.subspan(static_cast<size_t>(start), block_size),
-                                         VisualSpansInBlock(seq.visual_items, start, block_size)));
+                                         VisualSpansInBlock(seq.visual_items, start, block_size),
+                                         config_.block_hash));
   }
 }
 

@@ -5,6 +5,8 @@
 
 #include <cstdint>
 
+#include "engine/kv_cache/block_hash.h"
+
 namespace ovserve::engine {
 
 struct SchedulerConfig {
@@ -19,6 +21,7 @@ struct SchedulerConfig {
   // [0, num_blocks).
   int64_t watermark_blocks = 0;
   bool enable_prefix_caching = true;  // reuse KV of full blocks with equal hashes
+  BlockHashAlgorithm block_hash = BlockHashAlgorithm::kXxh3;  // of prefix-cache blocks
 };
 
 }  // namespace ovserve::engine

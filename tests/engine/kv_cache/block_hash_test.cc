@@ -63,6 +63,22 @@ TEST(BlockHashTest, ASaltRootsTheChainElsewhereAndNoBlockIsShared) {
   EXPECT_NE(SaltContentHash(1, 2, "alice"), SaltContentHash(1, 3, "alice"));
 }
 
+TEST(BlockHashTest, Sha256ChainsTheSameWayWithOtherDigests) {
+  const std::vector<int32_t> ids = Iota(12, 3);
+  const std::vector<VisualItemSpan> items = {{0x1234, 0x5678, 2, 5}};
+  const std::vector<BlockHash> xxh3 = HashPrompt(ids, items, kBlock);
+  const std::vector<BlockHash> sha =
+      HashPrompt(ids, items, kBlock, kRootBlockHash, BlockHashAlgorithm::kSha256);
+  ASSERT_EQ(sha.size(), 3u);
+  EXPECT_EQ(sha, HashPrompt(ids, items, kBlock, kRootBlockHash, BlockHashAlgorithm::kSha256));
+  for (size_t i = 0; i < sha.size(); ++i) EXPECT_NE(sha[i], xxh3[i]) << i;
+  EXPECT_EQ(sha[1], HashBlock(sha[0], std::span(ids).subspan(4, 4),
+                              VisualSpansInBlock(items, 4, kBlock), BlockHashAlgorithm::kSha256));
+  EXPECT_NE(sha[0], kRootBlockHash);
+  const std::vector<int32_t> other = {3, 4, 5, 7, 7, 8, 9, 10, 11, 12, 13, 14};
+  EXPECT_NE(HashPrompt(other, items, kBlock, kRootBlockHash, BlockHashAlgorithm::kSha256)[0], sha[0]);
+}
+
 TEST(BlockHashTest, ChainingSeparatesEqualBlocksAfterDifferentPrefixes) {
   // Same second-block tokens {9,9,9,9}, different first blocks.
   const std::vector<int32_t> a = {1, 2, 3, 4, 9, 9, 9, 9};

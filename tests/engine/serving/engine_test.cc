@@ -222,6 +222,26 @@ TEST_F(EngineTest, ACacheSaltKeepsPrefixAndEncoderCachesApart) {
   EXPECT_EQ(again.tokens, alice.tokens);
 }
 
+TEST_F(EngineTest, Sha256BlockHashesServeThePrefixCacheToo) {
+  EngineConfig config = Config();
+  config.prefix_cache_hash = BlockHashAlgorithm::kSha256;
+  auto engine = MakeEngine(config);
+  ASSERT_NE(engine, nullptr);
+  GenerateRequest r;
+  r.input = UserTurn("Describe this picture in detail.", {Image(ReadMedia("small_500x333.png"))});
+  r.sampling.temperature = 0.0f;
+  r.stop.max_tokens = 4;
+  auto first = engine->Submit(r);
+  ASSERT_TRUE(first.ok()) << first.status();
+  const Finished a = Drain(**first);
+  auto second = engine->Submit(r);
+  ASSERT_TRUE(second.ok()) << second.status();
+  const Finished b = Drain(**second);
+  EXPECT_EQ(a.tokens, b.tokens);
+  const int64_t prompt = b.final_output.usage.prompt_tokens;
+  EXPECT_EQ(b.final_output.usage.cached_tokens, (prompt - 1) / 16 * 16);
+}
+
 TEST_F(EngineTest, SecondTurnReusesTheFirstTurnsImageButADifferentImageDoesNot) {
   auto engine = MakeEngine(Config());
   ASSERT_NE(engine, nullptr);
