@@ -1,8 +1,5 @@
 #include "server/api_keys.h"
 
-#include <fstream>
-#include <sstream>
-
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -21,14 +18,6 @@ bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
 }
 
 }  // namespace
-
-absl::StatusOr<ApiKeys> ApiKeys::Load(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read --api-key-file ", path.string()));
-  std::ostringstream text;
-  text << in.rdbuf();
-  return Parse(text.str(), absl::StrCat("--api-key-file ", path.string()));
-}
 
 absl::StatusOr<ApiKeys> ApiKeys::Parse(absl::string_view text, absl::string_view origin) {
   ApiKeys keys;

@@ -4,7 +4,6 @@
 // optionally named ("NAME KEY"; '#' starts a comment); each key is a tenant.
 // Keys are compared in constant time. Immutable after Load: any thread.
 
-#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -19,7 +18,6 @@ namespace ovserve::server {
 class ApiKeys {
  public:
   ApiKeys() = default;  // no keys: authentication off
-  static absl::StatusOr<ApiKeys> Load(const std::filesystem::path& path);
   static absl::StatusOr<ApiKeys> Parse(absl::string_view text, absl::string_view origin);
 
   bool enabled() const { return !keys_.empty(); }
