@@ -164,27 +164,33 @@ TEST_F(EngineTest, TensorParallelEngineGeneratesWhatOneDeviceGenerates) {
   EXPECT_NE(refused.status().message().find("num_key_value_heads"), std::string::npos) << refused.status();
 }
 
+// Under either block digest (XXH3-128, or SHA-256 with --prefix-cache-hash sha256).
 TEST_F(EngineTest, RepeatedPromptHitsThePrefixCacheAndGeneratesTheSame) {
-  auto engine = MakeEngine(Config());
-  ASSERT_NE(engine, nullptr);
-  GenerateRequest r;
-  r.input = UserTurn("Describe this picture in detail.", {Image(ReadMedia("small_500x333.png"))});
-  r.sampling.temperature = 0.0f;
-  r.stop.max_tokens = 6;
-  auto first = engine->Submit(r);
-  ASSERT_TRUE(first.ok()) << first.status();
-  const Finished a = Drain(**first);
-  const int64_t hits_before = engine->Stats().prefix_cache_hit_tokens;
-  auto second = engine->Submit(r);
-  ASSERT_TRUE(second.ok()) << second.status();
-  const Finished b = Drain(**second);
-  EXPECT_EQ(a.tokens, b.tokens);
-  EXPECT_EQ(a.final_output.usage.cached_tokens, 0);
-  // Every full block of the prompt but the one holding the last token.
-  const int64_t prompt = b.final_output.usage.prompt_tokens;
-  EXPECT_EQ(b.final_output.usage.cached_tokens, (prompt - 1) / 16 * 16);
-  EXPECT_EQ(engine->Stats().prefix_cache_hit_tokens - hits_before,
-            b.final_output.usage.cached_tokens);
+  for (const BlockHashAlgorithm algorithm : {BlockHashAlgorithm::kXxh3, BlockHashAlgorithm::kSha256}) {
+    SCOPED_TRACE(algorithm == BlockHashAlgorithm::kXxh3 ? "xxh3" : "sha256");
+    EngineConfig config = Config();
+    config.prefix_cache_hash = algorithm;
+    auto engine = MakeEngine(config);
+    ASSERT_NE(engine, nullptr);
+    GenerateRequest r;
+    r.input = UserTurn("Describe this picture in detail.", {Image(ReadMedia("small_500x333.png"))});
+    r.sampling.temperature = 0.0f;
+    r.stop.max_tokens = 6;
+    auto first = engine->Submit(r);
+    ASSERT_TRUE(first.ok()) << first.status();
+    const Finished a = Drain(**first);
+    const int64_t hits_before = engine->Stats().prefix_cache_hit_tokens;
+    auto second = engine->Submit(r);
+    ASSERT_TRUE(second.ok()) << second.status();
+    const Finished b = Drain(**second);
+    EXPECT_EQ(a.tokens, b.tokens);
+    EXPECT_EQ(a.final_output.usage.cached_tokens, 0);
+    // Every full block of the prompt but the one holding the last token.
+    const int64_t prompt = b.final_output.usage.prompt_tokens;
+    EXPECT_EQ(b.final_output.usage.cached_tokens, (prompt - 1) / 16 * 16);
+    EXPECT_EQ(engine->Stats().prefix_cache_hit_tokens - hits_before,
+              b.final_output.usage.cached_tokens);
+  }
 }
 
 // Requests of another cache salt (tenant) share neither prefix-cache blocks nor encoded
@@ -220,26 +226,6 @@ TEST_F(EngineTest, ACacheSaltKeepsPrefixAndEncoderCachesApart) {
   const int64_t prompt = again.final_output.usage.prompt_tokens;
   EXPECT_EQ(again.final_output.usage.cached_tokens, (prompt - 1) / 16 * 16);
   EXPECT_EQ(again.tokens, alice.tokens);
-}
-
-TEST_F(EngineTest, Sha256BlockHashesServeThePrefixCacheToo) {
-  EngineConfig config = Config();
-  config.prefix_cache_hash = BlockHashAlgorithm::kSha256;
-  auto engine = MakeEngine(config);
-  ASSERT_NE(engine, nullptr);
-  GenerateRequest r;
-  r.input = UserTurn("Describe this picture in detail.", {Image(ReadMedia("small_500x333.png"))});
-  r.sampling.temperature = 0.0f;
-  r.stop.max_tokens = 4;
-  auto first = engine->Submit(r);
-  ASSERT_TRUE(first.ok()) << first.status();
-  const Finished a = Drain(**first);
-  auto second = engine->Submit(r);
-  ASSERT_TRUE(second.ok()) << second.status();
-  const Finished b = Drain(**second);
-  EXPECT_EQ(a.tokens, b.tokens);
-  const int64_t prompt = b.final_output.usage.prompt_tokens;
-  EXPECT_EQ(b.final_output.usage.cached_tokens, (prompt - 1) / 16 * 16);
 }
 
 TEST_F(EngineTest, SecondTurnReusesTheFirstTurnsImageButADifferentImageDoesNot) {
