@@ -1,0 +1,430 @@
+#include "engine/structured/grammar.h"
+
+#include <algorithm>
+#include <map>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/hash/hash.h"
+#include "absl/strings/str_cat.h"
+#include "engine/structured/gbnf_parser.h"
+#include "engine/util/status_macros.h"
+
+namespace ovserve::engine {
+namespace {
+
+using ByteRanges = std::vector<std::pair<uint8_t, uint8_t>>;  // one UTF-8 byte-range path
+
+int Utf8Length(uint32_t cp) { return cp <= 0x7F ? 1 : cp <= 0x7FF ? 2 : cp <= 0xFFFF ? 3 : 4; }
+
+void EncodeUtf8(uint32_t cp, uint8_t* out) {
+  switch (Utf8Length(cp)) {
+    case 1: out[0] = static_cast<uint8_t>(cp); break;
+    case 2:
+      out[0] = static_cast<uint8_t>(0xC0 | (cp >> 6));
+      out[1] = static_cast<uint8_t>(0x80 | (cp & 0x3F));
+      break;
+    case 3:
+      out[0] = static_cast<uint8_t>(0xE0 | (cp >> 12));
+      out[1] = static_cast<uint8_t>(0x80 | ((cp >> 6) & 0x3F));
+      out[2] = static_cast<uint8_t>(0x80 | (cp & 0x3F));
+      break;
+    default:
+      out[0] = static_cast<uint8_t>(0xF0 | (cp >> 18));
+      out[1] = static_cast<uint8_t>(0x80 | ((cp >> 12) & 0x3F));
+      out[2] = static_cast<uint8_t>(0x80 | ((cp >> 6) & 0x3F));
+      out[3] = static_cast<uint8_t>(0x80 | (cp & 0x3F));
+  }
+}
+
+// The code points [lo, hi] (no surrogates inside) as UTF-8 byte-range paths
+// (the split of Rust regex-syntax's Utf8Sequences): first by encoded length,
+// then until every continuation byte position spans its full range or a
+// single value, so the Cartesian product of the ranges is exactly [lo, hi].
+void Utf8Paths(uint32_t lo, uint32_t hi, std::vector<ByteRanges>* out) {
+  for (uint32_t max : {0x7Fu, 0x7FFu, 0xFFFFu}) {
+    if (lo <= max && hi > max) {
+      Utf8Paths(lo, max, out);
+      Utf8Paths(max + 1, hi, out);
+      return;
+    }
+  }
+  if (hi <= 0x7F) {
+    out->push_back({{static_cast<uint8_t>(lo), static_cast<uint8_t>(hi)}});
+    return;
+  }
+  for (int n = 1; n < 4; ++n) {
+    const uint32_t m = (1u << (6 * n)) - 1;
+    if ((lo & ~m) != (hi & ~m)) {
+      if ((lo & m) != 0) {
+        Utf8Paths(lo, lo | m, out);
+        Utf8Paths((lo | m) + 1, hi, out);
+        return;
+      }
+      if ((hi & m) != m) {
+        Utf8Paths(lo, (hi & ~m) - 1, out);
+        Utf8Paths(hi & ~m, hi, out);
+        return;
+      }
+    }
+  }
+  uint8_t a[4], b[4];
+  EncodeUtf8(lo, a);
+  EncodeUtf8(hi, b);
+  ByteRanges path;
+  for (int i = 0; i < Utf8Length(lo); ++i) path.emplace_back(a[i], b[i]);
+  out->push_back(std::move(path));
+}
+
+// A class's code points as sorted, merged ranges without surrogates.
+std::vector<std::pair<uint32_t, uint32_t>> ClassRanges(const GbnfExpr& cls) {
+  std::vector<std::pair<uint32_t, uint32_t>> ranges = cls.ranges;
+  std::sort(ranges.begin(), ranges.end());
+  std::vector<std::pair<uint32_t, uint32_t>> merged;
+  for (const auto& r : ranges) {
+    if (!merged.empty() && r.first <= merged.back().second + 1) {
+      merged.back().second = std::max(merged.back().second, r.second);
+    } else {
+      merged.push_back(r);
+    }
+  }
+  if (cls.negated) {
+    std::vector<std::pair<uint32_t, uint32_t>> complement;
+    uint32_t next = 0;
+    for (const auto& r : merged) {
+      if (r.first > next) complement.emplace_back(next, r.first - 1);
+      next = r.second + 1;
+    }
+    if (next <= 0x10FFFF) complement.emplace_back(next, 0x10FFFF);
+    merged = std::move(complement);
+  }
+  std::vector<std::pair<uint32_t, uint32_t>> out;
+  for (const auto& [lo, hi] : merged) {
+    if (hi < 0xD800 || lo > 0xDFFF) {
+      out.emplace_back(lo, hi);
+      continue;
+    }
+    if (lo < 0xD800) out.emplace_back(lo, 0xD7FF);
+    if (hi > 0xDFFF) out.emplace_back(0xE000, hi);
+  }
+  return out;
+}
+
+struct NfaState {
+  std::vector<GrammarByteEdge> bytes;
+  std::vector<GrammarRuleEdge> calls;
+  std::vector<int32_t> eps;
+  bool final = false;
+};
+
+// Thompson construction: Build(expr, from) adds expr's fragment starting at
+// `from` and returns its end state.
+class NfaBuilder {
+ public:
+  std::vector<NfaState> states;
+
+  absl::StatusOr<int32_t> New() {
+    if (states.size() >= static_cast<size_t>(kMaxGrammarStates)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "grammar: more than ", kMaxGrammarStates, " automaton states (bounded repeats unroll; lower them)"));
+    }
+    states.emplace_back();
+    return static_cast<int32_t>(states.size() - 1);
+  }
+
+  absl::StatusOr<int32_t> Build(const GbnfExpr& e, int32_t from) {
+    switch (e.kind) {
+      case GbnfExpr::Kind::kLiteral: {
+        int32_t cur = from;
+        for (char c : e.bytes) {
+          ASSIGN_OR_RETURN(const int32_t next, New());
+          const auto b = static_cast<uint8_t>(c);
+          states[cur].bytes.push_back({b, b, next});
+          cur = next;
+        }
+        return cur;
+      }
+      case GbnfExpr::Kind::kCharClass: {
+        ASSIGN_OR_RETURN(const int32_t end, New());
+        std::vector<ByteRanges> paths;
+        for (const auto& [lo, hi] : ClassRanges(e)) Utf8Paths(lo, hi, &paths);
+        for (const ByteRanges& path : paths) {
+          int32_t cur = from;
+          for (size_t i = 0; i < path.size(); ++i) {
+            int32_t next = end;
+            if (i + 1 < path.size()) {
+              ASSIGN_OR_RETURN(next, New());
+            }
+            states[cur].bytes.push_back({path[i].first, path[i].second, next});
+            cur = next;
+          }
+        }
+        return end;
+      }
+      case GbnfExpr::Kind::kSequence: {
+        int32_t cur = from;
+        for (const GbnfExpr& child : e.children) {
+          ASSIGN_OR_RETURN(cur, Build(child, cur));
+        }
+        return cur;
+      }
+      case GbnfExpr::Kind::kAlternation: {
+        ASSIGN_OR_RETURN(const int32_t end, New());
+        for (const GbnfExpr& child : e.children) {
+          ASSIGN_OR_RETURN(const int32_t child_end, Build(child, from));
+          states[child_end].eps.push_back(end);
+        }
+        return end;
+      }
+      case GbnfExpr::Kind::kRuleRef: {
+        ASSIGN_OR_RETURN(const int32_t to, New());
+        states[from].calls.push_back({e.rule, to});
+        return to;
+      }
+      case GbnfExpr::Kind::kRepeat: {
+        const GbnfExpr& child = e.children[0];
+        int32_t cur = from;
+        for (int32_t i = 0; i < e.min; ++i) {
+          ASSIGN_OR_RETURN(cur, Build(child, cur));
+        }
+        if (e.max < 0) {
+          ASSIGN_OR_RETURN(const int32_t loop, New());
+          states[cur].eps.push_back(loop);
+          ASSIGN_OR_RETURN(const int32_t body_end, Build(child, loop));
+          states[body_end].eps.push_back(loop);
+          return loop;
+        }
+        ASSIGN_OR_RETURN(const int32_t end, New());
+        states[cur].eps.push_back(end);
+        for (int32_t i = e.min; i < e.max; ++i) {
+          ASSIGN_OR_RETURN(cur, Build(child, cur));
+          states[cur].eps.push_back(end);
+        }
+        return end;
+      }
+    }
+    return absl::InternalError("grammar: unknown expression kind");
+  }
+};
+
+struct SetHash {
+  size_t operator()(const std::vector<int32_t>& v) const { return absl::HashOf(v); }
+};
+
+// Subset construction of every rule's NFA into one DFA state table.
+class Determinizer {
+ public:
+  explicit Determinizer(const std::vector<NfaState>& nfa) : nfa_(nfa), mark_(nfa.size(), 0) {}
+
+  std::vector<GrammarState> states;
+
+  absl::StatusOr<int32_t> StateOf(std::vector<int32_t> seeds) {
+    Close(&seeds);
+    auto it = ids_.find(seeds);
+    if (it != ids_.end()) return it->second;
+    if (states.size() >= static_cast<size_t>(kMaxGrammarStates)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("grammar: more than ", kMaxGrammarStates, " automaton states after determinization"));
+    }
+    const auto id = static_cast<int32_t>(states.size());
+    states.emplace_back();
+    sets_.push_back(seeds);
+    ids_.emplace(std::move(seeds), id);
+    pending_.push_back(id);
+    return id;
+  }
+
+  absl::Status Run() {
+    while (!pending_.empty()) {
+      const int32_t id = pending_.back();
+      pending_.pop_back();
+      RETURN_IF_ERROR(Expand(id));
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  // Epsilon closure, sorted.
+  void Close(std::vector<int32_t>* set) {
+    ++stamp_;
+    std::vector<int32_t> work = *set;
+    set->clear();
+    while (!work.empty()) {
+      const int32_t s = work.back();
+      work.pop_back();
+      if (mark_[s] == stamp_) continue;
+      mark_[s] = stamp_;
+      set->push_back(s);
+      for (int32_t t : nfa_[s].eps) work.push_back(t);
+    }
+    std::sort(set->begin(), set->end());
+  }
+
+  absl::Status Expand(int32_t id) {
+    const std::vector<int32_t> set = sets_[id];
+    bool final = false;
+    std::vector<uint32_t> cuts;
+    std::map<int32_t, std::vector<int32_t>> calls;
+    for (int32_t s : set) {
+      final = final || nfa_[s].final;
+      for (const GrammarByteEdge& e : nfa_[s].bytes) {
+        cuts.push_back(e.lo);
+        cuts.push_back(static_cast<uint32_t>(e.hi) + 1);
+      }
+      for (const GrammarRuleEdge& c : nfa_[s].calls) calls[c.rule].push_back(c.to);
+    }
+    std::sort(cuts.begin(), cuts.end());
+    cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+    std::vector<GrammarByteEdge> edges;
+    for (size_t i = 0; i + 1 < cuts.size(); ++i) {
+      const uint32_t lo = cuts[i], hi = cuts[i + 1] - 1;
+      std::vector<int32_t> targets;
+      for (int32_t s : set) {
+        for (const GrammarByteEdge& e : nfa_[s].bytes) {
+          if (e.lo <= lo && hi <= e.hi) targets.push_back(e.to);
+        }
+      }
+      if (targets.empty()) continue;
+      ASSIGN_OR_RETURN(const int32_t to, StateOf(std::move(targets)));
+      if (!edges.empty() && edges.back().to == to && edges.back().hi + 1u == lo) {
+        edges.back().hi = static_cast<uint8_t>(hi);
+      } else {
+        edges.push_back({static_cast<uint8_t>(lo), static_cast<uint8_t>(hi), to});
+      }
+    }
+    std::vector<GrammarRuleEdge> rule_edges;
+    for (auto& [rule, tos] : calls) {
+      ASSIGN_OR_RETURN(const int32_t to, StateOf(std::move(tos)));
+      rule_edges.push_back({rule, to});
+    }
+    GrammarState& state = states[id];  // StateOf may have grown `states`
+    state.final = final;
+    state.bytes = std::move(edges);
+    state.calls = std::move(rule_edges);
+    return absl::OkStatus();
+  }
+
+  const std::vector<NfaState>& nfa_;
+  std::vector<uint32_t> mark_;
+  uint32_t stamp_ = 0;
+  std::vector<std::vector<int32_t>> sets_;
+  absl::flat_hash_map<std::vector<int32_t>, int32_t, SetHash> ids_;
+  std::vector<int32_t> pending_;
+};
+
+// Drops every state that cannot reach its rule's end (and calls of rules
+// that match nothing), so a live path always completes.
+void PruneDeadStates(std::vector<GrammarState>* states, const std::vector<int32_t>& rule_starts) {
+  std::vector<char> live(states->size(), 0);
+  auto productive = [&](int32_t rule) { return live[rule_starts[rule]] != 0; };
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (size_t i = 0; i < states->size(); ++i) {
+      if (live[i]) continue;
+      const GrammarState& s = (*states)[i];
+      bool ok = s.final;
+      for (const GrammarByteEdge& e : s.bytes) ok = ok || live[e.to];
+      for (const GrammarRuleEdge& c : s.calls) ok = ok || (productive(c.rule) && live[c.to]);
+      if (ok) {
+        live[i] = 1;
+        changed = true;
+      }
+    }
+  }
+  for (GrammarState& s : *states) {
+    std::erase_if(s.bytes, [&](const GrammarByteEdge& e) { return !live[e.to]; });
+    std::erase_if(s.calls, [&](const GrammarRuleEdge& c) { return !productive(c.rule) || !live[c.to]; });
+  }
+}
+
+// Left recursion would make a matcher push forever; find it at compile time.
+absl::Status CheckNoLeftRecursion(const std::vector<GrammarState>& states, const std::vector<int32_t>& rule_starts,
+                                  const GbnfGrammar& gbnf) {
+  const size_t rules = rule_starts.size();
+  // Nullable states: can return without consuming a byte.
+  std::vector<char> nullable(states.size(), 0);
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (size_t i = 0; i < states.size(); ++i) {
+      if (nullable[i]) continue;
+      bool ok = states[i].final;
+      for (const GrammarRuleEdge& c : states[i].calls) ok = ok || (nullable[rule_starts[c.rule]] && nullable[c.to]);
+      if (ok) {
+        nullable[i] = 1;
+        changed = true;
+      }
+    }
+  }
+  // Left-corner calls: rules a rule may call before any byte.
+  std::vector<std::vector<int32_t>> corner(rules);
+  for (size_t r = 0; r < rules; ++r) {
+    std::vector<int32_t> work{rule_starts[r]};
+    std::vector<char> seen(states.size(), 0);
+    while (!work.empty()) {
+      const int32_t s = work.back();
+      work.pop_back();
+      if (seen[s]) continue;
+      seen[s] = 1;
+      for (const GrammarRuleEdge& c : states[s].calls) {
+        corner[r].push_back(c.rule);
+        if (nullable[rule_starts[c.rule]]) work.push_back(c.to);
+      }
+    }
+  }
+  std::vector<int> color(rules, 0);  // 0 new, 1 on the path, 2 done
+  for (size_t start = 0; start < rules; ++start) {
+    if (color[start] != 0) continue;
+    std::vector<std::pair<int32_t, size_t>> path{{static_cast<int32_t>(start), 0}};
+    color[start] = 1;
+    while (!path.empty()) {
+      auto& [r, next] = path.back();
+      if (next == corner[r].size()) {
+        color[r] = 2;
+        path.pop_back();
+        continue;
+      }
+      const int32_t callee = corner[r][next++];
+      if (color[callee] == 1) {
+        return absl::InvalidArgumentError(absl::StrCat("grammar: rule '", gbnf.rules[callee].name,
+                                                       "' is left-recursive (it can reach itself before "
+                                                       "matching a character); rewrite it right-recursively"));
+      }
+      if (color[callee] == 0) {
+        color[callee] = 1;
+        path.emplace_back(callee, 0);
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<const Grammar>> CompileGbnf(std::string_view gbnf) {
+  ASSIGN_OR_RETURN(const GbnfGrammar parsed, ParseGbnf(gbnf));
+  NfaBuilder nfa;
+  std::vector<int32_t> nfa_starts;
+  for (const GbnfRule& rule : parsed.rules) {
+    ASSIGN_OR_RETURN(const int32_t start, nfa.New());
+    ASSIGN_OR_RETURN(const int32_t end, nfa.Build(rule.body, start));
+    nfa.states[end].final = true;
+    nfa_starts.push_back(start);
+  }
+  Determinizer dfa(nfa.states);
+  auto grammar = std::shared_ptr<Grammar>(new Grammar());
+  for (int32_t start : nfa_starts) {
+    ASSIGN_OR_RETURN(const int32_t id, dfa.StateOf({start}));
+    grammar->rule_starts_.push_back(id);
+  }
+  RETURN_IF_ERROR(dfa.Run());
+  grammar->states_ = std::move(dfa.states);
+  grammar->root_ = parsed.root;
+  PruneDeadStates(&grammar->states_, grammar->rule_starts_);
+  const GrammarState& root = grammar->state(grammar->rule_start(parsed.root));
+  if (!root.final && root.bytes.empty() && root.calls.empty()) {
+    return absl::InvalidArgumentError("grammar: the root rule matches no string");
+  }
+  RETURN_IF_ERROR(CheckNoLeftRecursion(grammar->states_, grammar->rule_starts_, parsed));
+  return std::shared_ptr<const Grammar>(std::move(grammar));
+}
+
+}  // namespace ovserve::engine
