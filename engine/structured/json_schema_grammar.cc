@@ -1,8 +1,10 @@
 #include "engine/structured/json_schema_grammar.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -156,7 +158,7 @@ std::string DigitRange(const std::string& x, const std::string& y) {
 std::string UintRange(int64_t a, int64_t b) {
   std::vector<std::string> alts;
   int64_t pow = 1;  // 10^(digits-1)
-  for (int digits = 1; digits <= 19 && pow <= b; ++digits) {
+  for (int digits = 1; digits <= 19 && (digits == 1 || pow <= b); ++digits) {
     const int64_t lo = std::max(a, digits == 1 ? int64_t{0} : pow);
     const int64_t hi = digits >= 19 ? b : std::min(b, pow * 10 - 1);
     if (lo <= hi) alts.push_back(DigitRange(std::to_string(lo), std::to_string(hi)));
@@ -250,7 +252,8 @@ class Converter {
         {}};
     builtins_["json-month-day"] = {
         R"(( "0" [13578] | "1" [02] ) "-" ( "0" [1-9] | [12] [0-9] | "3" [01] ) | )"
-        R"(( "0" [469] | "11" ) "-" ( "0" [1-9] | [12] [0-9] | "30" ) | "02-" ( "0" [1-9] | "1" [0-9] | "2" [0-8] ))",
+        R"(( "0" [469] | "11" ) "-" ( "0" [1-9] | [12] [0-9] | "30" ) | )"
+        R"("02-" ( "0" [1-9] | "1" [0-9] | "2" [0-8] ))",
         {}};
     builtins_["json-time"] = {
         R"(( [01] [0-9] | "2" [0-3] ) ":" [0-5] [0-9] ":" [0-5] [0-9] ( "." [0-9]{1,9} )? )"
@@ -274,7 +277,8 @@ class Converter {
     // RFC 3986 URI (no IP-literal hosts).
     builtins_["json-uri"] = {
         R"([a-zA-Z] [a-zA-Z0-9+.\-]* ":" ( "//" json-uri-authority json-uri-path-abempty | )"
-        R"(json-uri-path-absolute | json-uri-path-rootless | "" ) ( "?" json-uri-query )? ( "#" json-uri-query )?)",
+        R"(json-uri-path-absolute | json-uri-path-rootless | "" ) )"
+        R"(( "?" json-uri-query )? ( "#" json-uri-query )?)",
         {"json-uri-authority", "json-uri-path-abempty", "json-uri-path-absolute", "json-uri-path-rootless",
          "json-uri-query"}};
     builtins_["json-uri-authority"] = {
@@ -310,7 +314,8 @@ class Converter {
         absl::StrCat(std::string(message), " at ", ptr.empty() ? std::string("(root)") : ptr));
   }
 
-  std::string Render(const std::string& root_body) const {
+  std::string Render(const std::string& root_body) {
+    if (w_ != " ") Use("ws");
     std::string out = absl::StrCat("root ::= ", root_body, "\n");
     for (const auto& [name, body] : rules_) absl::StrAppend(&out, name, " ::= ", body, "\n");
     for (const std::string& name : used_builtins_order_) {
@@ -449,7 +454,9 @@ class Converter {
       }
       if (alts.empty()) return Err(ptr, absl::StrCat("'", keyword, "' has no satisfiable subschema"));
       if (alts.size() == 1) return alts[0];
-      return NewRule(hint, Parens(alts).substr(1, Parens(alts).size() - 2));
+      std::string body;
+      for (size_t i = 0; i < alts.size(); ++i) absl::StrAppend(&body, i ? " | " : "", alts[i]);
+      return NewRule(hint, body);
     }
 
     std::vector<std::string> types;
