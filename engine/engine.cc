@@ -19,6 +19,8 @@
 #include "engine/request_stream.h"
 #include "engine/sampling/sampler.h"
 #include "engine/sampling/sequence_rng.h"
+#include "engine/structured/grammar_compiler.h"
+#include "engine/structured/grammar_matcher.h"
 #include "engine/scheduler/scheduler.h"
 #include "engine/util/seconds_between.h"
 #include "engine/util/random_id.h"
@@ -62,6 +64,7 @@ struct RequestState {
   int64_t reserved_tokens = 0;  // held in the token queue until its prefill is done
   std::optional<SequenceRng> rng;
   std::unique_ptr<StopChecker> stop;
+  std::unique_ptr<GrammarMatcher> grammar;  // structured output; null when unconstrained
   Usage usage;
   Timings timings;
   Clock::time_point submitted;
@@ -125,6 +128,7 @@ class Engine::Impl {
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<MediaPreprocessor> preprocessor_;
   std::unique_ptr<VisionEncoder> vision_;
+  std::unique_ptr<GrammarCompiler> grammars_;  // shared by submitting threads
   // Multimodal requests submitted but not yet holding token-queue room.
   std::atomic<int64_t> waiting_for_queue_{0};
   // When the engine thread last took up work or finished a step (steady clock, ns); 0
@@ -142,6 +146,7 @@ class Engine::Impl {
   absl::flat_hash_map<int64_t, std::unique_ptr<RequestState>> encoding_;  // at the vision workers
   std::vector<ChunkInput> chunk_inputs_;
   std::vector<float> logits_row_;
+  TokenBitmask allowed_;  // the grammar's mask of the row being sampled
   // Outputs of this loop turn, delivered after the stats are refreshed, so a
   // client that sees a request finish and then reads Stats() sees it gone.
   std::vector<std::pair<std::shared_ptr<RequestStream>, RequestOutput>> outbox_;
@@ -230,6 +235,10 @@ absl::Status Engine::Impl::Init() {
       eos_ids_.push_back(id);
     }
   }
+  ASSIGN_OR_RETURN(std::shared_ptr<const GrammarVocabulary> grammar_vocab,
+                   GrammarVocabulary::FromTokenizer(*tokenizer_, text.vocab_size, eos_ids_));
+  grammars_ = std::make_unique<GrammarCompiler>(std::move(grammar_vocab),
+                                                static_cast<size_t>(std::max<int64_t>(1, config_.grammar_cache_entries)));
   max_model_len_ = config_.max_model_len > 0
                        ? std::min(config_.max_model_len, text.max_position_embeddings)
                        : text.max_position_embeddings;
@@ -307,6 +316,12 @@ absl::StatusOr<std::unique_ptr<RequestHandle>> Engine::Impl::Submit(GenerateRequ
   const int64_t vocab = mc.text.vocab_size;
   RETURN_IF_ERROR(ValidateSamplingParams(request.sampling, vocab));
   RETURN_IF_ERROR(ValidateStopParams(request.stop, vocab));
+  // Before any media work: a bad constraint costs nothing else. A grammar
+  // another request is compiling is waited for, not compiled twice.
+  std::shared_ptr<const CompiledGrammar> grammar;
+  if (request.structured.active()) {
+    ASSIGN_OR_RETURN(grammar, grammars_->Compile(request.structured));
+  }
 
   const PromptFormat format = PromptFormatOf(mc);
   const PlaceholderIds& placeholders = format.placeholders;
@@ -358,6 +373,7 @@ absl::StatusOr<std::unique_ptr<RequestHandle>> Engine::Impl::Submit(GenerateRequ
 
   state->rng = SequenceRng::FromParams(request.sampling);
   state->stop = std::make_unique<StopChecker>(request.stop, eos_ids_, *tokenizer_);
+  if (grammar != nullptr) state->grammar = std::make_unique<GrammarMatcher>(std::move(grammar));
   state->return_logprobs = request.sampling.logprobs > 0 || request.return_logprobs;
   state->request = std::move(request);
 
@@ -608,12 +624,27 @@ void Engine::Impl::Step() {
 bool Engine::Impl::OnlyArgmaxWanted(const RequestState& state) const {
   const SamplingParams& p = state.request.sampling;
   return p.temperature == 0.0f && p.repetition_penalty == 1.0f && p.presence_penalty == 0.0f &&
-         p.frequency_penalty == 0.0f && !state.return_logprobs && state.stop->BannedTokens().empty();
+         p.frequency_penalty == 0.0f && !state.return_logprobs && state.stop->BannedTokens().empty() &&
+         state.grammar == nullptr;
 }
 
 void Engine::Impl::SampleAndEmit(RequestState& state, std::span<float> logits) {
   const Sequence& seq = *scheduler_->Find(state.seq_id);
   MaskBannedTokens(logits, state.stop->BannedTokens());
+  if (state.grammar != nullptr) {
+    state.grammar->FillNextTokenMask(&allowed_);
+    MaskDisallowedTokens(logits, allowed_);
+    if (std::none_of(logits.begin(), logits.end(), [](float l) { return l > -std::numeric_limits<float>::infinity(); })) {
+      // Only a stop id would do, and min_tokens bans it: the output is complete.
+      if (state.grammar->IsAccepting()) {
+        Finish(Retire(state.seq_id), {}, FinishReason::kStop, absl::OkStatus());
+      } else {
+        Finish(Retire(state.seq_id), {}, FinishReason::kError,
+               absl::InternalError("the structured-output grammar allows no token here"));
+      }
+      return;
+    }
+  }
   const std::span<const int32_t> tokens(seq.tokens);
   const TokenHistory history{tokens.first(seq.prompt_len), tokens.subspan(seq.prompt_len)};
   EmitToken(state, sampler_.Sample(logits, state.request.sampling, history, *state.rng));
@@ -623,7 +654,16 @@ void Engine::Impl::EmitToken(RequestState& state, const SampleResult& sample) {
   const int64_t seq_id = state.seq_id;
   scheduler_->AppendToken(seq_id, sample.token);
   if (state.timings.first_token < 0) state.timings.first_token = SecondsBetween(state.submitted, Clock::now());
-  absl::StatusOr<TokenOutput> out = ProcessToken(sample, state.return_logprobs, *state.stop);
+  bool output_complete = false;
+  if (state.grammar != nullptr) {
+    if (!state.grammar->AcceptToken(sample.token)) {
+      Finish(Retire(seq_id), {}, FinishReason::kError,
+             absl::InternalError(absl::StrCat("token ", sample.token, " was sampled outside the grammar's mask")));
+      return;
+    }
+    output_complete = state.grammar->IsTerminated();
+  }
+  absl::StatusOr<TokenOutput> out = ProcessToken(sample, state.return_logprobs, *state.stop, output_complete);
   if (!out.ok()) {
     Finish(Retire(seq_id), {}, FinishReason::kError, out.status());
   } else if (out->finish == FinishReason::kNone) {

@@ -32,6 +32,7 @@
 #include "engine/prompt/prompt_input.h"
 #include "engine/sampling/sampling_params.h"
 #include "engine/sampling/stop_checker.h"
+#include "engine/structured/structured_output.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "kernels/tensor.h"
 
@@ -74,6 +75,8 @@ struct EngineConfig {
   int64_t token_queue_tokens = 0;    // 0 = one maximum request of each modality (24576)
   int64_t encoder_cache_bytes = int64_t{512} << 20;  // encoded items by content; 0 = off
   int64_t max_waiting_requests = 256;  // multimodal requests waiting for queue room
+  // Compiled structured-output grammars kept for reuse, by grammar text.
+  int64_t grammar_cache_entries = 64;
 };
 
 // Lets one consumer thread serve many requests (a server's output pump)
@@ -111,6 +114,9 @@ struct GenerateRequest {
   SamplingParams sampling;  // sampling.logprobs: top alternatives per token
   bool return_logprobs = false;  // the chosen token's logprob (implied by sampling.logprobs > 0)
   StopParams stop;
+  // Constrains the output to a JSON Schema, JSON object, regex, choice or GBNF
+  // grammar (engine/structured/); compiled on the submitting thread.
+  StructuredOutput structured;
   int32_t priority = 0;  // lower runs first; FCFS within a priority
   // Optional: woken with `waker_token` whenever this request has output.
   std::shared_ptr<OutputWaker> waker;

@@ -13,6 +13,7 @@
 #include "engine/engine.h"
 #include "engine/sampling/sampler.h"
 #include "engine/sampling/stop_checker.h"
+#include "engine/structured/token_bitmask.h"
 
 namespace ovserve::engine {
 
@@ -26,8 +27,13 @@ struct TokenOutput {
 
 // Feeds `sample` (already appended to the sequence) to `stop`. When it ends
 // the request, the delta carries the stop string / stop token. Errors are
-// the stop checker's (an id the tokenizer cannot decode).
-absl::StatusOr<TokenOutput> ProcessToken(const SampleResult& sample, bool return_logprobs, StopChecker& stop);
+// the stop checker's (an id the tokenizer cannot decode). `output_complete`:
+// the request's grammar allows nothing after this token (it stops here).
+absl::StatusOr<TokenOutput> ProcessToken(const SampleResult& sample, bool return_logprobs, StopChecker& stop,
+                                         bool output_complete = false);
+
+// Sets every logit the grammar's `allowed` mask leaves out to -inf.
+void MaskDisallowedTokens(std::span<float> logits, const TokenBitmask& allowed);
 
 // `last` (the ending token's delta, or an empty one) as the final output.
 RequestOutput FinalOutput(RequestOutput last, FinishReason reason, absl::Status error, const Usage& usage,

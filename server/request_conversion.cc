@@ -143,6 +143,33 @@ absl::StatusOr<engine::GenerateRequest> ToEngineRequest(const v1::GenerateReques
   stop.ignore_eos = p.ignore_eos();
   stop.include_stop_str_in_output = p.include_stop_str_in_output();
   stop.skip_special_tokens = p.has_skip_special_tokens() ? p.skip_special_tokens() : true;
+
+  using Kind = engine::StructuredOutput::Kind;
+  engine::StructuredOutput& so = out.structured;
+  so.any_whitespace = p.json_any_whitespace();
+  switch (p.constraint_case()) {
+    case v1::SamplingParams::kJsonSchema:
+      so.kind = Kind::kJsonSchema;
+      so.text = p.json_schema();
+      break;
+    case v1::SamplingParams::kJsonObject:
+      if (p.json_object()) so.kind = Kind::kJsonObject;
+      break;
+    case v1::SamplingParams::kRegex:
+      so.kind = Kind::kRegex;
+      so.text = p.regex();
+      break;
+    case v1::SamplingParams::kChoice:
+      so.kind = Kind::kChoice;
+      so.choices.assign(p.choice().values().begin(), p.choice().values().end());
+      break;
+    case v1::SamplingParams::kGrammar:
+      so.kind = Kind::kGrammar;
+      so.text = p.grammar();
+      break;
+    case v1::SamplingParams::CONSTRAINT_NOT_SET:
+      break;
+  }
   return out;
 }
 

@@ -116,7 +116,7 @@ absl::StatusOr<std::string> StopChecker::DecodePiece(int32_t token) {
   return decoder_.Push(token);
 }
 
-absl::StatusOr<StopUpdate> StopChecker::Push(int32_t token) {
+absl::StatusOr<StopUpdate> StopChecker::Push(int32_t token, bool output_complete) {
   if (finished()) {
     return absl::FailedPreconditionError(absl::StrCat("StopChecker::Push(", token, ") after the stream finished (",
                                                       std::string(FinishReasonName(finish_)), ")"));
@@ -141,7 +141,7 @@ absl::StatusOr<StopUpdate> StopChecker::Push(int32_t token) {
 
   ASSIGN_OR_RETURN(std::string piece, DecodePiece(token));
   num_generated_ = count;
-  const bool at_limit = count >= params_.max_tokens;
+  const bool at_limit = count >= params_.max_tokens || output_complete;
   // Flushed before the stop-string search so the final text is searched whole.
   if (at_limit) piece += decoder_.Flush();
   const size_t searched = held_.size();
@@ -174,7 +174,9 @@ absl::StatusOr<StopUpdate> StopChecker::Push(int32_t token) {
     }
   }
 
-  if (at_limit) return Emit(std::exchange(held_, {}), FinishReason::kLength);
+  if (at_limit) {
+    return Emit(std::exchange(held_, {}), output_complete ? FinishReason::kStop : FinishReason::kLength);
+  }
 
   // Hold back what could still be the start of a stop string, moved back to
   // a character boundary so only whole characters are emitted.

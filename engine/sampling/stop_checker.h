@@ -82,7 +82,9 @@ class StopChecker {
   // held-back text (an incomplete UTF-8 tail as U+FFFD). An id the tokenizer
   // cannot decode is INVALID_ARGUMENT and a Push after the stream finished is
   // FAILED_PRECONDITION; both leave the checker unchanged.
-  [[nodiscard]] absl::StatusOr<StopUpdate> Push(int32_t token);
+  // `output_complete` (a structured-output grammar that can go no further)
+  // ends the stream with kStop where (4) would end it with kLength.
+  [[nodiscard]] absl::StatusOr<StopUpdate> Push(int32_t token, bool output_complete = false);
 
   // Ids the sampler must not pick next (EOS unless ignore_eos, and
   // stop_token_ids; sorted, unique) while fewer than min_tokens were

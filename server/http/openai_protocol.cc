@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/escaping.h"
@@ -82,6 +83,104 @@ class Params {
 };
 
 constexpr double kInt32Max = std::numeric_limits<int32_t>::max();
+
+// One structured-output constraint (engine/structured/structured_output.h)
+// from OpenAI's response_format, vLLM's guided_* fields or its
+// structured_outputs object; two at once are refused.
+void ParseStructuredOutput(Params& p, engine::StructuredOutput* out) {
+  using Kind = engine::StructuredOutput::Kind;
+  std::string source;  // the field that set `out`, for the conflict message
+  auto set = [&](const std::string& field, Kind kind, std::string text) {
+    if (!source.empty()) {
+      return p.Fail(BadParam(field, absl::StrCat("'", field, "' and '", source,
+                                                 "' both constrain the output; give only one")));
+    }
+    source = field;
+    out->kind = kind;
+    out->text = std::move(text);
+  };
+  // A schema may come as an object or as JSON text.
+  auto schema_text = [&](const std::string& field, const json& v) -> std::optional<std::string> {
+    if (v.is_object() || v.is_boolean()) return v.dump();
+    if (v.is_string()) return v.get<std::string>();
+    p.Fail(BadParam(field, absl::StrCat("'", field, "' must be a JSON Schema object")));
+    return std::nullopt;
+  };
+  auto string_field = [&](const std::string& field, const json& v) -> std::optional<std::string> {
+    if (v.is_string()) return v.get<std::string>();
+    p.Fail(BadParam(field, absl::StrCat("'", field, "' must be a string")));
+    return std::nullopt;
+  };
+  auto choices = [&](const std::string& field, const json& v) {
+    if (!v.is_array() || v.empty()) return p.Fail(BadParam(field, absl::StrCat("'", field, "' must be a non-empty array of strings")));
+    for (const json& item : v) {
+      if (!item.is_string()) return p.Fail(BadParam(field, absl::StrCat("'", field, "' must be an array of strings")));
+    }
+    set(field, Kind::kChoice, "");
+    for (const json& item : v) out->choices.push_back(item.get<std::string>());
+  };
+
+  if (const json* rf = p.Get("response_format")) {
+    const auto type = rf->is_object() ? rf->find("type") : rf->end();
+    const std::string kind = type != rf->end() && type->is_string() ? type->get<std::string>() : "";
+    if (kind == "json_object") {
+      set("response_format", Kind::kJsonObject, "");
+    } else if (kind == "json_schema") {
+      const auto spec = rf->find("json_schema");
+      const json* schema = nullptr;
+      if (spec != rf->end() && spec->is_object()) {
+        if (auto it = spec->find("schema"); it != spec->end()) schema = &*it;
+      }
+      if (schema == nullptr) {
+        p.Fail(BadParam("response_format.json_schema",
+                        "response_format type 'json_schema' needs 'json_schema': {'name', 'schema'}"));
+      } else if (auto text = schema_text("response_format.json_schema.schema", *schema)) {
+        set("response_format", Kind::kJsonSchema, *std::move(text));
+      }
+    } else if (kind != "text") {
+      p.Fail(BadParam("response_format", kind.empty()
+                                             ? std::string("'response_format' must be an object with a 'type'")
+                                             : absl::StrCat("response_format type '", kind,
+                                                            "' is not supported; use 'text', 'json_object' "
+                                                            "or 'json_schema'")));
+    }
+  }
+  if (const json* v = p.Get("guided_json")) {
+    if (auto text = schema_text("guided_json", *v)) set("guided_json", Kind::kJsonSchema, *std::move(text));
+  }
+  if (const json* v = p.Get("guided_regex")) {
+    if (auto text = string_field("guided_regex", *v)) set("guided_regex", Kind::kRegex, *std::move(text));
+  }
+  if (const json* v = p.Get("guided_choice")) choices("guided_choice", *v);
+  if (const json* v = p.Get("guided_grammar")) {
+    if (auto text = string_field("guided_grammar", *v)) set("guided_grammar", Kind::kGrammar, *std::move(text));
+  }
+  if (const json* so = p.Get("structured_outputs")) {
+    if (!so->is_object()) return p.Fail(BadParam("structured_outputs", "'structured_outputs' must be an object"));
+    for (const auto& [key, v] : so->items()) {
+      if (v.is_null()) continue;
+      const std::string field = absl::StrCat("structured_outputs.", key);
+      if (key == "json") {
+        if (auto text = schema_text(field, v)) set(field, Kind::kJsonSchema, *std::move(text));
+      } else if (key == "regex") {
+        if (auto text = string_field(field, v)) set(field, Kind::kRegex, *std::move(text));
+      } else if (key == "choice") {
+        choices(field, v);
+      } else if (key == "grammar") {
+        if (auto text = string_field(field, v)) set(field, Kind::kGrammar, *std::move(text));
+      } else if (key == "json_object") {
+        if (!v.is_boolean()) return p.Fail(BadParam(field, absl::StrCat("'", field, "' must be a boolean")));
+        if (v.get<bool>()) set(field, Kind::kJsonObject, "");
+      } else if (key == "disable_any_whitespace") {
+        if (!v.is_boolean()) return p.Fail(BadParam(field, absl::StrCat("'", field, "' must be a boolean")));
+        // ovserve's JSON is compact unless asked otherwise: nothing to disable.
+      } else {
+        return p.Fail(BadParam(field, absl::StrCat("'", field, "' is not supported; use json, regex, choice, "
+                                                   "grammar or json_object")));
+      }
+    }
+  }
+}
 
 // The parameters /v1/chat/completions and /v1/completions share.
 void ParseSampling(Params& p, const ParseOptions& options, Generation* g) {
@@ -166,21 +265,7 @@ void ParseSampling(Params& p, const ParseOptions& options, Generation* g) {
   }
   p.Number("priority", &g->request.priority, -kInt32Max, kInt32Max);
   p.String("user", &g->user);
-  if (const json* rf = p.Get("response_format")) {
-    const auto type = rf->is_object() ? rf->find("type") : rf->end();
-    if (type == rf->end() || !type->is_string()) {
-      p.Fail(BadParam("response_format", "'response_format' must be an object with a 'type'"));
-    } else if (type->get<std::string>() != "text") {
-      p.Fail(BadParam("response_format",
-                      absl::StrCat("response_format type '", type->get<std::string>(),
-                                   "' is not supported yet (structured output is not built); "
-                                   "only 'text'")));
-    }
-  }
-  for (const char* guided : {"guided_json", "guided_regex", "guided_choice", "guided_grammar",
-                             "structured_outputs"}) {
-    p.Unsupported(guided, "structured output is not built yet");
-  }
+  ParseStructuredOutput(p, &g->request.structured);
   p.Unsupported("tools", "tool calling is not built");
   p.Unsupported("functions", "function calling is not built");
   p.Unsupported("logit_bias", "logit biases are not built");

@@ -155,10 +155,15 @@ TEST(OpenAiProtocolTest, BadParametersNameTheParameter) {
       {{{"stop", {""}}}, "stop"},
       {{{"seed", "x"}}, "seed"},
       {{{"stream_options", {{"include_usage", "yes"}}}}, "stream_options.include_usage"},
-      {{{"response_format", {{"type", "json_schema"}}}}, "response_format"},
+      {{{"response_format", {{"type", "json_schema"}}}}, "response_format.json_schema"},
+      {{{"response_format", {{"type", "xml"}}}}, "response_format"},
       {{{"tools", {{{"type", "function"}}}}}, "tools"},
       {{{"logit_bias", {{"42", 5}}}}, "logit_bias"},
-      {{{"guided_json", {{"type", "object"}}}}, "guided_json"},
+      {{{"guided_json", 5}}, "guided_json"},
+      {{{"guided_choice", json::array()}}, "guided_choice"},
+      {{{"guided_regex", "a+"}, {"guided_choice", {"x"}}}, "guided_choice"},  // two constraints
+      {{{"structured_outputs", {{"regex", 3}}}}, "structured_outputs.regex"},
+      {{{"structured_outputs", {{"structural_tag", "x"}}}}, "structured_outputs.structural_tag"},
       {{{"priority", -1}}, "priority"},  // more urgent than the default: starves others
       {{{"priority", 4}}, "priority"},   // over --max-priority
   };
@@ -170,6 +175,35 @@ TEST(OpenAiProtocolTest, BadParametersNameTheParameter) {
     EXPECT_EQ(e.param, c.param) << body.dump() << " -> " << e.message;
     EXPECT_NE(e.message.find(c.param.substr(0, c.param.find('.'))), std::string::npos) << e.message;
   }
+}
+
+TEST(OpenAiProtocolTest, StructuredOutputFieldsBecomeTheRequestsConstraint) {
+  using Kind = engine::StructuredOutput::Kind;
+  const json messages = {{{"role", "user"}, {"content", "x"}}};
+  const json schema = {{"type", "object"}, {"properties", {{"a", {{"type", "integer"}}}}}};
+  auto parsed = [&](json extra) {
+    extra["messages"] = messages;
+    return ChatOk(extra).request.structured;
+  };
+  const auto rf_schema = parsed({{"response_format",
+                                  {{"type", "json_schema"}, {"json_schema", {{"name", "s"}, {"schema", schema}}}}}});
+  EXPECT_EQ(rf_schema.kind, Kind::kJsonSchema);
+  EXPECT_EQ(json::parse(rf_schema.text), schema);
+  EXPECT_EQ(parsed({{"response_format", {{"type", "json_object"}}}}).kind, Kind::kJsonObject);
+  EXPECT_EQ(parsed({{"response_format", {{"type", "text"}}}}).kind, Kind::kNone);
+  EXPECT_EQ(parsed({{"guided_json", schema.dump()}}).text, schema.dump());
+  const auto regex = parsed({{"guided_regex", "[0-9]+"}});
+  EXPECT_EQ(regex.kind, Kind::kRegex);
+  EXPECT_EQ(regex.text, "[0-9]+");
+  const auto choice = parsed({{"guided_choice", {"yes", "no"}}});
+  EXPECT_EQ(choice.kind, Kind::kChoice);
+  EXPECT_EQ(choice.choices, (std::vector<std::string>{"yes", "no"}));
+  EXPECT_EQ(parsed({{"guided_grammar", "root ::= \"a\""}}).kind, Kind::kGrammar);
+  const auto so = parsed({{"structured_outputs", {{"choice", {"a"}}, {"disable_any_whitespace", true}}}});
+  EXPECT_EQ(so.kind, Kind::kChoice);
+  EXPECT_EQ(parsed({{"structured_outputs", {{"json", schema}}}}).kind, Kind::kJsonSchema);
+  EXPECT_EQ(parsed({{"structured_outputs", {{"json_object", true}}}}).kind, Kind::kJsonObject);
+  EXPECT_EQ(parsed({}).kind, Kind::kNone);
 }
 
 TEST(OpenAiProtocolTest, PriorityOutsideTheOperatorsRangeNamesTheFlag) {
