@@ -58,8 +58,8 @@ TEST(RequestConversionTest, TheConstraintOneofBecomesTheEnginesStructuredOutput)
   EXPECT_EQ(regex.kind, Kind::kRegex);
   EXPECT_EQ(regex.text, "a|b");
   const auto choice = convert([](v1::SamplingParams* p) {
-    p->mutable_choice()->add_values("x");
-    p->mutable_choice()->add_values("y");
+    p->mutable_choice()->add_values(std::string("x"));
+    p->mutable_choice()->add_values(std::string("y"));
   });
   EXPECT_EQ(choice.kind, Kind::kChoice);
   EXPECT_THAT(choice.choices, ::testing::ElementsAre("x", "y"));

@@ -26,6 +26,14 @@ using testing::Finished;
 using testing::UserTurn;
 using Kind = StructuredOutput::Kind;
 
+StructuredOutput Constraint(Kind kind, std::string text = "", std::vector<std::string> choices = {}) {
+  StructuredOutput so;
+  so.kind = kind;
+  so.text = std::move(text);
+  so.choices = std::move(choices);
+  return so;
+}
+
 class StructuredOutputEngineTest : public ::testing::Test {
  protected:
   void SetUp() override { OVSERVE_REQUIRE_FIXTURE("tiny-llava-ov/config.json"); }
@@ -105,7 +113,7 @@ TEST_F(StructuredOutputEngineTest, JsonSchemaOutputsValidateAndStop) {
   auto engine = MakeEngine();
   ASSERT_NE(engine, nullptr);
   for (uint64_t seed = 1; seed <= 6; ++seed) {
-    const Finished out = Run(*engine, Request({.kind = Kind::kJsonSchema, .text = kPersonSchema}, seed));
+    const Finished out = Run(*engine, Request(Constraint(Kind::kJsonSchema, kPersonSchema), seed));
     EXPECT_EQ(out.final_output.finish_reason, FinishReason::kStop) << out.text;
     EXPECT_TRUE(out.final_output.error.ok()) << out.final_output.error;
     ExpectValidPerson(out.text);
@@ -116,7 +124,7 @@ TEST_F(StructuredOutputEngineTest, JsonObjectRegexChoiceAndGrammarOutputsMatch) 
   auto engine = MakeEngine();
   ASSERT_NE(engine, nullptr);
   for (uint64_t seed = 11; seed <= 14; ++seed) {
-    const Finished object = Run(*engine, Request({.kind = Kind::kJsonObject}, seed, 120));
+    const Finished object = Run(*engine, Request(Constraint(Kind::kJsonObject), seed, 120));
     if (object.final_output.finish_reason == FinishReason::kStop) {
       const auto doc = nlohmann::json::parse(object.text, nullptr, false);
       EXPECT_TRUE(!doc.is_discarded() && doc.is_object()) << object.text;
@@ -127,12 +135,12 @@ TEST_F(StructuredOutputEngineTest, JsonObjectRegexChoiceAndGrammarOutputsMatch) 
     }
 
     const std::string pattern = R"([A-Z][a-z]{2,5}-(\d{3}|x+)\.)";
-    const Finished regex = Run(*engine, Request({.kind = Kind::kRegex, .text = pattern}, seed, 60));
+    const Finished regex = Run(*engine, Request(Constraint(Kind::kRegex, pattern), seed, 60));
     EXPECT_EQ(regex.final_output.finish_reason, FinishReason::kStop) << regex.text;
     EXPECT_TRUE(std::regex_match(regex.text, std::regex(pattern))) << regex.text;
 
     const std::vector<std::string> choices = {"sunny", "rain", "snow storm", "Nebel über München"};
-    const Finished choice = Run(*engine, Request({.kind = Kind::kChoice, .choices = choices}, seed, 40));
+    const Finished choice = Run(*engine, Request(Constraint(Kind::kChoice, "", choices), seed, 40));
     EXPECT_EQ(choice.final_output.finish_reason, FinishReason::kStop);
     EXPECT_NE(std::find(choices.begin(), choices.end(), choice.text), choices.end()) << choice.text;
 
@@ -141,7 +149,7 @@ TEST_F(StructuredOutputEngineTest, JsonObjectRegexChoiceAndGrammarOutputsMatch) 
         expr ::= term ("+" term)*
         term ::= factor ("*" factor)*
         factor ::= [1-9] [0-9]? | "(" expr ")")g";
-    const Finished grammar = Run(*engine, Request({.kind = Kind::kGrammar, .text = gbnf}, seed, 60));
+    const Finished grammar = Run(*engine, Request(Constraint(Kind::kGrammar, gbnf), seed, 60));
     if (grammar.final_output.finish_reason == FinishReason::kStop) {
       size_t pos = 0;
       const std::string& s = grammar.text;
@@ -194,7 +202,7 @@ TEST_F(StructuredOutputEngineTest, BatchedAndPreemptedRequestsGenerateWhatTheyGe
   ASSERT_NE(engine, nullptr);
   std::vector<GenerateRequest> requests;
   for (int i = 0; i < 8; ++i) {
-    GenerateRequest r = Request({.kind = Kind::kJsonSchema, .text = kPersonSchema}, 100 + i, 120);
+    GenerateRequest r = Request(Constraint(Kind::kJsonSchema, kPersonSchema), 100 + i, 120);
     if (i % 4 == 3) r.sampling.temperature = 0.0f;  // greedy rows too
     r.request_id = "so-" + std::to_string(i);
     requests.push_back(std::move(r));
@@ -218,7 +226,7 @@ TEST_F(StructuredOutputEngineTest, BatchedAndPreemptedRequestsGenerateWhatTheyGe
 TEST_F(StructuredOutputEngineTest, StopStringsStillEndAConstrainedRequest) {
   auto engine = MakeEngine();
   ASSERT_NE(engine, nullptr);
-  GenerateRequest r = Request({.kind = Kind::kRegex, .text = "ab(cd)+ef"}, 5, 40);
+  GenerateRequest r = Request(Constraint(Kind::kRegex, "ab(cd)+ef"), 5, 40);
   r.stop.stop = {"cdcd"};
   const Finished out = Run(*engine, r);
   // Whatever is sampled, "abcdcd" is reached before the grammar could end
@@ -240,17 +248,17 @@ TEST_F(StructuredOutputEngineTest, BadConstraintsAreRefusedAtSubmitNamingTheProb
     EXPECT_EQ(handle.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_NE(handle.status().message().find(expect), std::string::npos) << handle.status();
   };
-  refused({.kind = Kind::kJsonSchema, .text = R"({"type":"object","patternProperties":{"a":{}}})"},
+  refused(Constraint(Kind::kJsonSchema, R"({"type":"object","patternProperties":{"a":{}}})"),
           "patternProperties");
-  refused({.kind = Kind::kJsonSchema, .text = "{not json"}, "JSON");
-  refused({.kind = Kind::kRegex, .text = "(a"}, "regex");
-  refused({.kind = Kind::kRegex, .text = R"((a)\1)"}, "backreference");
-  refused({.kind = Kind::kGrammar, .text = "root ::= root \"a\" | \"b\""}, "left-recursive");
-  refused({.kind = Kind::kGrammar, .text = "start ::= \"a\""}, "root");
-  refused({.kind = Kind::kChoice}, "choice");
-  refused({.kind = Kind::kGrammar, .text = std::string(300 << 10, ' ')}, "limit");
+  refused(Constraint(Kind::kJsonSchema, "{not json"), "JSON");
+  refused(Constraint(Kind::kRegex, "(a"), "regex");
+  refused(Constraint(Kind::kRegex, R"((a)\1)"), "backreference");
+  refused(Constraint(Kind::kGrammar, "root ::= root \"a\" | \"b\""), "left-recursive");
+  refused(Constraint(Kind::kGrammar, "start ::= \"a\""), "root");
+  refused(Constraint(Kind::kChoice), "choice");
+  refused(Constraint(Kind::kGrammar, std::string(300 << 10, ' ')), "limit");
   // The engine is unharmed.
-  const Finished ok = Run(*engine, Request({.kind = Kind::kChoice, .choices = {"yes", "no"}}, 3, 10));
+  const Finished ok = Run(*engine, Request(Constraint(Kind::kChoice, "", {"yes", "no"}), 3, 10));
   EXPECT_TRUE(ok.text == "yes" || ok.text == "no") << ok.text;
 }
 
