@@ -38,6 +38,9 @@ ABSL_FLAG(bool, cuda_graphs, true, "cuda: decode steps as CUDA graphs (the serve
 ABSL_FLAG(int32_t, tensor_parallel_size, 1, "ranks the decoder is split over (threads share --threads)");
 ABSL_FLAG(bool, cpu_bf16_dot, false, "Linear with bf16 dot products (the server's --cpu-bf16-dot)");
 ABSL_FLAG(int64_t, max_batched_tokens, 8192, "engine token budget per step");
+ABSL_FLAG(std::string, json_schema, "",
+          "also run every level with this JSON Schema as a structured-output constraint (the cost of the "
+          "token masks, measured in the same run)");
 ABSL_FLAG(std::string, out, "", "write the figures as JSON to this file");
 
 namespace ovserve {
@@ -72,7 +75,7 @@ std::vector<int32_t> RandomPrompt(std::mt19937& rng, int64_t length, int32_t max
 
 // Submits `count` requests at once and waits for all of them.
 RunResult Run(Engine& engine, std::mt19937& rng, int64_t count, int64_t prompt_len,
-              int64_t new_tokens) {
+              int64_t new_tokens, const std::string& json_schema = "") {
   // Byte-level BPE merges start after the 256 byte tokens; below 100000 every
   // id of a Qwen2 vocabulary is ordinary text.
   const int32_t max_id = 100000;
@@ -87,6 +90,10 @@ RunResult Run(Engine& engine, std::mt19937& rng, int64_t count, int64_t prompt_l
     r.sampling.temperature = 0.0f;
     r.stop.max_tokens = new_tokens;
     r.stop.ignore_eos = true;
+    if (!json_schema.empty()) {
+      r.structured.kind = engine::StructuredOutput::Kind::kJsonSchema;
+      r.structured.text = json_schema;
+    }
     auto handle = engine.Submit(std::move(r));
     if (!handle.ok()) {
       std::fprintf(stderr, "submit failed: %s\n", handle.status().ToString().c_str());
@@ -195,13 +202,21 @@ int Main() {
 
   std::printf("%12s %14s %10s %10s %8s %12s\n", "concurrency", "gen tok/s", "TPOT ms",
               "TTFT ms", "wall s", "preemptions");
-  std::vector<RunResult> runs;
+  const std::string schema = absl::GetFlag(FLAGS_json_schema);
+  std::vector<RunResult> runs, constrained;
   for (int64_t c : levels) {
     runs.push_back(Run(engine, rng, c, prompt_len, new_tokens));
     const RunResult& r = runs.back();
     std::printf("%12lld %14.2f %10.1f %10.1f %8.1f %12lld\n", static_cast<long long>(c),
                 r.generated_tokens_per_s, r.mean_tpot_ms, r.mean_ttft_ms, r.wall_s,
                 static_cast<long long>(r.preemptions));
+    if (!schema.empty()) {
+      constrained.push_back(Run(engine, rng, c, prompt_len, new_tokens, schema));
+      const RunResult& s = constrained.back();
+      std::printf("%12s %14.2f %10.1f %10.1f %8.1f %12lld  (json_schema; %.1f%% of unconstrained tok/s)\n",
+                  "", s.generated_tokens_per_s, s.mean_tpot_ms, s.mean_ttft_ms, s.wall_s,
+                  static_cast<long long>(s.preemptions), 100.0 * s.generated_tokens_per_s / r.generated_tokens_per_s);
+    }
     std::fflush(stdout);
   }
   nlohmann::json json;
@@ -220,6 +235,11 @@ int Main() {
                      {"wall_s", prefill.wall_s}};
   json["runs"] = nlohmann::json::array();
   for (const auto& r : runs) json["runs"].push_back(ToJson(r));
+  if (!schema.empty()) {
+    json["json_schema"] = schema;
+    json["constrained_runs"] = nlohmann::json::array();
+    for (const auto& r : constrained) json["constrained_runs"].push_back(ToJson(r));
+  }
   const auto at = [&](int64_t c) -> const RunResult* {
     for (const auto& r : runs) {
       if (r.concurrency == c) return &r;

@@ -1,6 +1,7 @@
 #include "engine/structured/grammar.h"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 
 #include "absl/container/flat_hash_map.h"
@@ -121,6 +122,11 @@ struct NfaState {
 class NfaBuilder {
  public:
   std::vector<NfaState> states;
+  // References to these rules are expanded in place; the others become calls
+  // (and the rules they call are recorded in `called`).
+  const GbnfGrammar* grammar = nullptr;
+  std::vector<char> inline_rule;
+  std::vector<int32_t> called;
 
   absl::StatusOr<int32_t> New() {
     if (states.size() >= static_cast<size_t>(kMaxGrammarStates)) {
@@ -176,6 +182,8 @@ class NfaBuilder {
         return end;
       }
       case GbnfExpr::Kind::kRuleRef: {
+        if (inline_rule[e.rule]) return Build(grammar->rules[e.rule].body, from);
+        called.push_back(e.rule);
         ASSIGN_OR_RETURN(const int32_t to, New());
         states[from].calls.push_back({e.rule, to});
         return to;
@@ -205,6 +213,99 @@ class NfaBuilder {
     return absl::InternalError("grammar: unknown expression kind");
   }
 };
+
+// Rules that can reach themselves through references (Tarjan's strongly
+// connected components, iteratively).
+std::vector<char> RecursiveRules(const GbnfGrammar& g) {
+  const size_t n = g.rules.size();
+  std::vector<std::vector<int32_t>> refs(n);
+  std::function<void(const GbnfExpr&, std::vector<int32_t>&)> collect = [&](const GbnfExpr& e,
+                                                                            std::vector<int32_t>& out) {
+    if (e.kind == GbnfExpr::Kind::kRuleRef) out.push_back(e.rule);
+    for (const GbnfExpr& child : e.children) collect(child, out);
+  };
+  for (size_t r = 0; r < n; ++r) collect(g.rules[r].body, refs[r]);
+  std::vector<int32_t> index(n, -1), low(n, 0), stack;
+  std::vector<char> on_stack(n, 0), recursive(n, 0);
+  int32_t next = 0;
+  for (size_t root = 0; root < n; ++root) {
+    if (index[root] >= 0) continue;
+    std::vector<std::pair<int32_t, size_t>> dfs{{static_cast<int32_t>(root), 0}};
+    index[root] = low[root] = next++;
+    stack.push_back(static_cast<int32_t>(root));
+    on_stack[root] = 1;
+    while (!dfs.empty()) {
+      auto& [v, i] = dfs.back();
+      if (i < refs[v].size()) {
+        const int32_t w = refs[v][i++];
+        if (w == v) recursive[v] = 1;
+        if (index[w] < 0) {
+          index[w] = low[w] = next++;
+          stack.push_back(w);
+          on_stack[w] = 1;
+          dfs.emplace_back(w, 0);
+        } else if (on_stack[w]) {
+          low[v] = std::min(low[v], index[w]);
+        }
+        continue;
+      }
+      const int32_t done = v;
+      dfs.pop_back();
+      if (!dfs.empty()) low[dfs.back().first] = std::min(low[dfs.back().first], low[done]);
+      if (low[done] == index[done]) {
+        std::vector<int32_t> component;
+        int32_t w;
+        do {
+          w = stack.back();
+          stack.pop_back();
+          on_stack[w] = 0;
+          component.push_back(w);
+        } while (w != done);
+        if (component.size() > 1) {
+          for (int32_t r : component) recursive[r] = 1;
+        }
+      }
+    }
+  }
+  return recursive;
+}
+
+// References to small non-recursive rules are expanded in place, so the
+// automaton of the caller reads whole tokens without returning from a call
+// (the token-mask cache then decides them per state: a JSON string's
+// characters inside the string, not one call per character).
+constexpr int64_t kInlineRuleLimit = 4096;  // estimated automaton states of an expansion
+
+std::vector<char> InlinableRules(const GbnfGrammar& g) {
+  const std::vector<char> recursive = RecursiveRules(g);
+  const size_t n = g.rules.size();
+  std::vector<int64_t> size(n, -1);  // expansion estimate, memoized
+  std::function<int64_t(const GbnfExpr&)> expr_size;
+  std::function<int64_t(int32_t)> rule_size = [&](int32_t r) -> int64_t {
+    if (size[r] < 0) size[r] = std::min<int64_t>(expr_size(g.rules[r].body), kInlineRuleLimit + 1);
+    return size[r];
+  };
+  expr_size = [&](const GbnfExpr& e) -> int64_t {
+    int64_t total = 1;
+    switch (e.kind) {
+      case GbnfExpr::Kind::kLiteral: return static_cast<int64_t>(e.bytes.size()) + 1;
+      case GbnfExpr::Kind::kCharClass: return 4;
+      case GbnfExpr::Kind::kRuleRef: return recursive[e.rule] ? 1 : rule_size(e.rule);
+      case GbnfExpr::Kind::kRepeat: {
+        const int64_t copies = e.max < 0 ? e.min + 1 : std::max<int64_t>(e.max, 1);
+        return std::min<int64_t>(expr_size(e.children[0]) * copies, kInlineRuleLimit + 1);
+      }
+      default:
+        for (const GbnfExpr& child : e.children) total = std::min(total + expr_size(child), kInlineRuleLimit + 1);
+        return total;
+    }
+  };
+  std::vector<char> inlinable(n, 0);
+  for (size_t r = 0; r < n; ++r) {
+    inlinable[r] = !recursive[r] && rule_size(static_cast<int32_t>(r)) <= kInlineRuleLimit;
+  }
+  return inlinable;
+}
 
 struct SetHash {
   size_t operator()(const std::vector<int32_t>& v) const { return absl::HashOf(v); }
@@ -357,6 +458,7 @@ absl::Status CheckNoLeftRecursion(const std::vector<GrammarState>& states, const
   // Left-corner calls: rules a rule may call before any byte.
   std::vector<std::vector<int32_t>> corner(rules);
   for (size_t r = 0; r < rules; ++r) {
+    if (rule_starts[r] < 0) continue;  // inlined everywhere, or never used
     std::vector<int32_t> work{rule_starts[r]};
     std::vector<char> seen(states.size(), 0);
     while (!work.empty()) {
@@ -402,17 +504,28 @@ absl::Status CheckNoLeftRecursion(const std::vector<GrammarState>& states, const
 absl::StatusOr<std::shared_ptr<const Grammar>> CompileGbnf(std::string_view gbnf) {
   ASSIGN_OR_RETURN(const GbnfGrammar parsed, ParseGbnf(gbnf));
   NfaBuilder nfa;
-  std::vector<int32_t> nfa_starts;
-  for (const GbnfRule& rule : parsed.rules) {
+  nfa.grammar = &parsed;
+  nfa.inline_rule = InlinableRules(parsed);
+  nfa.inline_rule[parsed.root] = 0;
+  // Only the root and the rules still called from what is built get automata.
+  std::vector<int32_t> nfa_starts(parsed.rules.size(), -1);
+  nfa.called.push_back(parsed.root);
+  while (!nfa.called.empty()) {
+    const int32_t rule = nfa.called.back();
+    nfa.called.pop_back();
+    if (nfa_starts[rule] >= 0) continue;
     ASSIGN_OR_RETURN(const int32_t start, nfa.New());
-    ASSIGN_OR_RETURN(const int32_t end, nfa.Build(rule.body, start));
+    nfa_starts[rule] = start;
+    ASSIGN_OR_RETURN(const int32_t end, nfa.Build(parsed.rules[rule].body, start));
     nfa.states[end].final = true;
-    nfa_starts.push_back(start);
   }
   Determinizer dfa(nfa.states);
   auto grammar = std::shared_ptr<Grammar>(new Grammar());
   for (int32_t start : nfa_starts) {
-    ASSIGN_OR_RETURN(const int32_t id, dfa.StateOf({start}));
+    int32_t id = -1;
+    if (start >= 0) {
+      ASSIGN_OR_RETURN(id, dfa.StateOf({start}));
+    }
     grammar->rule_starts_.push_back(id);
   }
   RETURN_IF_ERROR(dfa.Run());
