@@ -160,6 +160,7 @@ int Main() {
                              {"compile_ms", compile_ms},
                              {"states", (*grammar)->states().size()},
                              {"mask_cache_bytes", (*compiled)->memory_bytes()},
+                             {"mask_cache_probe_steps", (*compiled)->probe_steps()},
                              {"mask_us_p50", p50},
                              {"mask_us_p99", p99},
                              {"accept_us_p50", accept},

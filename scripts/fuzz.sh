@@ -2,15 +2,16 @@
 # Builds the libFuzzer targets (clang, ASan + UBSan; tests/fuzz) and runs each for a share
 # of a bounded time, with an RSS cap and a per-input timeout (an OOM or a hang is a
 # finding), seeded with the fixtures when present:
-#   media_decoder_fuzzer  images and videos at the production media limits   (40%)
-#   request_fuzzer        gRPC GenerateRequest bytes, OpenAI JSON bodies     (20%)
-#   tokenizer_fuzzer      text to encode, ids to decode (whole, streamed)    (20%)
-#   config_fuzzer         config.json (both formats), image headers         (20%)
+#   media_decoder_fuzzer  images and videos at the production media limits   (1/3)
+#   request_fuzzer        gRPC GenerateRequest bytes, OpenAI JSON bodies     (1/6)
+#   tokenizer_fuzzer      text to encode, ids to decode (whole, streamed)    (1/6)
+#   config_fuzzer         config.json (both formats), image headers         (1/6)
+#   grammar_fuzzer        GBNF grammars, JSON Schemas, regexes (structured)  (1/6)
 #   bash scripts/fuzz.sh [SECONDS]   (default 60, in all)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 seconds="${1:-60}"
-targets=(media_decoder_fuzzer request_fuzzer tokenizer_fuzzer config_fuzzer)
+targets=(media_decoder_fuzzer request_fuzzer tokenizer_fuzzer config_fuzzer grammar_fuzzer)
 cmake -S "$root" -B "$root/build-fuzz" -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 \
   -DCMAKE_C_COMPILER=clang-14 -DOVSERVE_FUZZ=ON -DOVSERVE_ENABLE_CUDA=OFF \
   -DOVSERVE_BUILD_BENCHMARKS=OFF >/dev/null
@@ -35,14 +36,19 @@ seed() {  # seed TARGET: a corpus folder with whatever fits the target
       [ -f "$fixtures/tiny-llava-ov/config.json" ] && cp "$fixtures/tiny-llava-ov/config.json" "$dir/hf.json"
       find "$fixtures/lmms" -name config.json -exec sh -c 'cp "$1" "$2/lmms-$(echo "$1" | md5sum | cut -c1-8).json"' _ {} "$dir" \; 2>/dev/null || true
       [ -d "$fixtures/media" ] && cp "$fixtures/media"/*.png "$dir"/ 2>/dev/null || true ;;
+    grammar_fuzzer)
+      printf '\000%s' 'root ::= "{" pair ("," pair)* "}"
+pair ::= [a-z]+ ":" ([0-9]{1,3} | "\"" [^"]* "\"")' >"$dir/gbnf"
+      printf '\001%s' '{"type":"object","properties":{"a":{"type":"integer","minimum":-5,"maximum":120},"b":{"type":"array","items":{"enum":["x",1,null]},"maxItems":3},"c":{"$ref":"#/$defs/c"}},"required":["a"],"$defs":{"c":{"type":"string","pattern":"^[a-f]{2,4}$"}}}' >"$dir/schema"
+      printf '\002%s' '(\+?[0-9]{1,3})?[ -]?\(?[0-9]{3}\)?-[0-9]{4}|x+' >"$dir/regex" ;;
   esac
   echo "$dir"
 }
 
 status=0
 for target in "${targets[@]}"; do
-  share=$((seconds / 5))
-  [ "$target" = media_decoder_fuzzer ] && share=$((seconds * 2 / 5))
+  share=$((seconds / 6))
+  [ "$target" = media_decoder_fuzzer ] && share=$((seconds / 3))
   [ "$share" -lt 1 ] && share=1
   corpus="$(seed "$target")"
   log="$work/$target.log"

@@ -22,8 +22,11 @@
 
 namespace ovserve::engine {
 
-// States whose masks a grammar may precompute (memory and compile time bound).
-inline constexpr size_t kMaxMaskedStates = 200000;
+// States whose masks a grammar may precompute, and the byte steps the
+// precomputation may take (memory and compile time bound: an untrusted
+// grammar must not buy minutes of CPU).
+inline constexpr size_t kMaxMaskedStates = 50000;
+inline constexpr int64_t kMaxMaskProbeSteps = int64_t{300} << 20;
 
 class CompiledGrammar {
  public:
@@ -35,20 +38,24 @@ class CompiledGrammar {
     std::vector<uint32_t> uncertain;
   };
 
+  // INVALID_ARGUMENT past kMaxMaskedStates or `max_probe_steps`.
   static absl::StatusOr<std::shared_ptr<const CompiledGrammar>> Create(
-      std::shared_ptr<const Grammar> grammar, std::shared_ptr<const GrammarVocabulary> vocabulary);
+      std::shared_ptr<const Grammar> grammar, std::shared_ptr<const GrammarVocabulary> vocabulary,
+      int64_t max_probe_steps = kMaxMaskProbeSteps);
 
   const std::shared_ptr<const Grammar>& grammar() const { return grammar_; }
   const GrammarVocabulary& vocabulary() const { return *vocabulary_; }
   // For a state with byte edges.
   const StateMask& mask(int32_t state) const { return masks_[static_cast<size_t>(state)]; }
   size_t memory_bytes() const { return memory_bytes_; }
+  int64_t probe_steps() const { return probe_steps_; }  // byte steps the cache took to build
 
  private:
   std::shared_ptr<const Grammar> grammar_;
   std::shared_ptr<const GrammarVocabulary> vocabulary_;
   std::vector<StateMask> masks_;  // by state
   size_t memory_bytes_ = 0;
+  int64_t probe_steps_ = 0;
 };
 
 }  // namespace ovserve::engine

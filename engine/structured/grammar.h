@@ -21,7 +21,7 @@
 
 namespace ovserve::engine {
 
-inline constexpr int32_t kMaxGrammarStates = 1 << 20;
+inline constexpr int32_t kMaxGrammarStates = 1 << 18;
 
 struct GrammarByteEdge {
   uint8_t lo = 0;

@@ -5,14 +5,19 @@
 namespace ovserve::engine {
 
 int32_t PushdownRunner::Intern(int32_t state, int32_t parent) {
-  const auto [it, inserted] = interned_.try_emplace(Key(state, parent), static_cast<int32_t>(arena_.size()));
-  if (inserted) arena_.push_back({state, parent});
+  const uint64_t key = Key(state, parent);
+  const auto [it, inserted] = interned_.try_emplace(key, static_cast<int32_t>(arena_.size()));
+  if (inserted) {
+    arena_.push_back({state, parent});
+    interned_log_.push_back(key);
+  }
   return it->second;
 }
 
 void PushdownRunner::ResetToStart() {
   arena_.clear();
   interned_.clear();
+  interned_log_.clear();
   frontier_.clear();
   checkpoints_.assign(1, Checkpoint{});
   visited_.clear();
@@ -22,13 +27,16 @@ void PushdownRunner::ResetToStart() {
 void PushdownRunner::ResetToProbe(int32_t state) {
   arena_.clear();
   interned_.clear();
+  interned_log_.clear();
   frontier_.clear();
   checkpoints_.assign(1, Checkpoint{});
-  frontier_.push_back(Intern(state, kOutside));
+  frontier_.push_back(NewFrontierNode(state, kOutside));
 }
 
 void PushdownRunner::PushProbe(int32_t node) {
-  checkpoints_.push_back(Checkpoint{.frontier_begin = frontier_.size(), .arena_size = arena_.size()});
+  checkpoints_.push_back(Checkpoint{.frontier_begin = frontier_.size(),
+                                    .arena_size = arena_.size(),
+                                    .interned_size = interned_log_.size()});
   frontier_.push_back(node);
 }
 
@@ -37,9 +45,8 @@ void PushdownRunner::PopTo(size_t depth) {
   // Checkpoint depth+1 recorded where the arena and frontiers stood when it was made.
   const Checkpoint& first_dropped = checkpoints_[depth + 1];
   frontier_.resize(first_dropped.frontier_begin);
-  for (size_t id = first_dropped.arena_size; id < arena_.size(); ++id) {
-    interned_.erase(Key(arena_[id].state, arena_[id].parent));
-  }
+  for (size_t i = first_dropped.interned_size; i < interned_log_.size(); ++i) interned_.erase(interned_log_[i]);
+  interned_log_.resize(first_dropped.interned_size);
   arena_.resize(first_dropped.arena_size);
   checkpoints_.resize(depth + 1);
 }
@@ -48,7 +55,10 @@ bool PushdownRunner::Advance(uint8_t byte) {
   const Checkpoint& current = checkpoints_.back();
   const size_t begin = current.frontier_begin;
   const size_t end = frontier_.size();
-  Checkpoint next{.frontier_begin = end, .arena_size = arena_.size(), .left_rule = current.left_rule};
+  Checkpoint next{.frontier_begin = end,
+                  .arena_size = arena_.size(),
+                  .interned_size = interned_log_.size(),
+                  .left_rule = current.left_rule};
   visited_.clear();
   for (size_t i = begin; i < end; ++i) {
     const Node n = arena_[static_cast<size_t>(frontier_[i])];
@@ -68,7 +78,7 @@ void PushdownRunner::Visit(int32_t state, int32_t parent, Checkpoint& cp) {
     if (std::find(visited_.begin(), visited_.end(), std::make_pair(s, p)) != visited_.end()) continue;
     visited_.emplace_back(s, p);
     const GrammarState& st = grammar_->state(s);
-    if (!st.bytes.empty()) frontier_.push_back(Intern(s, p));
+    if (!st.bytes.empty()) frontier_.push_back(NewFrontierNode(s, p));
     for (const GrammarRuleEdge& call : st.calls) {
       const int32_t ret = Intern(call.to, p);
       work_.emplace_back(grammar_->rule_start(call.rule), ret);

@@ -70,6 +70,7 @@ class PushdownRunner {
   struct Checkpoint {
     size_t frontier_begin = 0;
     size_t arena_size = 0;
+    size_t interned_size = 0;
     bool accepting = false;
     bool left_rule = false;
   };
@@ -77,9 +78,15 @@ class PushdownRunner {
   static uint64_t Key(int32_t state, int32_t parent) {
     return (static_cast<uint64_t>(static_cast<uint32_t>(state)) << 32) | static_cast<uint32_t>(parent);
   }
-  // The node (state, parent), made once: equal stacks are one node, so the
-  // frontier never holds two copies of the same path (nodes are hash-consed).
+  // The caller node (state, parent) of a call, made once: equal stacks are
+  // one node (hash-consed), so frontier entries with equal content are equal
+  // stacks and one Advance keeps one copy of each path.
   int32_t Intern(int32_t state, int32_t parent);
+  // A frontier node: never a parent, so it needs no canonical id.
+  int32_t NewFrontierNode(int32_t state, int32_t parent) {
+    arena_.push_back({state, parent});
+    return static_cast<int32_t>(arena_.size() - 1);
+  }
   // Adds (state, parent) to the frontier being built, expanding its calls
   // and returns; `cp` is that frontier's checkpoint.
   void Visit(int32_t state, int32_t parent, Checkpoint& cp);
@@ -87,6 +94,7 @@ class PushdownRunner {
   const Grammar* grammar_;
   std::vector<Node> arena_;
   absl::flat_hash_map<uint64_t, int32_t> interned_;  // Key(node) -> its id in arena_
+  std::vector<uint64_t> interned_log_;                // keys in insertion order, for PopTo
   std::vector<int32_t> frontier_;  // every checkpoint's frontier, concatenated
   std::vector<Checkpoint> checkpoints_{Checkpoint{}};
   // Scratch of Visit (one Advance: the pairs already visited).

@@ -1,6 +1,9 @@
 #pragma once
 // Regular expression -> GBNF: for vLLM's `guided_regex` and for JSON Schema `pattern`. The result matches
-// exactly the strings the regex FULLY matches (as std::regex_match / Python re.fullmatch).
+// exactly the strings the regex FULLY matches, read as ECMAScript (std::regex_match; JSON Schema's
+// `pattern` dialect). Python's `re` reads the same text alike except for non-ASCII characters under
+// \w \d \s and their negations (Unicode-aware in Python, ASCII here: `\W` matches any non-ASCII
+// character).
 //
 // Syntax: the common subset of ECMAScript and Python `re`: literals, `.` (any code point except the line
 // terminators \n \r U+2028 U+2029, as ECMAScript), classes with ranges and negation, escapes \d \w \s \D

@@ -25,7 +25,23 @@ ApiError BadParam(std::string param, std::string message) {
 // Reads the optional parameters of a request body, recording the first error.
 class Params {
  public:
-  explicit Params(const json& body) : body_(body) {}
+  Params(const json& body, std::string_view body_text) : body_(body), body_text_(body_text) {}
+
+  // The value at `path` re-read from the body text with its object keys in
+  // the order the client wrote them (nlohmann::json sorts them), serialized;
+  // `fallback` serialized where there is no text.
+  std::string InClientOrder(std::initializer_list<std::string_view> path, const json& fallback) {
+    if (body_text_.empty()) return fallback.dump();
+    if (!ordered_) ordered_ = nlohmann::ordered_json::parse(body_text_, nullptr, /*allow_exceptions=*/false);
+    const nlohmann::ordered_json* at = &*ordered_;
+    for (std::string_view key : path) {
+      if (!at->is_object()) return fallback.dump();
+      const auto it = at->find(std::string(key));
+      if (it == at->end()) return fallback.dump();
+      at = &*it;
+    }
+    return at->dump();
+  }
 
   bool failed() const { return error_.has_value(); }
   ApiError error() const { return *error_; }
@@ -79,6 +95,8 @@ class Params {
 
  private:
   const json& body_;
+  std::string_view body_text_;
+  std::optional<nlohmann::ordered_json> ordered_;
   std::optional<ApiError> error_;
 };
 
@@ -99,9 +117,12 @@ void ParseStructuredOutput(Params& p, engine::StructuredOutput* out) {
     out->kind = kind;
     out->text = std::move(text);
   };
-  // A schema may come as an object or as JSON text.
-  auto schema_text = [&](const std::string& field, const json& v) -> std::optional<std::string> {
-    if (v.is_object() || v.is_boolean()) return v.dump();
+  // A schema may come as an object (its properties kept in the client's
+  // order: output follows the schema's key order) or as JSON text.
+  auto schema_text = [&](const std::string& field, const json& v,
+                         std::initializer_list<std::string_view> path) -> std::optional<std::string> {
+    if (v.is_object()) return p.InClientOrder(path, v);
+    if (v.is_boolean()) return v.dump();
     if (v.is_string()) return v.get<std::string>();
     p.Fail(BadParam(field, absl::StrCat("'", field, "' must be a JSON Schema object")));
     return std::nullopt;
@@ -134,7 +155,8 @@ void ParseStructuredOutput(Params& p, engine::StructuredOutput* out) {
       if (schema == nullptr) {
         p.Fail(BadParam("response_format.json_schema",
                         "response_format type 'json_schema' needs 'json_schema': {'name', 'schema'}"));
-      } else if (auto text = schema_text("response_format.json_schema.schema", *schema)) {
+      } else if (auto text = schema_text("response_format.json_schema.schema", *schema,
+                                         {"response_format", "json_schema", "schema"})) {
         set("response_format", Kind::kJsonSchema, *std::move(text));
       }
     } else if (kind != "text") {
@@ -146,7 +168,9 @@ void ParseStructuredOutput(Params& p, engine::StructuredOutput* out) {
     }
   }
   if (const json* v = p.Get("guided_json")) {
-    if (auto text = schema_text("guided_json", *v)) set("guided_json", Kind::kJsonSchema, *std::move(text));
+    if (auto text = schema_text("guided_json", *v, {"guided_json"})) {
+      set("guided_json", Kind::kJsonSchema, *std::move(text));
+    }
   }
   if (const json* v = p.Get("guided_regex")) {
     if (auto text = string_field("guided_regex", *v)) set("guided_regex", Kind::kRegex, *std::move(text));
@@ -161,7 +185,9 @@ void ParseStructuredOutput(Params& p, engine::StructuredOutput* out) {
       if (v.is_null()) continue;
       const std::string field = absl::StrCat("structured_outputs.", key);
       if (key == "json") {
-        if (auto text = schema_text(field, v)) set(field, Kind::kJsonSchema, *std::move(text));
+        if (auto text = schema_text(field, v, {"structured_outputs", "json"})) {
+          set(field, Kind::kJsonSchema, *std::move(text));
+        }
       } else if (key == "regex") {
         if (auto text = string_field(field, v)) set(field, Kind::kRegex, *std::move(text));
       } else if (key == "choice") {
@@ -493,9 +519,10 @@ engine::MediaInput& RemoteMediaTarget(Generation& g, const RemoteMedia& m) {
   return std::get<engine::Conversation>(g.request.input).messages[m.message].content[m.part].media;
 }
 
-std::variant<Generation, ApiError> ParseChatCompletion(const json& body, const ParseOptions& options) {
+std::variant<Generation, ApiError> ParseChatCompletion(const json& body, const ParseOptions& options,
+                                                       std::string_view body_text) {
   if (!body.is_object()) return BadParam("", "the request body must be a JSON object");
-  Params p(body);
+  Params p(body, body_text);
   Generation g = ParseShared(p, Endpoint::kChat, options);
   engine::Conversation chat;
   p.Bool("add_generation_prompt", &chat.add_generation_prompt);
@@ -509,9 +536,10 @@ std::variant<Generation, ApiError> ParseChatCompletion(const json& body, const P
   return g;
 }
 
-std::variant<Generation, ApiError> ParseCompletion(const json& body, const ParseOptions& options) {
+std::variant<Generation, ApiError> ParseCompletion(const json& body, const ParseOptions& options,
+                                                   std::string_view body_text) {
   if (!body.is_object()) return BadParam("", "the request body must be a JSON object");
-  Params p(body);
+  Params p(body, body_text);
   Generation g = ParseShared(p, Endpoint::kCompletion, options);
   p.Bool("echo", &g.echo);
   if (p.failed()) return p.error();

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include "absl/strings/string_view.h"
 #include <variant>
 #include <vector>
@@ -78,11 +79,13 @@ struct ParseOptions {
 };
 
 // 400 naming the parameter for anything malformed or unsupported (tools,
-// response_format other than text, logit_bias, ...); 404 for another model.
-std::variant<Generation, ApiError> ParseChatCompletion(const nlohmann::json& body,
-                                                       const ParseOptions& options);
-std::variant<Generation, ApiError> ParseCompletion(const nlohmann::json& body,
-                                                   const ParseOptions& options);
+// logit_bias, a JSON Schema keyword ovserve cannot enforce, ...); 404 for
+// another model. `body_text` (the body as sent, optional) keeps a JSON
+// Schema's properties in the client's order (`body` has its keys sorted).
+std::variant<Generation, ApiError> ParseChatCompletion(const nlohmann::json& body, const ParseOptions& options,
+                                                       std::string_view body_text = {});
+std::variant<Generation, ApiError> ParseCompletion(const nlohmann::json& body, const ParseOptions& options,
+                                                   std::string_view body_text = {});
 
 // Bytes of a "data:<mime>;base64,<data>" URL; 400 for other forms.
 std::variant<std::string, ApiError> DecodeDataUrl(absl::string_view url, absl::string_view param);

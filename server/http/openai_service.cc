@@ -398,8 +398,8 @@ void OpenAiService::HandleGeneration(Endpoint endpoint, HttpRequest request,
     return Refuse(request, *responder, e);
   }
   std::variant<Generation, ApiError> parsed = endpoint == Endpoint::kChat
-                                                  ? ParseChatCompletion(body, options_.parse)
-                                                  : ParseCompletion(body, options_.parse);
+                                                  ? ParseChatCompletion(body, options_.parse, request.body)
+                                                  : ParseCompletion(body, options_.parse, request.body);
   if (auto* e = std::get_if<ApiError>(&parsed)) return Refuse(request, *responder, *e);
   Generation& g = std::get<Generation>(parsed);
   g.request.tenant = std::move(tenant);
@@ -480,7 +480,7 @@ void OpenAiService::HandleTokenize(const HttpRequest& request, HttpResponder& re
   std::string text;
   if (body.contains("messages")) {
     // The chat template over the messages (media as their placeholders).
-    std::variant<Generation, ApiError> parsed = ParseChatCompletion(body, options_.parse);
+    std::variant<Generation, ApiError> parsed = ParseChatCompletion(body, options_.parse, request.body);
     if (auto* error = std::get_if<ApiError>(&parsed)) return Refuse(request, responder, *error);
     const auto& chat = std::get<engine::Conversation>(std::get<Generation>(parsed).request.input);
     text = engine::ApplyChatTemplate(chat.messages, chat.add_generation_prompt);

@@ -517,11 +517,13 @@ def cmd_replicas(repo):
                               f"of {num} sent")
             if set(failures) - {"UNAVAILABLE"}:
                 errors.append(f"kill run: failures other than UNAVAILABLE: {failures}")
-            # Only the victim's own streams may fail: at most its share of the 64, with room
-            # for the gauges' 0.5 s refresh.
-            if killed["failed"] > 32:
+            # Only the victim's own streams may fail: those it held (running or queued) when it
+            # was killed, with room for the gauges' 0.5 s refresh. Round-robin does not balance
+            # load, so a replica slowed by the others (3 on 2 cores) can hold far more than a
+            # third of the 48 streams.
+            if killed["failed"] > min(48, in_flight + 8):
                 errors.append(f"kill run: {killed['failed']} requests failed; the victim held about "
-                              f"{in_flight:.0f} (64 streams over 3 replicas)")
+                              f"{in_flight:.0f} (48 streams over 3 replicas)")
             if sum(after) + victim_answered > killed["completed"] or \
                     killed["completed"] - sum(after) > victim_answered + in_flight + 8:
                 errors.append(f"kill run: the survivors answered {after}, the victim "

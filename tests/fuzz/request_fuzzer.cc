@@ -50,7 +50,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.model_name = "fuzz";
   for (auto* parse : {&ovserve::server::http::ParseChatCompletion,
                       &ovserve::server::http::ParseCompletion}) {
-    auto parsed = parse(body, options);
+    auto parsed = parse(body, options, std::string_view(reinterpret_cast<const char*>(data), size));
     if (auto* g = std::get_if<ovserve::server::http::Generation>(&parsed)) TemplateOf(g->request.input);
   }
   return 0;

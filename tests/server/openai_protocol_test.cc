@@ -204,6 +204,16 @@ TEST(OpenAiProtocolTest, StructuredOutputFieldsBecomeTheRequestsConstraint) {
   EXPECT_EQ(parsed({{"structured_outputs", {{"json", schema}}}}).kind, Kind::kJsonSchema);
   EXPECT_EQ(parsed({{"structured_outputs", {{"json_object", true}}}}).kind, Kind::kJsonObject);
   EXPECT_EQ(parsed({}).kind, Kind::kNone);
+
+  // A schema object keeps the order of its properties as the client wrote them
+  // (the output follows it), though nlohmann::json sorts parsed keys.
+  const std::string text =
+      R"({"messages":[{"role":"user","content":"x"}],"guided_json":{"type":"object","properties":)"
+      R"({"zeta":{"type":"integer"},"alpha":{"type":"string"}},"required":["zeta","alpha"]}})";
+  auto in_order = ParseChatCompletion(json::parse(text), Options(), text);
+  ASSERT_TRUE(std::holds_alternative<Generation>(in_order));
+  const std::string& ordered = std::get<Generation>(in_order).request.structured.text;
+  EXPECT_LT(ordered.find("zeta"), ordered.find("alpha")) << ordered;
 }
 
 TEST(OpenAiProtocolTest, PriorityOutsideTheOperatorsRangeNamesTheFlag) {

@@ -919,12 +919,9 @@ class StructuredOutputTest(unittest.TestCase):
         for content, keys in self._property_orders("guided_json_text"):
             self.assertEqual(keys, ["zeta", "alpha", "mid", "beta"], content)
 
-    @unittest.expectedFailure
     def test_property_order_schema_object(self):
-        # OpenAI: "outputs will be produced in the same order as the ordering of keys in the schema".
-        # KNOWN BUG: a schema sent as a JSON object (response_format, guided_json, structured_outputs)
-        # comes out with its properties in alphabetical order (the request body's object keys are
-        # sorted when parsed, so the declared order is lost). Remove expectedFailure once fixed.
+        # OpenAI: "outputs will be produced in the same order as the ordering of keys in the schema",
+        # also for a schema sent as a JSON object (response_format, guided_json, structured_outputs).
         for carrier in ("response_format", "guided_json", "structured_outputs.json"):
             for content, keys in self._property_orders(carrier):
                 self.assertEqual(keys, ["zeta", "alpha", "mid", "beta"], "%s: %s" % (carrier, content))
