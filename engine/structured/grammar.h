@@ -21,7 +21,7 @@
 
 namespace ovserve::engine {
 
-inline constexpr int32_t kMaxGrammarStates = 1 << 18;
+inline constexpr int32_t kMaxGrammarStates = 1 << 16;
 
 struct GrammarByteEdge {
   uint8_t lo = 0;
