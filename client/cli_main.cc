@@ -93,6 +93,13 @@ ABSL_FLAG(uint32_t, logprobs, 0, "top alternatives per token (<= 20)");
 ABSL_FLAG(std::optional<bool>, skip_special_tokens, std::nullopt,
           "generate: default true; detokenize: default false; --skip-special-tokens=BOOL");
 ABSL_FLAG(bool, include_stop_str_in_output, false, "--include-stop-str-in-output");
+// Structured output (at most one).
+ABSL_FLAG(std::string, json_schema, "", "constrain the output to this JSON Schema (JSON text, or @FILE); --json-schema");
+ABSL_FLAG(bool, json_object, false, "constrain the output to a JSON object; --json-object");
+ABSL_FLAG(std::string, regex, "", "constrain the whole output to match this regex");
+ABSL_FLAG(std::vector<std::string>, choice, {}, "the output is exactly one of these (comma-separated)");
+ABSL_FLAG(std::string, grammar, "", "constrain the output to this GBNF grammar (text, or @FILE; start rule root)");
+ABSL_FLAG(bool, json_any_whitespace, false, "JSON constraints: allow whitespace between tokens; --json-any-whitespace");
 ABSL_FLAG(bool, no_stream, false, "one response with all the text (stream = false); --no-stream");
 
 // Output.
@@ -219,6 +226,42 @@ absl::StatusOr<std::string> JoinPrompt(const std::vector<std::string>& words) {
   return absl::StrJoin(words, " ");
 }
 
+// --json-schema / --json-object / --regex / --choice / --grammar into the
+// constraint oneof; "@FILE" reads a schema or grammar from a file.
+absl::Status SetConstraint(v1::SamplingParams& s) {
+  auto text_or_file = [](const std::string& value, const char* what) -> absl::StatusOr<std::string> {
+    if (value.empty() || value[0] != '@') return value;
+    return ReadFileBytes(value.substr(1), what);
+  };
+  int given = 0;
+  if (const std::string v = absl::GetFlag(FLAGS_json_schema); !v.empty()) {
+    ASSIGN_OR_RETURN(*s.mutable_json_schema(), text_or_file(v, "JSON Schema"));
+    ++given;
+  }
+  if (absl::GetFlag(FLAGS_json_object)) {
+    s.set_json_object(true);
+    ++given;
+  }
+  if (const std::string v = absl::GetFlag(FLAGS_regex); !v.empty()) {
+    *s.mutable_regex() = v;
+    ++given;
+  }
+  if (const std::vector<std::string> v = absl::GetFlag(FLAGS_choice); !v.empty()) {
+    for (const std::string& choice : v) s.mutable_choice()->add_values()->assign(choice);
+    ++given;
+  }
+  if (const std::string v = absl::GetFlag(FLAGS_grammar); !v.empty()) {
+    ASSIGN_OR_RETURN(*s.mutable_grammar(), text_or_file(v, "grammar"));
+    ++given;
+  }
+  if (given > 1) {
+    return absl::InvalidArgumentError(
+        "give at most one of --json-schema, --json-object, --regex, --choice, --grammar");
+  }
+  s.set_json_any_whitespace(absl::GetFlag(FLAGS_json_any_whitespace));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<v1::GenerateRequest> RequestFromFlags(const std::string& prompt,
                                                      const RepeatedFlags& repeated) {
   ChatOptions chat;
@@ -256,6 +299,7 @@ absl::StatusOr<v1::GenerateRequest> RequestFromFlags(const std::string& prompt,
   s.set_logprobs(absl::GetFlag(FLAGS_logprobs));
   if (const auto v = absl::GetFlag(FLAGS_skip_special_tokens)) s.set_skip_special_tokens(*v);
   s.set_include_stop_str_in_output(absl::GetFlag(FLAGS_include_stop_str_in_output));
+  RETURN_IF_ERROR(SetConstraint(s));
   return request;
 }
 

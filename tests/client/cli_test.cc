@@ -221,6 +221,31 @@ TEST_F(CliTest, LocalErrorsExitOne) {
   EXPECT_THAT(r.err, HasSubstr("missing the prompt"));
 }
 
+TEST_F(CliTest, ConstraintFlagsFillTheOneof) {
+  const std::string schema = Write("schema.json", R"({"type":"object","properties":{"a":{"type":"integer"}}})");
+  RunResult r = Cli({"generate", "--server", server_.address(), "--json-schema=@" + schema,
+                     "--json-any-whitespace", "hi"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::optional<v1::GenerateRequest> request = server_.service().last_generate_request();
+  ASSERT_TRUE(request.has_value());
+  EXPECT_EQ(request->sampling().json_schema(), R"({"type":"object","properties":{"a":{"type":"integer"}}})");
+  EXPECT_TRUE(request->sampling().json_any_whitespace());
+
+  r = Cli({"generate", "--server", server_.address(), "--choice=yes,no", "hi"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  request = server_.service().last_generate_request();
+  ASSERT_TRUE(request.has_value());
+  EXPECT_THAT(request->sampling().choice().values(), ::testing::ElementsAre("yes", "no"));
+
+  r = Cli({"generate", "--server", server_.address(), "--grammar", "root ::= [a-z]+", "hi"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(server_.service().last_generate_request()->sampling().grammar(), "root ::= [a-z]+");
+
+  r = Cli({"generate", "--server", server_.address(), "--regex=a+", "--json-object", "hi"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("at most one of"));
+}
+
 TEST_F(CliTest, InfoTokenizeDetokenize) {
   RunResult r = Cli({"info", "--server", server_.address()});
   ASSERT_EQ(r.exit_code, 0) << r.err;

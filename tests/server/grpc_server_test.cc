@@ -16,6 +16,7 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <regex>
 #include <string>
 #include <thread>
 #include <utility>
@@ -262,11 +263,45 @@ TEST_F(GrpcServerTest, BadInputGetsTheRightCodeAndAMessage) {
     v1::GenerateRequest r = ChatRequest("hi", {std::string(9 << 20, 'x')});
     cases.push_back({"too big", r, grpc::StatusCode::RESOURCE_EXHAUSTED, "larger than max"});
   }
+  {
+    v1::GenerateRequest r = ChatRequest("hi");
+    r.mutable_sampling()->set_json_schema(R"({"type":"array","items":{"type":"integer"},"uniqueItems":true})");
+    cases.push_back({"unsupported schema keyword", r, grpc::StatusCode::INVALID_ARGUMENT, "uniqueItems"});
+  }
+  {
+    v1::GenerateRequest r = ChatRequest("hi");
+    r.mutable_sampling()->set_grammar("root ::= \"a\" undefined");
+    cases.push_back({"grammar", r, grpc::StatusCode::INVALID_ARGUMENT, "'undefined' is used but never defined"});
+  }
   for (const Case& c : cases) {
     const Collected got = Generate(*stub_, c.request);
     EXPECT_EQ(got.status.error_code(), c.code) << c.name << ": " << got.status.error_message();
     EXPECT_NE(got.status.error_message().find(c.message_part), std::string::npos)
         << c.name << ": " << got.status.error_message();
+  }
+  ExpectEngineDrains(*server_->engine());
+}
+
+TEST_F(GrpcServerTest, ConstrainedRequestsFollowTheirConstraint) {
+  // The fixture model has random weights: only the masks make these outputs right.
+  for (uint64_t seed = 1; seed <= 3; ++seed) {
+    v1::GenerateRequest choice = ChatRequest("Pick one.", {}, {}, 20);
+    choice.mutable_sampling()->set_seed(seed);
+    choice.mutable_sampling()->mutable_choice()->add_values(std::string("alpha"));
+    choice.mutable_sampling()->mutable_choice()->add_values(std::string("beta gamma"));
+    const Collected picked = Generate(*stub_, choice);
+    ASSERT_TRUE(picked.status.ok()) << picked.status.error_message();
+    EXPECT_TRUE(picked.text == "alpha" || picked.text == "beta gamma") << picked.text;
+    EXPECT_EQ(picked.final_response.finish_reason(), v1::FINISH_REASON_STOP);
+
+    v1::GenerateRequest json = ChatRequest("Give a point.", {}, {}, 60);
+    json.mutable_sampling()->set_seed(seed);
+    json.mutable_sampling()->set_json_schema(
+        R"({"type":"object","properties":{"x":{"type":"integer","minimum":-9,"maximum":9},)"
+        R"("y":{"type":"integer","minimum":-9,"maximum":9}},"required":["x","y"]})");
+    const Collected point = Generate(*stub_, json);
+    ASSERT_TRUE(point.status.ok()) << point.status.error_message();
+    EXPECT_TRUE(std::regex_match(point.text, std::regex(R"(\{"x":-?[0-9],"y":-?[0-9]\})"))) << point.text;
   }
   ExpectEngineDrains(*server_->engine());
 }
