@@ -62,6 +62,7 @@ struct RequestState {
   std::vector<VisualItemSpan> spans;   // where each item's rows sit in the prompt
   std::vector<PlacedVisualRows> visual;  // encoded rows (kept for recompute after preemption)
   int64_t reserved_tokens = 0;  // held in the token queue until its prefill is done
+  int64_t media_bytes = 0;      // decoded pixels, counted in waiting_media_bytes_ until the encode starts
   std::optional<SequenceRng> rng;
   std::unique_ptr<StopChecker> stop;
   std::unique_ptr<GrammarMatcher> grammar;  // structured output; null when unconstrained
@@ -129,8 +130,10 @@ class Engine::Impl {
   std::unique_ptr<MediaPreprocessor> preprocessor_;
   std::unique_ptr<VisionEncoder> vision_;
   std::unique_ptr<GrammarCompiler> grammars_;  // shared by submitting threads
-  // Multimodal requests submitted but not yet holding token-queue room.
+  // Multimodal requests submitted but not yet holding token-queue room, and
+  // the bytes of their decoded pixels.
   std::atomic<int64_t> waiting_for_queue_{0};
+  std::atomic<int64_t> waiting_media_bytes_{0};
   // When the engine thread last took up work or finished a step (steady clock, ns); 0
   // while it waits for work.
   std::atomic<int64_t> busy_since_ns_{0};
@@ -343,6 +346,12 @@ absl::StatusOr<std::unique_ptr<RequestHandle>> Engine::Impl::Submit(GenerateRequ
     for (PreparedMedia& item : state->media) {
       std::tie(item.hash.high, item.hash.low) =
           SaltContentHash(item.hash.high, item.hash.low, request.cache_salt);
+      state->media_bytes += static_cast<int64_t>(item.pixels.data.size() * sizeof(float));
+    }
+    if (state->media_bytes > config_.max_waiting_media_bytes) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the request's media decode to ", state->media_bytes, " bytes of pixels, above max_waiting_media_bytes ",
+          config_.max_waiting_media_bytes, "; send fewer or smaller images or videos"));
     }
   }
   state->timings.preprocess = SecondsBetween(submitted, Clock::now());
@@ -390,7 +399,14 @@ absl::StatusOr<std::unique_ptr<RequestHandle>> Engine::Impl::Submit(GenerateRequ
     }
     if (multimodal) {
       if (waiting_for_queue_.load() >= config_.max_waiting_requests) return queue_full();
+      if (waiting_media_bytes_.load() + state->media_bytes > config_.max_waiting_media_bytes) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "the multimodal requests waiting for the vision encoder hold ", waiting_media_bytes_.load(),
+            " bytes of decoded pixels and this one ", state->media_bytes, " more (max_waiting_media_bytes = ",
+            config_.max_waiting_media_bytes, "); retry later"));
+      }
       ++waiting_for_queue_;
+      waiting_media_bytes_ += state->media_bytes;
     }
     stream = std::make_shared<RequestStream>(id, wakeup_, state->request.waker,
                                              state->request.waker_token);
@@ -486,7 +502,10 @@ void Engine::Impl::Intake(std::unique_ptr<RequestState> state) {
   job.media = std::move(state->media);
   job.visual_tokens = state->usage.visual_tokens;
   job.cancelled = [stream = state->stream] { return stream->cancel_requested(); };
-  job.on_started = [this] { --waiting_for_queue_; };
+  job.on_started = [this, bytes = state->media_bytes] {
+    --waiting_for_queue_;
+    waiting_media_bytes_ -= bytes;
+  };
   state->media.clear();
   encoding_.emplace(state->seq_id, std::move(state));
   vision_->Submit(std::move(job));
@@ -737,6 +756,7 @@ void Engine::Impl::UpdateStats(int64_t prompt_tokens, int64_t generated_tokens) 
   stats_.token_queue_capacity_tokens = vision.queue_tokens_capacity;
   stats_.token_queue_capacity_bytes = vision.queue_bytes_capacity;
   stats_.encode_waiting_requests = vision.waiting_jobs;
+  stats_.media_waiting_bytes = waiting_media_bytes_.load();
   stats_.encode_waiting_image_requests = vision.waiting_image_jobs;
   stats_.encode_waiting_video_requests = vision.waiting_video_jobs;
   stats_.encoding_requests = static_cast<int64_t>(encoding_.size());

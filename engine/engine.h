@@ -75,6 +75,10 @@ struct EngineConfig {
   int64_t token_queue_tokens = 0;    // 0 = one maximum request of each modality (24576)
   int64_t encoder_cache_bytes = int64_t{512} << 20;  // encoded items by content; 0 = off
   int64_t max_waiting_requests = 256;  // multimodal requests waiting for queue room
+  // Decoded pixels those waiting requests may hold together, bytes (a request
+  // holds its pixels from Submit until its encode starts): 256 waiting AnyRes
+  // requests would otherwise hold about 16 GiB.
+  int64_t max_waiting_media_bytes = int64_t{2} << 30;
   // Compiled structured-output grammars kept for reuse, by grammar text.
   int64_t grammar_cache_entries = 64;
 };
@@ -218,6 +222,7 @@ struct EngineStats {
   int64_t token_queue_capacity_tokens = 0;
   int64_t token_queue_capacity_bytes = 0;
   int64_t encode_waiting_requests = 0;        // for token-queue room
+  int64_t media_waiting_bytes = 0;            // their decoded pixels (max_waiting_media_bytes)
   int64_t encode_waiting_image_requests = 0;  // of those: images only
   int64_t encode_waiting_video_requests = 0;  // of those: with a video
   int64_t encoding_requests = 0;

@@ -81,6 +81,9 @@ ABSL_FLAG(int64_t, encoder_cache_bytes, int64_t{512} << 20,
           "encoded images/videos kept by content hash for reuse, bytes (0 disables)");
 ABSL_FLAG(int64_t, max_waiting_requests, 256,
           "multimodal requests that may wait for token-queue room; past it: RESOURCE_EXHAUSTED");
+ABSL_FLAG(int64_t, max_waiting_media_bytes, int64_t{2} << 30,
+          "decoded pixels those waiting multimodal requests may hold together, bytes; past it: "
+          "RESOURCE_EXHAUSTED (one request above it: INVALID_ARGUMENT)");
 ABSL_FLAG(int64_t, default_max_tokens, 256, "max_tokens of a request that does not set it");
 ABSL_FLAG(int64_t, max_prompt_bytes, int64_t{8} << 20,
           "text of one prompt (all messages) or Tokenize call, checked before tokenization");
@@ -228,6 +231,7 @@ absl::Status Serve() {
   e.token_queue_tokens = absl::GetFlag(FLAGS_token_queue_tokens);
   e.encoder_cache_bytes = absl::GetFlag(FLAGS_encoder_cache_bytes);
   e.max_waiting_requests = absl::GetFlag(FLAGS_max_waiting_requests);
+  e.max_waiting_media_bytes = absl::GetFlag(FLAGS_max_waiting_media_bytes);
   if (options.default_max_tokens < 1) {
     return absl::InvalidArgumentError("--default-max-tokens must be >= 1");
   }
@@ -240,13 +244,13 @@ absl::Status Serve() {
                    "config: model={} device={} gpu_memory_fraction={} cuda_graphs={} host={} port={} http_port={} metrics_port={} threads={} tensor_parallel_size={} cpu_bf16_dot={} block_size={} "
                    "kv_cache_bytes={} max_batched_tokens={} max_running_requests={} max_model_len={} "
                    "prefix_caching={} vision_workers={} vision_threads={} token_queue_tokens={} "
-                   "encoder_cache_bytes={} max_waiting_requests={} default_max_tokens={} "
+                   "encoder_cache_bytes={} max_waiting_requests={} max_waiting_media_bytes={} default_max_tokens={} "
                    "max_receive_bytes={} tls={} mtls={} api_key={} reload_interval_ms={} drain_timeout_ms={}"),
                e.model_dir.string(), absl::GetFlag(FLAGS_device), e.gpu_memory_fraction, e.cuda_graphs, options.host, options.port, options.http_port, options.metrics_port, e.threads,
                e.tensor_parallel_size, e.cpu_bf16_dot, e.block_size, e.kv_cache_bytes, e.max_batched_tokens, e.max_running_requests,
                e.max_model_len, e.enable_prefix_caching, e.vision_workers, e.vision_threads,
                e.token_queue_tokens, e.encoder_cache_bytes, e.max_waiting_requests,
-               options.default_max_tokens,
+               e.max_waiting_media_bytes, options.default_max_tokens,
                options.max_receive_bytes, !options.tls_cert.empty(), !options.tls_client_ca.empty(),
                !options.api_key_file.empty(), options.reload_interval.count(), options.drain_timeout.count());
 

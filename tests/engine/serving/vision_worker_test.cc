@@ -311,6 +311,7 @@ class EngineVisionTest : public ::testing::Test {
     EXPECT_EQ(stats.running + stats.waiting, 0);
     EXPECT_EQ(stats.encoding_requests, 0);
     EXPECT_EQ(stats.encode_waiting_requests, 0);
+    EXPECT_EQ(stats.media_waiting_bytes, 0);
   }
 };
 
@@ -418,6 +419,41 @@ TEST_F(EngineVisionTest, PastTheWaitingLimitMultimodalRequestsAreRefusedWithARet
   auto text = (*engine)->Submit(Request("text", "Hi", {}, {}, 2));
   ASSERT_TRUE(text.ok()) << text.status();
   EXPECT_EQ(Drain(**text).tokens.size(), 2u);
+}
+
+TEST_F(EngineVisionTest, DecodedPixelsWaitingForTheEncoderAreBoundedInBytes) {
+  EngineConfig config = Config();
+  config.max_waiting_media_bytes = 1 << 20;  // below one AnyRes image (several 384x384 crops in fp32)
+  auto engine = Engine::Create(config);
+  ASSERT_TRUE(engine.ok());
+  auto refused = (*engine)->Submit(Request("big", "What?", {ReadMedia("square_384x384.png")}, {}, 2));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(refused.status().message()).find("max_waiting_media_bytes 1048576"), std::string::npos)
+      << refused.status();
+  auto text = (*engine)->Submit(Request("text", "Hi", {}, {}, 2));
+  ASSERT_TRUE(text.ok()) << text.status();
+  EXPECT_EQ(Drain(**text).tokens.size(), 2u);
+
+  // Room for about two images: a burst is admitted or shed with RESOURCE_EXHAUSTED naming the
+  // limit; cancelled or finished, every admitted request gives its bytes back.
+  config.max_waiting_media_bytes = int64_t{24} << 20;
+  auto bounded = Engine::Create(config);
+  ASSERT_TRUE(bounded.ok());
+  std::vector<std::unique_ptr<RequestHandle>> handles;
+  for (int i = 0; i < 8; ++i) {
+    auto h = (*bounded)->Submit(Request(absl::StrCat("b", i), "What?", {ReadMedia("square_384x384.png")}, {}, 4));
+    if (!h.ok()) {
+      EXPECT_EQ(h.status().code(), absl::StatusCode::kResourceExhausted) << h.status();
+      EXPECT_NE(std::string(h.status().message()).find("max_waiting_media_bytes"), std::string::npos);
+      continue;
+    }
+    if (i % 2 == 1) (*h)->Cancel();
+    handles.push_back(std::move(*h));
+  }
+  ASSERT_FALSE(handles.empty());
+  for (auto& h : handles) Drain(*h);
+  ExpectNothingHeld(**bounded);
 }
 
 TEST_F(EngineVisionTest, RandomCancellationsAtEveryStageLeaveNothingHeld) {
