@@ -6,6 +6,7 @@
 #include <deque>
 #include <limits>
 #include <mutex>
+#include <new>
 #include <thread>
 #include <tuple>
 #include <utility>
@@ -606,7 +607,28 @@ void Engine::Impl::Step() {
     prompt_tokens += std::max<int64_t>(
         0, std::min(chunk.start + chunk.num_tokens, seq.prompt_len) - chunk.start);
   }
-  const StepOutput step = runner_->Execute(chunk_inputs_);
+  StepOutput step;
+  try {
+    if (config_.before_forward_for_tests) {
+      std::vector<std::string> ids;
+      for (const ScheduledChunk& chunk : plan.chunks) ids.push_back(active_.at(chunk.seq_id)->stream->id());
+      config_.before_forward_for_tests(ids);
+    }
+    step = runner_->Execute(chunk_inputs_);
+  } catch (const std::exception& e) {
+    // An allocation (or anything else) failing inside the forward fails this
+    // step's requests, not the process: their uncomputed blocks were never
+    // committed to the prefix cache, and Retire frees them.
+    const bool memory = dynamic_cast<const std::bad_alloc*>(&e) != nullptr;
+    const std::string what = absl::StrCat("the model step failed", memory ? " (out of memory)" : "", ": ", e.what());
+    spdlog::error(fmt::runtime(what + " — ending the " + std::to_string(plan.chunks.size()) + " requests in it"));
+    for (const ScheduledChunk& chunk : plan.chunks) {
+      Finish(Retire(chunk.seq_id), {}, FinishReason::kError,
+             memory ? absl::ResourceExhaustedError(what) : absl::InternalError(what));
+    }
+    UpdateStats(0, 0);
+    return;
+  }
   scheduler_->CompleteStep(plan);
   for (const ScheduledChunk& chunk : plan.chunks) {
     RequestState& state = *active_.at(chunk.seq_id);
@@ -627,7 +649,14 @@ void Engine::Impl::Step() {
     } else {
       logits_row_.assign(step.logits.begin() + static_cast<int64_t>(row) * vocab,
                          step.logits.begin() + static_cast<int64_t>(row + 1) * vocab);
-      SampleAndEmit(state, logits_row_);
+      try {
+        SampleAndEmit(state, logits_row_);
+      } catch (const std::exception& e) {  // e.g. an allocation of its grammar's matcher
+        if (active_.contains(chunk.seq_id)) {
+          Finish(Retire(chunk.seq_id), {}, FinishReason::kError,
+                 absl::InternalError(absl::StrCat("sampling failed: ", e.what())));
+        }
+      }
     }
     ++row;
     ++generated;

@@ -17,6 +17,7 @@
 #include <mutex>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -81,6 +82,10 @@ struct EngineConfig {
   int64_t max_waiting_media_bytes = int64_t{2} << 30;
   // Compiled structured-output grammars kept for reuse, by grammar text.
   int64_t grammar_cache_entries = 64;
+  // Test seam: runs on the engine thread before each model forward with the
+  // ids of the requests in the step; an exception it throws is handled as the
+  // forward's own would be (the step's requests fail, the engine goes on).
+  std::function<void(const std::vector<std::string>& request_ids)> before_forward_for_tests;
 };
 
 // Lets one consumer thread serve many requests (a server's output pump)

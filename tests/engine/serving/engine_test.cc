@@ -3,6 +3,8 @@
 // cache must hit exactly when the KV is the same, preemption and
 // cancellation must lose nothing and leak no KV block, and bad requests are
 // refused at Submit with a message.
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <iterator>
@@ -497,6 +499,55 @@ TEST_F(EngineTest, RefusesBadRequestsAtSubmitWithTheLimit) {
   EXPECT_EQ(s.status().code(), absl::StatusCode::kAlreadyExists);
   (*first)->Cancel();
   Drain(**first);
+}
+
+TEST_F(EngineTest, AFailingStepEndsOnlyItsRequestsAndTheEngineGoesOn) {
+  GenerateRequest r;
+  r.input = UserTurn("Tell me a story about a lighthouse keeper and the sea.");
+  r.sampling.temperature = 0.0f;
+  r.stop.max_tokens = 6;
+  r.stop.ignore_eos = true;
+  // What this prompt generates in an engine that never fails.
+  std::vector<int32_t> reference;
+  {
+    auto clean = MakeEngine(Config());
+    ASSERT_NE(clean, nullptr);
+    auto h = clean->Submit(r);
+    ASSERT_TRUE(h.ok()) << h.status();
+    reference = Drain(**h).tokens;
+  }
+  EngineConfig config = Config();
+  std::atomic<int> failures{0};
+  config.before_forward_for_tests = [&](const std::vector<std::string>& ids) {
+    if (std::find(ids.begin(), ids.end(), "doomed") != ids.end()) {
+      ++failures;
+      throw std::bad_alloc();
+    }
+  };
+  auto engine = MakeEngine(config);
+  ASSERT_NE(engine, nullptr);
+  GenerateRequest doomed = r;
+  doomed.request_id = "doomed";
+  auto h = engine->Submit(doomed);
+  ASSERT_TRUE(h.ok()) << h.status();
+  const Finished failed = Drain(**h);
+  EXPECT_EQ(failed.final_output.finish_reason, FinishReason::kError);
+  EXPECT_EQ(failed.final_output.error.code(), absl::StatusCode::kResourceExhausted) << failed.final_output.error;
+  EXPECT_NE(std::string(failed.final_output.error.message()).find("out of memory"), std::string::npos);
+  EXPECT_EQ(failures.load(), 1);
+  // The engine goes on, and the failed prefill left nothing in the prefix cache: the same
+  // prompt generates what it generates in the clean engine.
+  GenerateRequest again = r;
+  again.request_id = "again";
+  auto h2 = engine->Submit(again);
+  ASSERT_TRUE(h2.ok()) << h2.status();
+  const Finished ok = Drain(**h2);
+  EXPECT_EQ(ok.final_output.finish_reason, FinishReason::kLength) << ok.final_output.error;
+  EXPECT_EQ(ok.tokens, reference);
+  EXPECT_EQ(ok.final_output.usage.cached_tokens, 0);
+  const EngineStats stats = engine->Stats();
+  EXPECT_EQ(stats.kv_blocks_used, 0);
+  EXPECT_EQ(stats.running + stats.waiting, 0);
 }
 
 }  // namespace
