@@ -44,7 +44,10 @@ SAMPLING_FIELDS = (
     "repetition_penalty", "presence_penalty", "frequency_penalty", "seed", "stop",
     "stop_token_ids", "ignore_eos", "logprobs", "skip_special_tokens",
     "include_stop_str_in_output",
+    # Structured output: at most one of these five, plus json_any_whitespace.
+    "json_schema", "json_object", "regex", "choice", "grammar", "json_any_whitespace",
 )
+_CONSTRAINTS = ("json_schema", "json_object", "regex", "choice", "grammar")
 
 _MIME_TYPES = {
     ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp",
@@ -115,6 +118,9 @@ def build_request(pb2, text, images=(), videos=(), system=None, num_frames=0, re
     unknown = set(sampling) - set(SAMPLING_FIELDS)
     if unknown:
         raise ClientError("unknown sampling fields: " + ", ".join(sorted(unknown)))
+    constraints = [name for name in _CONSTRAINTS if sampling.get(name) not in (None, False)]
+    if len(constraints) > 1:
+        raise ClientError("give at most one constraint; got " + ", ".join(constraints))
     request = pb2.GenerateRequest(request_id=request_id or "", priority=priority)
     if system:
         request.chat.messages.add(role="system").content.add(text=system)
@@ -135,6 +141,8 @@ def build_request(pb2, text, images=(), videos=(), system=None, num_frames=0, re
             continue
         if name in ("stop", "stop_token_ids"):
             getattr(request.sampling, name).extend(value)
+        elif name == "choice":
+            request.sampling.choice.values.extend(value)
         else:
             setattr(request.sampling, name, value)
     return request
@@ -157,6 +165,16 @@ def request_from_args(pb2, args):
     sampling["include_stop_str_in_output"] = True if args.include_stop_str_in_output else None
     if args.skip_special_tokens is not None:
         sampling["skip_special_tokens"] = args.skip_special_tokens == "true"
+    def text_or_file(value, what):  # "@path" reads a schema or grammar from a file
+        if value and value.startswith("@"):
+            return _read_file(value[1:], what).decode()
+        return value
+    sampling["json_schema"] = text_or_file(args.json_schema, "JSON Schema")
+    sampling["json_object"] = True if args.json_object else None
+    sampling["regex"] = args.regex
+    sampling["choice"] = _split_list(args.choice) or None
+    sampling["grammar"] = text_or_file(args.grammar, "grammar")
+    sampling["json_any_whitespace"] = True if args.json_any_whitespace else None
     text = " ".join(args.prompt)
     if text == "-":
         text = sys.stdin.read()
@@ -320,6 +338,14 @@ def make_parser():
     gen.add_argument("--logprobs", type=int)
     gen.add_argument("--skip-special-tokens", choices=("true", "false"))
     gen.add_argument("--include-stop-str-in-output", action="store_true")
+    gen.add_argument("--json-schema", help="constrain the output to this JSON Schema (text or @file)")
+    gen.add_argument("--json-object", action="store_true", help="constrain the output to a JSON object")
+    gen.add_argument("--regex", help="constrain the whole output to match this regex")
+    gen.add_argument("--choice", action="append", default=[],
+                     help="the output is exactly one of these (repeatable, or comma-separated)")
+    gen.add_argument("--grammar", help="constrain the output to this GBNF grammar (text or @file)")
+    gen.add_argument("--json-any-whitespace", action="store_true",
+                     help="JSON constraints: allow whitespace between tokens")
     gen.add_argument("--no-stream", action="store_true", help="one response with all the text")
     gen.add_argument("--json", action="store_true", help="print raw responses, one JSON per line")
 
@@ -474,7 +500,25 @@ def self_test():
         assert s.HasField("skip_special_tokens") and not s.skip_special_tokens
         assert not s.HasField("top_p") and not s.HasField("repetition_penalty")
 
+        schema_file = os.path.join(work, "schema.json")
+        with open(schema_file, "w") as f:
+            f.write('{"type":"integer"}')
+        constrained = request_from_args(pb2, make_parser().parse_args(
+            ["generate", "--json-schema", "@" + schema_file, "--json-any-whitespace", "hi"]))
+        assert constrained.sampling.WhichOneof("constraint") == "json_schema"
+        assert constrained.sampling.json_schema == '{"type":"integer"}'
+        assert constrained.sampling.json_any_whitespace
+        choice = request_from_args(pb2, make_parser().parse_args(
+            ["generate", "--choice", "yes,no", "--choice", "maybe", "hi"]))
+        assert list(choice.sampling.choice.values) == ["yes", "no", "maybe"]
+        try:
+            request_from_args(pb2, make_parser().parse_args(["generate", "--regex", "a+", "--json-object", "hi"]))
+            raise AssertionError("two constraints were accepted")
+        except ClientError as e:
+            assert "at most one constraint" in str(e), e
+
         plain = request_from_args(pb2, make_parser().parse_args(["generate", "hi"]))
+        assert plain.sampling.WhichOneof("constraint") is None
         assert len(plain.chat.messages) == 1 and not plain.HasField("stream")
         assert not plain.sampling.HasField("max_tokens") and not plain.sampling.HasField("seed")
 
