@@ -1,23 +1,23 @@
 #include "server/file_watcher.h"
 
 #include <fstream>
-#include <optional>
 #include <sstream>
 #include <utility>
 
-namespace ovserve::server {
-namespace {
+#include "absl/strings/str_cat.h"
 
-std::optional<std::string> ReadWhole(const std::filesystem::path& path) {
+namespace ovserve::server {
+
+absl::StatusOr<std::string> ReadWholeFile(const std::filesystem::path& path, std::string_view what) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
   std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return std::nullopt;
+  if (in) text << in.rdbuf();
+  if (!in || in.bad()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot read ", absl::string_view(what.data(), what.size()), " ", path.string()));
+  }
   return text.str();
 }
-
-}  // namespace
 
 FileWatcher::FileWatcher(std::vector<std::filesystem::path> paths, Contents seen,
                          std::chrono::milliseconds interval,
@@ -46,8 +46,8 @@ void FileWatcher::Loop() {
     Contents now;
     bool readable = true;
     for (const std::filesystem::path& path : paths_) {
-      std::optional<std::string> text = ReadWhole(path);
-      if (!text.has_value()) {
+      absl::StatusOr<std::string> text = ReadWholeFile(path, "watched file");
+      if (!text.ok()) {
         readable = false;
         break;
       }

@@ -15,10 +15,17 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
+#include "absl/status/statusor.h"
+
 namespace ovserve::server {
+
+// The whole file; INVALID_ARGUMENT "cannot read <what> <path>" when it cannot be read
+// (`what` names where the path came from, e.g. a flag).
+absl::StatusOr<std::string> ReadWholeFile(const std::filesystem::path& path, std::string_view what);
 
 class FileWatcher {
  public:

@@ -1,8 +1,6 @@
 #include "server/grpc_server.h"
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -23,14 +21,6 @@ namespace {
 // Threads that run Submit for requests with media (decode + resize), for both
 // front ends.
 constexpr int kSubmitThreads = 4;
-
-absl::StatusOr<std::string> ReadFile(const std::filesystem::path& path, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read ", what, " ", path.string()));
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 std::string ApiKeyOrigin(const ServerOptions& o) {
   return absl::StrCat("--api-key-file ", o.api_key_file.string());
@@ -54,10 +44,10 @@ absl::StatusOr<TlsPem> ReadTlsPem(const ServerOptions& o) {
     }
     return pem;
   }
-  ASSIGN_OR_RETURN(pem.private_key, ReadFile(o.tls_key, "--tls-key"));
-  ASSIGN_OR_RETURN(pem.cert_chain, ReadFile(o.tls_cert, "--tls-cert"));
+  ASSIGN_OR_RETURN(pem.private_key, ReadWholeFile(o.tls_key, "--tls-key"));
+  ASSIGN_OR_RETURN(pem.cert_chain, ReadWholeFile(o.tls_cert, "--tls-cert"));
   if (!o.tls_client_ca.empty()) {
-    ASSIGN_OR_RETURN(pem.client_ca, ReadFile(o.tls_client_ca, "--tls-client-ca"));
+    ASSIGN_OR_RETURN(pem.client_ca, ReadWholeFile(o.tls_client_ca, "--tls-client-ca"));
   }
   return pem;
 }
@@ -151,7 +141,7 @@ absl::Status Server::Start() {
   }
   std::string api_key_text;
   if (!options_.api_key_file.empty()) {
-    ASSIGN_OR_RETURN(api_key_text, ReadFile(options_.api_key_file, "--api-key-file"));
+    ASSIGN_OR_RETURN(api_key_text, ReadWholeFile(options_.api_key_file, "--api-key-file"));
     ASSIGN_OR_RETURN(ApiKeys keys, ApiKeys::Parse(api_key_text, ApiKeyOrigin(options_)));
     api_keys_ = std::make_shared<ApiKeyStore>(std::move(keys));
     service.api_keys = api_keys_;
