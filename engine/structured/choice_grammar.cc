@@ -3,6 +3,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "engine/structured/gbnf_literal.h"
+#include "engine/tokenizer/utf8.h"
 
 namespace ovserve::engine {
 
@@ -10,7 +11,7 @@ absl::StatusOr<std::string> ChoiceToGbnf(const std::vector<std::string>& choices
   if (choices.empty()) return absl::InvalidArgumentError("guided choice needs at least one choice");
   std::string out = "root ::= ";
   for (size_t i = 0; i < choices.size(); ++i) {
-    if (!IsValidGbnfUtf8(choices[i])) {
+    if (!IsValidUtf8(choices[i])) {
       return absl::InvalidArgumentError(absl::StrCat("guided choice ", i, " is not valid UTF-8"));
     }
     absl::StrAppend(&out, i ? " | " : "", GbnfLiteral(choices[i]));

@@ -4,41 +4,13 @@
 #include <cstdint>
 #include <cstdio>
 
+#include "engine/tokenizer/utf8.h"
+
 namespace ovserve::engine {
 namespace {
 
 constexpr char32_t kSurrogateLo = 0xD800;
 constexpr char32_t kSurrogateHi = 0xDFFF;
-
-// Length of the well-formed UTF-8 sequence at the start of `text`, or 0 when it is ill-formed.
-size_t Utf8SequenceLength(std::string_view text, char32_t* cp) {
-  const auto b = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
-  const unsigned char b0 = b(0);
-  if (b0 < 0x80) {
-    *cp = b0;
-    return 1;
-  }
-  size_t len = 0;
-  char32_t value = 0;
-  char32_t min = 0;
-  if ((b0 & 0xE0) == 0xC0) {
-    len = 2, value = b0 & 0x1F, min = 0x80;
-  } else if ((b0 & 0xF0) == 0xE0) {
-    len = 3, value = b0 & 0x0F, min = 0x800;
-  } else if ((b0 & 0xF8) == 0xF0) {
-    len = 4, value = b0 & 0x07, min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (text.size() < len) return 0;
-  for (size_t i = 1; i < len; ++i) {
-    if ((b(i) & 0xC0) != 0x80) return 0;
-    value = (value << 6) | (b(i) & 0x3F);
-  }
-  if (value < min || value > kMaxCodePoint || (value >= kSurrogateLo && value <= kSurrogateHi)) return 0;
-  *cp = value;
-  return len;
-}
 
 // An escape for `cp` valid both in GBNF literals and classes, or empty when `cp` may be written raw.
 std::string CodePointEscape(char32_t cp) {
@@ -77,45 +49,21 @@ void AppendClassChar(char32_t cp, std::string* out) {
 
 }  // namespace
 
-bool IsValidGbnfUtf8(std::string_view text) {
-  size_t i = 0;
-  while (i < text.size()) {
-    char32_t cp = 0;
-    const size_t len = Utf8SequenceLength(text.substr(i), &cp);
-    if (len == 0) return false;
-    i += len;
-  }
-  return true;
-}
-
 std::vector<char32_t> DecodeUtf8(std::string_view text) {
   std::vector<char32_t> out;
   size_t i = 0;
   while (i < text.size()) {
-    char32_t cp = 0xFFFD;
-    const size_t len = Utf8SequenceLength(text.substr(i), &cp);
-    out.push_back(len == 0 ? 0xFFFD : cp);
-    i += len == 0 ? 1 : len;
+    // A well-formed sequence is at most 4 bytes: its validity needs no more.
+    if (Utf8ValidPrefixLength(text.substr(i, 4)) == 0) {
+      out.push_back(0xFFFD);
+      ++i;
+      continue;
+    }
+    size_t len = 0;
+    out.push_back(DecodeUtf8CodePoint(text.substr(i), &len));
+    i += len;
   }
   return out;
-}
-
-void AppendUtf8CodePoint(char32_t cp, std::string* out) {
-  if (cp < 0x80) {
-    out->push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
 }
 
 std::string GbnfLiteral(std::string_view utf8) {
@@ -204,7 +152,7 @@ bool CodePointSet::Contains(char32_t cp) const {
 std::string GbnfCharSet(const CodePointSet& set) {
   if (set.IsSingle()) {
     std::string utf8;
-    AppendUtf8CodePoint(set.ranges()[0].lo, &utf8);
+    AppendUtf8(set.ranges()[0].lo, &utf8);
     return GbnfLiteral(utf8);
   }
   std::string out = "[";
@@ -244,7 +192,7 @@ std::string JsonEscapeCodePoint(char32_t cp) {
     std::snprintf(buf, sizeof(buf), "\\u%04x", static_cast<unsigned>(cp));
     out = buf;
   } else {
-    AppendUtf8CodePoint(cp, &out);
+    AppendUtf8(cp, &out);
   }
   return out;
 }

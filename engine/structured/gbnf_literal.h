@@ -18,16 +18,12 @@ namespace ovserve::engine {
 // Largest Unicode scalar value; surrogates (U+D800-U+DFFF) are never part of a code point set here.
 inline constexpr char32_t kMaxCodePoint = 0x10FFFF;
 
-// True when `text` is well-formed UTF-8 (no overlongs, surrogates or values above U+10FFFF).
-bool IsValidGbnfUtf8(std::string_view text);
-
-// Decodes `text` (must be valid UTF-8) into code points.
+// Decodes `text` into code points; each ill-formed byte becomes U+FFFD (validate
+// first with IsValidUtf8, engine/tokenizer/utf8.h, where that matters).
 std::vector<char32_t> DecodeUtf8(std::string_view text);
 
-void AppendUtf8CodePoint(char32_t cp, std::string* out);
-
 // A GBNF string literal (with its quotes) matching exactly the bytes of `utf8`, which must be valid UTF-8
-// (callers check with IsValidGbnfUtf8). The empty string gives `""`.
+// (callers check with IsValidUtf8). The empty string gives `""`.
 std::string GbnfLiteral(std::string_view utf8);
 
 // Inclusive code point range.

@@ -8,34 +8,13 @@
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "engine/structured/gbnf_parser.h"
+#include "engine/tokenizer/utf8.h"
 #include "engine/util/status_macros.h"
 
 namespace ovserve::engine {
 namespace {
 
 using ByteRanges = std::vector<std::pair<uint8_t, uint8_t>>;  // one UTF-8 byte-range path
-
-int Utf8Length(uint32_t cp) { return cp <= 0x7F ? 1 : cp <= 0x7FF ? 2 : cp <= 0xFFFF ? 3 : 4; }
-
-void EncodeUtf8(uint32_t cp, uint8_t* out) {
-  switch (Utf8Length(cp)) {
-    case 1: out[0] = static_cast<uint8_t>(cp); break;
-    case 2:
-      out[0] = static_cast<uint8_t>(0xC0 | (cp >> 6));
-      out[1] = static_cast<uint8_t>(0x80 | (cp & 0x3F));
-      break;
-    case 3:
-      out[0] = static_cast<uint8_t>(0xE0 | (cp >> 12));
-      out[1] = static_cast<uint8_t>(0x80 | ((cp >> 6) & 0x3F));
-      out[2] = static_cast<uint8_t>(0x80 | (cp & 0x3F));
-      break;
-    default:
-      out[0] = static_cast<uint8_t>(0xF0 | (cp >> 18));
-      out[1] = static_cast<uint8_t>(0x80 | ((cp >> 12) & 0x3F));
-      out[2] = static_cast<uint8_t>(0x80 | ((cp >> 6) & 0x3F));
-      out[3] = static_cast<uint8_t>(0x80 | (cp & 0x3F));
-  }
-}
 
 // The code points [lo, hi] (no surrogates inside) as UTF-8 byte-range paths
 // (the split of Rust regex-syntax's Utf8Sequences): first by encoded length,
@@ -68,11 +47,11 @@ void Utf8Paths(uint32_t lo, uint32_t hi, std::vector<ByteRanges>* out) {
       }
     }
   }
-  uint8_t a[4], b[4];
-  EncodeUtf8(lo, a);
-  EncodeUtf8(hi, b);
+  std::string a, b;  // same length: the ranges were split by encoded length
+  AppendUtf8(static_cast<char32_t>(lo), &a);
+  AppendUtf8(static_cast<char32_t>(hi), &b);
   ByteRanges path;
-  for (int i = 0; i < Utf8Length(lo); ++i) path.emplace_back(a[i], b[i]);
+  for (size_t i = 0; i < a.size(); ++i) path.emplace_back(static_cast<uint8_t>(a[i]), static_cast<uint8_t>(b[i]));
   out->push_back(std::move(path));
 }
 

@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "engine/structured/gbnf_literal.h"
+#include "engine/tokenizer/utf8.h"
 #include "engine/util/status_macros.h"
 
 namespace ovserve::engine {
@@ -85,14 +86,14 @@ class Parser {
       cps_.push_back(cp);
       offsets_.push_back(i);
       std::string utf8;
-      AppendUtf8CodePoint(cp, &utf8);
+      AppendUtf8(cp, &utf8);
       i += utf8.size();
     }
     offsets_.push_back(regex.size());
   }
 
   absl::StatusOr<Node> Parse() {
-    if (!IsValidGbnfUtf8(regex_)) return absl::InvalidArgumentError("regex is not valid UTF-8");
+    if (!IsValidUtf8(regex_)) return absl::InvalidArgumentError("regex is not valid UTF-8");
     ASSIGN_OR_RETURN(Node node, ParseAlternation(0));
     if (!AtEnd()) return Error(pos_, "unbalanced ')'");
     return node;
@@ -586,7 +587,7 @@ class Emitter {
             if (json_) {
               run += JsonEscapeCodePoint(cp);
             } else {
-              AppendUtf8CodePoint(cp, &run);
+              AppendUtf8(cp, &run);
             }
             in_run = true;
             continue;
