@@ -11,18 +11,12 @@
 #include "absl/status/status.h"
 #include "engine/structured/grammar.h"
 #include "engine/structured/grammar_matcher.h"
+#include "tests/engine/structured/grammar_test_support.h"
 
 namespace ovserve::engine {
 namespace {
 
-bool Matches(const std::string& gbnf, std::string_view text) {
-  absl::StatusOr<std::shared_ptr<const Grammar>> grammar = CompileGbnf(gbnf);
-  EXPECT_TRUE(grammar.ok()) << grammar.status() << "\n" << gbnf;
-  if (!grammar.ok()) return false;
-  GrammarMatcher matcher(*grammar);
-  if (!text.empty() && !matcher.AcceptString(text)) return false;
-  return matcher.IsAccepting();
-}
+using testing::Matches;
 
 std::string Choices(const std::vector<std::string>& choices) {
   absl::StatusOr<std::string> gbnf = ChoiceToGbnf(choices);

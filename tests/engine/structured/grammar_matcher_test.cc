@@ -16,21 +16,14 @@
 #include "engine/structured/grammar_vocabulary.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "gtest/gtest.h"
+#include "tests/engine/structured/grammar_test_support.h"
 #include "tests/test_support/fixtures.h"
 
 namespace ovserve::engine {
 namespace {
 
-std::shared_ptr<const Grammar> MustCompile(const std::string& gbnf) {
-  auto grammar = CompileGbnf(gbnf);
-  EXPECT_TRUE(grammar.ok()) << grammar.status() << "\n" << gbnf;
-  return grammar.ok() ? *grammar : nullptr;
-}
-
-bool Matches(const std::shared_ptr<const Grammar>& grammar, std::string_view text) {
-  GrammarMatcher m(grammar);
-  return m.AcceptString(text) && m.IsAccepting();
-}
+using testing::Compile;
+using testing::Matches;
 
 // Every string over `alphabet` of length <= max_len.
 std::vector<std::string> AllStrings(std::string_view alphabet, size_t max_len) {
@@ -50,7 +43,7 @@ std::vector<std::string> AllStrings(std::string_view alphabet, size_t max_len) {
 // extends it to a full match).
 void ExpectSameLanguage(const std::string& gbnf, std::string_view alphabet, size_t max_len,
                         const std::function<bool(const std::string&)>& reference, size_t extra = 3) {
-  const auto grammar = MustCompile(gbnf);
+  const auto grammar = Compile(gbnf);
   ASSERT_NE(grammar, nullptr);
   const std::vector<std::string> longer = AllStrings(alphabet, max_len + extra);
   std::vector<std::string> sentences;
@@ -133,7 +126,7 @@ TEST(GrammarMatcherTest, ContextFreeGrammarsMatchHandWrittenRecognizers) {
 }
 
 TEST(GrammarMatcherTest, ClassesMatchCodePointsAsUtf8) {
-  const auto not_a = MustCompile(R"(root ::= [^a])");
+  const auto not_a = Compile(R"(root ::= [^a])");
   EXPECT_TRUE(Matches(not_a, "b"));
   EXPECT_TRUE(Matches(not_a, "\xC3\xA9"));          // é
   EXPECT_TRUE(Matches(not_a, "\xE2\x82\xAC"));      // €
@@ -143,10 +136,10 @@ TEST(GrammarMatcherTest, ClassesMatchCodePointsAsUtf8) {
   EXPECT_FALSE(Matches(not_a, "\xED\xA0\x80"));      // a surrogate, not UTF-8
   EXPECT_FALSE(Matches(not_a, "\xC0\xAF"));          // overlong
   EXPECT_FALSE(Matches(not_a, "bb"));
-  const auto range = MustCompile(R"(root ::= [\u00e0-\u00ff\u4e00-\u9fff]+ .)");
+  const auto range = Compile(R"(root ::= [\u00e0-\u00ff\u4e00-\u9fff]+ .)");
   EXPECT_TRUE(Matches(range, "\xC3\xA0\xE4\xB8\x80x"));  // à 一 x
   EXPECT_FALSE(Matches(range, "\xC3\x9F" "x"));           // ß is below the range
-  EXPECT_TRUE(Matches(MustCompile(R"(root ::= "\x41\u00e9\"\\")"), "A\xC3\xA9\"\\"));
+  EXPECT_TRUE(Matches(Compile(R"(root ::= "\x41\u00e9\"\\")"), "A\xC3\xA9\"\\"));
 }
 
 TEST(GrammarMatcherTest, RefusesBadGrammarsWithTheReason) {
@@ -168,7 +161,7 @@ TEST(GrammarMatcherTest, RefusesBadGrammarsWithTheReason) {
 }
 
 TEST(GrammarMatcherTest, TerminatedOnlyWhenNothingCanFollow) {
-  GrammarMatcher m(MustCompile(R"(root ::= "a" "b"?)"));
+  GrammarMatcher m(Compile(R"(root ::= "a" "b"?)"));
   EXPECT_FALSE(m.IsAccepting());
   ASSERT_TRUE(m.AcceptString("a"));
   EXPECT_TRUE(m.IsAccepting());
@@ -215,7 +208,7 @@ TokenBitmask BruteForceMask(GrammarMatcher& m, size_t vocab) {
 
 void ExpectMasksMatchBruteForce(const std::string& gbnf, const std::shared_ptr<const GrammarVocabulary>& vocab,
                                 uint32_t seed, int walks, int steps) {
-  auto compiled = CompiledGrammar::Create(MustCompile(gbnf), vocab);
+  auto compiled = CompiledGrammar::Create(Compile(gbnf), vocab);
   ASSERT_TRUE(compiled.ok()) << compiled.status();
   std::mt19937 rng(seed);
   size_t states_checked = 0, allowed_total = 0;
@@ -259,7 +252,7 @@ TEST(GrammarMatcherTest, TokenMasksEqualBruteForceOnRandomWalks) {
 TEST(GrammarMatcherTest, RollbackEqualsReplay) {
   const auto vocab = RandomVocabulary("ab,[]", 500, 4);
   auto compiled = CompiledGrammar::Create(
-      MustCompile(R"(root ::= "[" (x ("," x)*)? "]"
+      Compile(R"(root ::= "[" (x ("," x)*)? "]"
                       x ::= [ab]+ | root)"),
       vocab);
   ASSERT_TRUE(compiled.ok()) << compiled.status();

@@ -14,26 +14,15 @@
 #include "absl/strings/str_cat.h"
 #include "engine/structured/grammar.h"
 #include "engine/structured/grammar_matcher.h"
+#include "tests/engine/structured/grammar_test_support.h"
 
 namespace ovserve::engine {
 namespace {
 
 using ::testing::HasSubstr;
 
-std::shared_ptr<const Grammar> Compile(const std::string& gbnf) {
-  absl::StatusOr<std::shared_ptr<const Grammar>> grammar = CompileGbnf(gbnf);
-  EXPECT_TRUE(grammar.ok()) << grammar.status() << "\n" << gbnf;
-  return grammar.ok() ? *grammar : nullptr;
-}
-
-bool Matches(const std::shared_ptr<const Grammar>& grammar, std::string_view text) {
-  if (grammar == nullptr) return false;
-  GrammarMatcher matcher(grammar);
-  if (!text.empty() && !matcher.AcceptString(text)) return false;
-  return matcher.IsAccepting();
-}
-
-bool Matches(const std::string& gbnf, std::string_view text) { return Matches(Compile(gbnf), text); }
+using testing::Compile;
+using testing::Matches;
 
 std::string Schema(std::string_view schema, const JsonGrammarOptions& options = {}) {
   absl::StatusOr<std::string> gbnf = JsonSchemaToGbnf(schema, options);
