@@ -3,11 +3,13 @@
 // at real LLaVA-OneVision-0.5B shapes (seeded random bf16 weights built in
 // memory), each printed next to the machine's own limits measured by the same
 // program: read bandwidth (the decode floor: every weight read once per step)
-// and fp32 FMA peak (the prefill / batched-decode / encode ceiling).
+// and the arithmetic peak of the mode's Linear (fp32 FMA, bf16 dot products
+// or int8 dot products: the prefill / batched-decode / encode ceiling).
 //
 //   ovserve-bench-cpu [--threads 2] [--prefill 128,512,2048] [--decode_batch 1,4,16,64]
-//                     [--decode_steps 32] [--context 128] [--siglip_crops 1] [--bf16_dot]
-//                     [--out FILE.json]
+//                     [--decode_steps 32] [--context 128] [--siglip_crops 1]
+//                     [--precision bf16|fp32] [--quantization none|int8|w4|w4g128]
+//                     [--vision_quantization none|int8] [--out FILE.json]
 
 #include <immintrin.h>
 
@@ -42,8 +44,12 @@ ABSL_FLAG(std::string, decode_batch, "1,4,16,64", "sequences decoded together pe
 ABSL_FLAG(int64_t, decode_steps, 32, "decode steps timed per batch size");
 ABSL_FLAG(int64_t, context, 128, "tokens already in each sequence's KV cache when decoding");
 ABSL_FLAG(int64_t, siglip_crops, 1, "384x384 crops encoded by SigLIP-so400m (0 skips it)");
-ABSL_FLAG(bool, bf16_dot, false,
-          "Linear with bf16 dot products (AVX512-BF16), activations rounded to bf16 (the server's --cpu-bf16-dot)");
+ABSL_FLAG(std::string, precision, "bf16",
+          "Linear numerics over bf16 weights: bf16 (the server's default) or fp32 (--cpu-precision)");
+ABSL_FLAG(std::string, quantization, "none",
+          "language model weights quantized at load: none, int8, w4, w4g<N> (the server's --quantization)");
+ABSL_FLAG(std::string, vision_quantization, "none",
+          "SigLIP weights quantized at load: none or int8 (the server's --vision-quantization)");
 ABSL_FLAG(std::string, out, "", "write the figures as JSON to this file");
 
 namespace ovserve {
@@ -139,6 +145,20 @@ __attribute__((target("avx512f,avx512vl,avx512bf16"))) double Bf16DotChainsGflop
   return 12.0 * 8 * 4 * static_cast<double>(iterations) * 1e-9 + (sink == 12345.0f ? 1e-30 : 0.0);
 }
 
+// The int8 dot-product peak: 12 chains of 512-bit vpdpbusd (16 lanes x 4
+// products), in giga-ops (a multiply-add is 2).
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) double Int8DotChainsGop(int64_t iterations) {
+  __m512i acc[12];
+  for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_epi32(i);
+  const __m512i a = _mm512_set1_epi8(3), b = _mm512_set1_epi8(-1);
+  for (int64_t it = 0; it < iterations; ++it) {
+    for (int i = 0; i < 12; ++i) acc[i] = _mm512_dpbusd_epi32(acc[i], a, b);
+  }
+  int64_t sink = 0;
+  for (int i = 0; i < 12; ++i) sink += _mm512_reduce_add_epi32(acc[i]);
+  return 12.0 * 16 * 4 * 2 * static_cast<double>(iterations) * 1e-9 + (sink == 12345 ? 1e-30 : 0.0);
+}
+
 // Peak GFLOP/s of `chains` (one of the above) on every thread of the pool.
 double MeasurePeak(kernels::cpu::ThreadPool& pool, double (*chains)(int64_t)) {
   constexpr int64_t kIterations = 200'000'000;
@@ -189,17 +209,35 @@ int Main() {
   const int64_t steps = absl::GetFlag(FLAGS_decode_steps);
   const int64_t context = absl::GetFlag(FLAGS_context);
   const int64_t crops = absl::GetFlag(FLAGS_siglip_crops);
-  kernels::CpuBackend backend(
-      kernels::CpuBackendOptions{.num_threads = threads, .bf16_dot = absl::GetFlag(FLAGS_bf16_dot)});
+  kernels::CpuPrecision precision;
+  kernels::WeightQuantization quantization, vision_quantization;
+  if (!kernels::ParseCpuPrecision(absl::GetFlag(FLAGS_precision), &precision) ||
+      !kernels::ParseWeightQuantization(absl::GetFlag(FLAGS_quantization), &quantization) ||
+      !kernels::ParseWeightQuantization(absl::GetFlag(FLAGS_vision_quantization), &vision_quantization) ||
+      vision_quantization.kind == kernels::WeightQuantization::Kind::kW4) {
+    std::fprintf(stderr, "--precision bf16|fp32, --quantization none|int8|w4|w4g<N>, --vision_quantization none|int8\n");
+    return 2;
+  }
+  kernels::CpuBackend backend(kernels::CpuBackendOptions{.num_threads = threads, .precision = precision});
+  char quant_name[16], vision_quant_name[16];
+  const std::string quant = std::string(kernels::WeightQuantizationName(quantization, quant_name));
+  const std::string vision_quant = std::string(kernels::WeightQuantizationName(vision_quantization, vision_quant_name));
 
   // The machine's limits first, on an idle machine.
   kernels::cpu::ThreadPool probe_pool(threads);
   const double bandwidth = MeasureReadBandwidth(probe_pool);
   const bool avx2 = kernels::cpu::SelectedIsa() == kernels::cpu::Isa::kAvx2;
   const double fp32_peak = avx2 ? MeasurePeak(probe_pool, FmaChainsGflop) : 0.0;
-  // In bf16-dot mode the arithmetic ceiling is the dot products'.
-  const double fma_peak = backend.bf16_dot() ? MeasurePeak(probe_pool, Bf16DotChainsGflop) : fp32_peak;
-  const char* peak_name = backend.bf16_dot() ? "bf16-dot peak" : "FMA peak";
+  const double bf16_peak = backend.bf16_dot() ? MeasurePeak(probe_pool, Bf16DotChainsGflop) : 0.0;
+  const double int8_peak = kernels::cpu::HasAvx512Vnni() ? MeasurePeak(probe_pool, Int8DotChainsGop) : 0.0;
+  // The arithmetic ceiling of each part is that of its Linear's instructions.
+  auto peak_of = [&](const kernels::WeightQuantization& q) {
+    if (!q.none() && int8_peak > 0) return std::pair<double, const char*>{int8_peak, "int8-dot peak"};
+    if (backend.bf16_dot()) return std::pair<double, const char*>{bf16_peak, "bf16-dot peak"};
+    return std::pair<double, const char*>{fp32_peak, "FMA peak"};
+  };
+  const auto [fma_peak, peak_name] = peak_of(quantization);
+  const auto [vision_peak, vision_peak_name] = peak_of(vision_quantization);
 
   // The 0.5B shapes ovserve-make-model --preset 0.5b writes.
   const auto preset = engine::ParseModelConfig(engine::PresetConfigJson(engine::ModelPreset::k0_5b));
@@ -210,10 +248,7 @@ int Main() {
   const engine::TextConfig& config = preset->text;
   engine::RandomWeights rw;
   const engine::Qwen2Weights w = rw.Qwen2(config);
-  // Bytes streamed per decode step: every weight once (the tied table is read
-  // as the lm_head; its embedding-row read is negligible).
-  const double weight_bytes = static_cast<double>(rw.bytes());
-  engine::Qwen2Model model(config, w, backend);
+  engine::Qwen2Model model(config, w, backend, nullptr, quantization);
   const int64_t H = config.hidden_size, V = config.vocab_size;
   const int64_t hd = config.head_dim;
   const int64_t qd = config.num_attention_heads * hd, kvd = config.num_key_value_heads * hd;
@@ -221,6 +256,17 @@ int Main() {
   const double layer_macs = static_cast<double>(config.num_hidden_layers) *
                             (H * qd + 2.0 * H * kvd + qd * H + 3.0 * H * config.intermediate_size);
   const double head_macs = static_cast<double>(H) * V;
+  // Bytes streamed per decode step: every Linear weight once, in its prepared
+  // form (the tied table is read as the lm_head; its embedding-row read is
+  // negligible). int8: a byte per weight; w4: half a byte plus an fp16 scale
+  // and a zero point per group; the lm_head stays int8 under w4.
+  const double float_bytes = static_cast<double>(rw.bytes());
+  double weight_bytes = float_bytes;
+  if (quantization.kind == kernels::WeightQuantization::Kind::kInt8) {
+    weight_bytes = layer_macs + head_macs;
+  } else if (quantization.kind == kernels::WeightQuantization::Kind::kW4) {
+    weight_bytes = layer_macs * (0.5 + 3.0 / quantization.group) + head_macs;
+  }
 
   const int64_t max_prefill = prefill_lengths.empty() ? 8
                               : *std::max_element(prefill_lengths.begin(), prefill_lengths.end());
@@ -290,7 +336,7 @@ int Main() {
     engine::RandomWeights vrw;
     const engine::SiglipWeights vw =
         vrw.Siglip(vconfig.vision, {.embed = 0.02f, .proj = 0.02f, .bias = 0.02f, .down = 0.02f});
-    engine::SiglipVisionTower tower(vconfig, vw, backend);
+    engine::SiglipVisionTower tower(vconfig, vw, backend, vision_quantization);
     const auto& vc = vconfig.vision;
     std::vector<float> pixels(static_cast<size_t>(crops * 3 * vc.image_size * vc.image_size), 0.1f);
     std::vector<float> features(static_cast<size_t>(crops * tower.tokens_per_crop() * vc.hidden_size));
@@ -304,16 +350,20 @@ int Main() {
     const double macs = vc.num_hidden_layers * (P * (4 * vh * vh + 2 * vh * vc.intermediate_size) + 2 * P * P * vh) +
                         P * vh * 3 * vc.patch_size * vc.patch_size;
     rows.push_back({"siglip-so400m 384x384 crop", crops / dt, "crops/s", dt / crops,
-                    fma_peak > 0 ? 2.0 * macs * crops / dt / fma_peak : 0, peak_name});
+                    vision_peak > 0 ? 2.0 * macs * crops / dt / vision_peak : 0, vision_peak_name});
   }
 
-  std::printf("model      Qwen2 0.5B shapes (LLaVA-OneVision-0.5B LM), bf16 weights %.3f GB; random weights\n",
-              weight_bytes / 1e9);
-  std::printf("cpu        %s%s, %d threads\n", kernels::cpu::IsaName(kernels::cpu::SelectedIsa()),
-              backend.bf16_dot() ? " + avx512-bf16 dot products (activations rounded to bf16)" : "", threads);
+  std::printf("model      Qwen2 0.5B shapes (LLaVA-OneVision-0.5B LM), random weights; bf16 %.3f GB, "
+              "quantization %s: %.3f GB read per decode step; SigLIP quantization %s\n",
+              float_bytes / 1e9, quant.c_str(), weight_bytes / 1e9, vision_quant.c_str());
+  std::printf("cpu        %s, precision %s%s%s, %d threads\n", kernels::cpu::IsaName(kernels::cpu::SelectedIsa()),
+              std::string(kernels::CpuPrecisionName(precision)).c_str(),
+              backend.bf16_dot() ? " (avx512-bf16 dot products)" : "",
+              kernels::cpu::HasAvx512Vnni() ? ", avx512-vnni int8 dot products" : "", threads);
   std::printf("limits     read bandwidth %.1f GB/s (decode floor %.1f tokens/s at batch 1); fp32 FMA peak %.0f GFLOP/s",
               bandwidth / 1e9, bandwidth / weight_bytes, fp32_peak / 1e9);
-  if (backend.bf16_dot()) std::printf("; bf16-dot peak %.0f GFLOP/s", fma_peak / 1e9);
+  if (bf16_peak > 0) std::printf("; bf16-dot peak %.0f GFLOP/s", bf16_peak / 1e9);
+  if (int8_peak > 0) std::printf("; int8-dot peak %.0f GOP/s", int8_peak / 1e9);
   std::printf("\n\n");
   bench::PrintLimitRows(rows, 28);
 
@@ -323,8 +373,13 @@ int Main() {
                         {"model", "qwen2-0.5b-shapes-random-bf16"},
                         {"threads", threads},
                         {"isa", kernels::cpu::IsaName(kernels::cpu::SelectedIsa())},
+                        {"precision", std::string(kernels::CpuPrecisionName(precision))},
                         {"bf16_dot", backend.bf16_dot()},
+                        {"quantization", quant},
+                        {"vision_quantization", vision_quant},
                         {"weight_bytes", weight_bytes},
+                        {"bf16_dot_peak_flops", bf16_peak},
+                        {"int8_dot_peak_ops", int8_peak},
                         {"read_bandwidth_bytes_per_second", bandwidth},
                         {"fma_peak_flops", fp32_peak},
                         {"arithmetic_peak_flops", fma_peak},

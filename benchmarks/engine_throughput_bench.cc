@@ -36,7 +36,9 @@ ABSL_FLAG(int32_t, threads, 2, "CPU threads");
 ABSL_FLAG(std::string, device, "cpu", "cpu or cuda (the server's --device)");
 ABSL_FLAG(bool, cuda_graphs, true, "cuda: decode steps as CUDA graphs (the server's --cuda-graphs)");
 ABSL_FLAG(int32_t, tensor_parallel_size, 1, "ranks the decoder is split over (threads share --threads)");
-ABSL_FLAG(bool, cpu_bf16_dot, false, "Linear with bf16 dot products (the server's --cpu-bf16-dot)");
+ABSL_FLAG(std::string, cpu_precision, "bf16", "Linear numerics: bf16 or fp32 (the server's --cpu-precision)");
+ABSL_FLAG(std::string, quantization, "none", "language model weights: none, int8, w4, w4g<N> (the server's --quantization)");
+ABSL_FLAG(std::string, vision_quantization, "none", "vision weights: none or int8 (the server's --vision-quantization)");
 ABSL_FLAG(int64_t, max_batched_tokens, 8192, "engine token budget per step");
 ABSL_FLAG(std::string, json_schema, "",
           "also run every level with this JSON Schema as a structured-output constraint (the cost of the "
@@ -179,7 +181,12 @@ int Main() {
   config.cuda_graphs = absl::GetFlag(FLAGS_cuda_graphs);
   config.threads = absl::GetFlag(FLAGS_threads);
   config.tensor_parallel_size = absl::GetFlag(FLAGS_tensor_parallel_size);
-  config.cpu_bf16_dot = absl::GetFlag(FLAGS_cpu_bf16_dot);
+  if (!kernels::ParseCpuPrecision(absl::GetFlag(FLAGS_cpu_precision), &config.cpu_precision) ||
+      !kernels::ParseWeightQuantization(absl::GetFlag(FLAGS_quantization), &config.quantization) ||
+      !kernels::ParseWeightQuantization(absl::GetFlag(FLAGS_vision_quantization), &config.vision_quantization)) {
+    std::fprintf(stderr, "--cpu_precision bf16|fp32, --quantization none|int8|w4|w4g<N>, --vision_quantization none|int8\n");
+    return 2;
+  }
   config.max_batched_tokens = absl::GetFlag(FLAGS_max_batched_tokens);
   config.kv_cache_bytes = int64_t{1} << 30;
   auto created = Engine::Create(config);
@@ -228,7 +235,9 @@ int Main() {
   json["cuda_graphs"] = config.cuda_graphs;
   json["threads"] = config.threads;
   json["tensor_parallel_size"] = config.tensor_parallel_size;
-  json["cpu_bf16_dot"] = config.cpu_bf16_dot;
+  json["cpu_precision"] = std::string(kernels::CpuPrecisionName(config.cpu_precision));
+  json["quantization"] = absl::GetFlag(FLAGS_quantization);
+  json["vision_quantization"] = absl::GetFlag(FLAGS_vision_quantization);
   json["prompt_tokens_per_request"] = prompt_len;
   json["new_tokens_per_request"] = new_tokens;
   json["max_batched_tokens"] = config.max_batched_tokens;

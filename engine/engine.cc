@@ -206,7 +206,7 @@ absl::Status Engine::Impl::Init() {
                                                : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   ASSIGN_OR_RETURN(backend_, kernels::CreateBackend(kernels::BackendOptions{
                                  .device = config_.device,
-                                 .cpu = {.num_threads = host_threads, .bf16_dot = config_.cpu_bf16_dot},
+                                 .cpu = {.num_threads = host_threads, .precision = config_.cpu_precision},
                                  .cuda_device = 0}));
   if (gpu && kernels::CudaDevices() < config_.tensor_parallel_size) {
     return absl::FailedPreconditionError(absl::StrCat("tensor_parallel_size ", config_.tensor_parallel_size,
@@ -218,7 +218,8 @@ absl::Status Engine::Impl::Init() {
   ASSIGN_OR_RETURN(model_, LlavaOnevisionModel::Load(config_.model_dir, *backend_,
                                                      config_.tensor_parallel_size > 1
                                                          ? ModelParts::kTokenEmbeddings
-                                                         : ModelParts::kLanguage));
+                                                         : ModelParts::kLanguage,
+                                                     ModelQuantization{.text = config_.quantization}));
   ASSIGN_OR_RETURN(tokenizer_, Tokenizer::Load(config_.model_dir));
   ASSIGN_OR_RETURN(auto pre_config, LoadPreprocessorConfigFor(config_.model_dir, model_->config()));
   ASSIGN_OR_RETURN(auto processor, ImageProcessor::Create(std::move(pre_config)));
@@ -266,7 +267,8 @@ absl::Status Engine::Impl::Init() {
                                     .device = config_.device,
                                     .workers = config_.vision_workers,
                                     .threads_per_worker = config_.vision_threads,
-                                    .bf16_dot = config_.cpu_bf16_dot,
+                                    .precision = config_.cpu_precision,
+                                    .quantization = config_.vision_quantization,
                                     .token_queue_tokens = queue_tokens,
                                     .encoder_cache_bytes = config_.encoder_cache_bytes};
   ASSIGN_OR_RETURN(vision_, VisionEncoder::Create(
@@ -304,7 +306,8 @@ absl::Status Engine::Impl::Init() {
                                                 ModelRunnerOptions{
                                                     .tensor_parallel_size = config_.tensor_parallel_size,
                                                     .threads = host_threads,
-                                                    .bf16_dot = config_.cpu_bf16_dot,
+                                                    .precision = config_.cpu_precision,
+                                                    .quantization = config_.quantization,
                                                     .decode_graphs = config_.cuda_graphs,
                                                     .max_batch = config_.max_running_requests,
                                                     .max_seq_len = max_model_len_}));

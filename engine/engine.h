@@ -31,6 +31,8 @@
 #include "engine/model/model_config.h"
 #include "engine/multimodal/media_preprocessor.h"
 #include "engine/prompt/prompt_input.h"
+#include "kernels/cpu/cpu_backend.h"
+#include "kernels/quantized_layout.h"
 #include "engine/sampling/sampling_params.h"
 #include "engine/sampling/stop_checker.h"
 #include "engine/structured/structured_output.h"
@@ -56,10 +58,17 @@ struct EngineConfig {
   // Ranks the language model is split over (engine/parallel/); on the CPU
   // they are threads sharing `threads`. The vision tower is not split.
   int tensor_parallel_size = 1;
-  // CPU: bf16 dot products for Linear (kernels/cpu/cpu_backend.h
-  // CpuBackendOptions::bf16_dot): ~2x the arithmetic rate where the CPU has
-  // AVX512-BF16, activations rounded to bf16 as llama.cpp does. Off: fp32.
-  bool cpu_bf16_dot = false;
+  // CPU: what Linear over float weights computes in (kernels/cpu/cpu_backend.h
+  // CpuPrecision): bf16, as every peer computes in the model's dtype
+  // (AVX512-BF16 dot products where the CPU has them, ~2x the fp32 rate), or
+  // fp32, the reference numerics of the golden tests.
+  kernels::CpuPrecision cpu_precision = kernels::CpuPrecision::kBf16;
+  // Linear weights quantized at load (kernels/quantized_layout.h): the
+  // language model's (int8 W8A8 or 4-bit; its lm_head stays 8-bit) and,
+  // separately, the vision tower's and projector's. Pre-quantized
+  // checkpoints are used as stored whatever these say.
+  kernels::WeightQuantization quantization;
+  kernels::WeightQuantization vision_quantization;
   int block_size = 16;              // tokens per KV block
   int64_t kv_cache_bytes = int64_t{2} << 30;  // K + V memory of the paged cache (CPU)
   int64_t max_batched_tokens = 8192;  // tokens per step, decodes + prefill chunks

@@ -82,14 +82,23 @@ class Backend {
   virtual void Synchronize() = 0;
 
   // ---- weights ----
-  // `w` [N, K] as this backend's Linear reads it fastest, in the same dtype
-  // (the CPU packs BF16/F16 rows into 16-row panels). When the result needs
-  // new memory, `*storage` receives it and must outlive the result; otherwise
-  // `w` itself is returned and `*storage` is left empty.
-  virtual Tensor PrepareLinearWeight(const Tensor& w, std::unique_ptr<DeviceBuffer>* storage) {
+  // `w` [N, K] as this backend's Linear reads it fastest (the CPU packs
+  // BF16/F16 rows into 16-row panels), in the same dtype, or quantized as
+  // `quantization` asks when w is a float weight (kernels/quantized_layout.h;
+  // only where SupportsQuantizedLinear). Canonical Q8/Q4 weights (from a
+  // pre-quantized checkpoint) are packed whatever `quantization` says. When
+  // the result needs new memory, `*storage` receives it and must outlive the
+  // result; otherwise `w` itself is returned and `*storage` is left empty.
+  virtual Tensor PrepareLinearWeight(const Tensor& w, const WeightQuantization& quantization,
+                                     std::unique_ptr<DeviceBuffer>* storage) {
     storage->reset();
     return w;
   }
+  Tensor PrepareLinearWeight(const Tensor& w, std::unique_ptr<DeviceBuffer>* storage) {
+    return PrepareLinearWeight(w, WeightQuantization{}, storage);
+  }
+  // Whether Linear takes Q8 / Q4 weights (prepared by PrepareLinearWeight).
+  virtual bool SupportsQuantizedLinear() const { return false; }
 
   // ---- graphs (optional) ----
   // Between BeginCapture and EndCapture, ops are recorded instead of run;
@@ -107,7 +116,8 @@ class Backend {
 
   // ---- ops ----
   // y[M,N] = x[M,K] . w[N,K]^T (+ bias[N]). x, y: F32. w, bias: BF16/F16/F32;
-  // w row-major or as returned by PrepareLinearWeight. bias may be nullptr.
+  // w row-major or as returned by PrepareLinearWeight (Q8 / Q4 only so).
+  // bias may be nullptr.
   virtual void Linear(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y) = 0;
 
   // y = x / sqrt(mean(x^2) + eps) * weight, per row. y may alias x.

@@ -8,7 +8,11 @@
 
 namespace ovserve::kernels {
 
-enum class DType : uint8_t { kF32, kF16, kBF16, kI64, kI32, kU8 };
+// kI8: plain signed bytes (safetensors "I8"). kQ8 / kQ4: a quantized Linear
+// weight [N, K] whose values, scales (and zero points) share one buffer, laid
+// out as kernels/quantized_layout.h describes; their element size is that of
+// the values alone (kQ4: none whole, see QuantizedBytes).
+enum class DType : uint8_t { kF32, kF16, kBF16, kI64, kI32, kU8, kI8, kQ8, kQ4 };
 
 constexpr size_t DTypeSize(DType dtype) {
   switch (dtype) {
@@ -18,6 +22,9 @@ constexpr size_t DTypeSize(DType dtype) {
     case DType::kI64: return 8;
     case DType::kI32: return 4;
     case DType::kU8: return 1;
+    case DType::kI8: return 1;
+    case DType::kQ8: return 1;
+    case DType::kQ4: return 0;
   }
   return 0;
 }
@@ -30,9 +37,14 @@ constexpr std::string_view DTypeName(DType dtype) {
     case DType::kI64: return "I64";
     case DType::kI32: return "I32";
     case DType::kU8: return "U8";
+    case DType::kI8: return "I8";
+    case DType::kQ8: return "Q8";
+    case DType::kQ4: return "Q4";
   }
   return "?";
 }
+
+constexpr bool IsQuantized(DType dtype) { return dtype == DType::kQ8 || dtype == DType::kQ4; }
 
 inline float Bf16ToF32(uint16_t bits) {
   const uint32_t wide = static_cast<uint32_t>(bits) << 16;
@@ -76,6 +88,30 @@ inline float F16ToF32(uint16_t half) {
   float out;
   std::memcpy(&out, &bits, sizeof(out));
   return out;
+}
+
+// float -> IEEE half, round-to-nearest-even (as torch's cast); out-of-range
+// values become inf, NaN stays NaN.
+inline uint16_t F32ToF16(float value) {
+  uint32_t bits;
+  std::memcpy(&bits, &value, sizeof(bits));
+  const auto sign = static_cast<uint16_t>((bits >> 16) & 0x8000u);
+  bits &= 0x7fffffffu;
+  if (bits > 0x7f800000u) return sign | 0x7e00u;
+  if (bits >= 0x477ff000u) return sign | 0x7c00u;  // >= 65520 rounds to inf
+  if (bits < 0x38800000u) {                         // below 2^-14: a subnormal half
+    float magnitude;
+    std::memcpy(&magnitude, &bits, sizeof(magnitude));
+    // Units of 2^-24, rounded to nearest even by the FPU (exact scaling).
+    const float units = magnitude * 16777216.0f;
+    auto rounded = static_cast<uint32_t>(units);
+    const float rest = units - static_cast<float>(rounded);
+    if (rest > 0.5f || (rest == 0.5f && (rounded & 1u) != 0)) ++rounded;
+    return sign | static_cast<uint16_t>(rounded);
+  }
+  uint32_t h = bits - ((127u - 15u) << 23);
+  h += 0xfffu + ((h >> 13) & 1u);
+  return sign | static_cast<uint16_t>(h >> 13);
 }
 
 }  // namespace ovserve::kernels

@@ -16,14 +16,15 @@ void F32(const Tensor& t, const char* what) {
 void Linear(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y) {
   F32(x, "Linear x");
   F32(y, "Linear y");
-  OVSERVE_CHECK(w.rank == 2 && IsFloating(w.dtype), "Linear w must be a 2-D float tensor");
+  OVSERVE_CHECK(w.rank == 2 && (IsFloating(w.dtype) || IsQuantized(w.dtype)),
+                "Linear w must be a 2-D float or quantized tensor");
   OVSERVE_CHECK(x.cols() == w.dim(1), "Linear: x %s vs w %s", x.ShapeString().c_str(),
                 w.ShapeString().c_str());
   OVSERVE_CHECK(y.rows() == x.rows() && y.cols() == w.dim(0), "Linear: y %s for x %s, w %s",
                 y.ShapeString().c_str(), x.ShapeString().c_str(), w.ShapeString().c_str());
   if (bias != nullptr) OVSERVE_CHECK(bias->numel() == w.dim(0), "Linear: bias size");
   OVSERVE_CHECK(w.layout == Layout::kRowMajor || w.dtype != DType::kF32,
-                "Linear: packed weights are BF16 or F16");
+                "Linear: packed weights are BF16, F16 or quantized");
 }
 
 void RmsNorm(const Tensor& x, const Tensor& weight, const Tensor& y) {

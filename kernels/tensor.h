@@ -12,6 +12,7 @@
 #include <string>
 
 #include "kernels/dtype.h"
+#include "kernels/quantized_layout.h"
 
 namespace ovserve::kernels {
 
@@ -30,6 +31,12 @@ enum class Layout : uint8_t {
   // at (k / 2) * 32 + (n % 16) * 2 + k % 2 (kernels/cpu/linear_bf16_pairs.h),
   // the operand order of AVX512-BF16 dot products.
   kPanels16Pairs,
+  // CPU, Q8 only: 16-row panels of k quads for AVX512-VNNI
+  // (kernels/cpu/linear_q8.h).
+  kPanelsQ8,
+  // CPU, Q4 only: 16-row panels of nibble-packed k octets per group
+  // (kernels/cpu/linear_q4.h).
+  kPanelsQ4,
 };
 
 struct Tensor {
@@ -41,6 +48,10 @@ struct Tensor {
   Layout layout = Layout::kRowMajor;
   int rank = 0;
   std::array<int64_t, kMaxRank> shape{};
+  // DType::kQ4 only (kernels/quantized_layout.h): columns per scale, and
+  // whether a column permutation follows the zero points.
+  int32_t group = 0;
+  bool column_order = false;
 
   Tensor() = default;
   Tensor(void* ptr, DType type, std::initializer_list<int64_t> dims, Device dev = Device::kCpu)
@@ -55,7 +66,12 @@ struct Tensor {
     for (int i = 0; i < rank; ++i) n *= shape[i];
     return n;
   }
-  size_t nbytes() const { return static_cast<size_t>(numel()) * DTypeSize(dtype); }
+  // Row-major bytes; for kQ8 / kQ4 the canonical buffer's, scales included.
+  size_t nbytes() const {
+    if (dtype == DType::kQ8) return Q8Bytes(rows(), cols());
+    if (dtype == DType::kQ4) return Q4Bytes(rows(), cols(), group, column_order);
+    return static_cast<size_t>(numel()) * DTypeSize(dtype);
+  }
   // Rows = product of all but the last dimension.
   int64_t rows() const { return rank == 0 ? 1 : numel() / shape[rank - 1]; }
   int64_t cols() const { return rank == 0 ? 1 : shape[rank - 1]; }

@@ -54,9 +54,17 @@ ABSL_FLAG(bool, cuda_graphs, true,
           "cuda: replay decode steps of up to 256 sequences as CUDA graphs; false = every step eager "
           "(vLLM's --enforce-eager)");
 ABSL_FLAG(int32_t, threads, 0, "CPU threads for the model (0 = every core)");
-ABSL_FLAG(bool, cpu_bf16_dot, false,
-          "CPU: Linear with bf16 dot products (AVX512-BF16, ~2x the fp32 rate), activations rounded "
-          "to bf16 as llama.cpp does; off = fp32 activations (the reference numerics)");
+ABSL_FLAG(std::string, cpu_precision, "bf16",
+          "CPU: what Linear over bf16/f16 weights computes in: bf16 (activations rounded to bf16, "
+          "AVX512-BF16 dot products where the CPU has them, as llama.cpp / every peer computes in the "
+          "model's dtype) or fp32 (the reference numerics)");
+ABSL_FLAG(std::string, quantization, "none",
+          "CPU: quantize the language model's Linear weights at load: none, int8 (per-channel int8 "
+          "weights, activations per token: W8A8), w4 (4-bit, a scale per 32 columns) or w4g<N> "
+          "(groups of N); the lm_head stays 8-bit. Pre-quantized checkpoints (compressed-tensors, "
+          "AWQ, GPTQ) load as stored");
+ABSL_FLAG(std::string, vision_quantization, "none",
+          "CPU: quantize the vision tower's and projector's Linear weights at load: none or int8");
 ABSL_FLAG(int32_t, tensor_parallel_size, 1,
           "ranks the language model is split over (Megatron-style; on the CPU, threads sharing --threads)");
 ABSL_FLAG(int32_t, block_size, 16, "tokens per KV-cache block");
@@ -212,7 +220,20 @@ absl::Status Serve() {
   e.cuda_graphs = absl::GetFlag(FLAGS_cuda_graphs);
   e.threads = absl::GetFlag(FLAGS_threads);
   e.tensor_parallel_size = absl::GetFlag(FLAGS_tensor_parallel_size);
-  e.cpu_bf16_dot = absl::GetFlag(FLAGS_cpu_bf16_dot);
+  if (!kernels::ParseCpuPrecision(absl::GetFlag(FLAGS_cpu_precision), &e.cpu_precision)) {
+    return absl::InvalidArgumentError(absl::StrCat("--cpu-precision \"", absl::GetFlag(FLAGS_cpu_precision),
+                                                   "\": expected bf16 or fp32"));
+  }
+  if (!kernels::ParseWeightQuantization(absl::GetFlag(FLAGS_quantization), &e.quantization)) {
+    return absl::InvalidArgumentError(absl::StrCat("--quantization \"", absl::GetFlag(FLAGS_quantization),
+                                                   "\": expected none, int8, w4 or w4g<N> (N a multiple of 8)"));
+  }
+  if (!kernels::ParseWeightQuantization(absl::GetFlag(FLAGS_vision_quantization), &e.vision_quantization) ||
+      e.vision_quantization.kind == kernels::WeightQuantization::Kind::kW4) {
+    return absl::InvalidArgumentError(absl::StrCat("--vision-quantization \"",
+                                                   absl::GetFlag(FLAGS_vision_quantization),
+                                                   "\": expected none or int8"));
+  }
   if (e.tensor_parallel_size < 1) return absl::InvalidArgumentError("--tensor-parallel-size must be >= 1");
   e.block_size = absl::GetFlag(FLAGS_block_size);
   e.kv_cache_bytes = absl::GetFlag(FLAGS_kv_cache_bytes);
@@ -241,13 +262,14 @@ absl::Status Serve() {
     ASSIGN_OR_RETURN(e.model_dir, EnsureDemoModel());
   }
   spdlog::info(fmt::runtime(
-                   "config: model={} device={} gpu_memory_fraction={} cuda_graphs={} host={} port={} http_port={} metrics_port={} threads={} tensor_parallel_size={} cpu_bf16_dot={} block_size={} "
+                   "config: model={} device={} gpu_memory_fraction={} cuda_graphs={} host={} port={} http_port={} metrics_port={} threads={} tensor_parallel_size={} cpu_precision={} quantization={} vision_quantization={} block_size={} "
                    "kv_cache_bytes={} max_batched_tokens={} max_running_requests={} max_model_len={} "
                    "prefix_caching={} vision_workers={} vision_threads={} token_queue_tokens={} "
                    "encoder_cache_bytes={} max_waiting_requests={} max_waiting_media_bytes={} default_max_tokens={} "
                    "max_receive_bytes={} tls={} mtls={} api_key={} reload_interval_ms={} drain_timeout_ms={}"),
                e.model_dir.string(), absl::GetFlag(FLAGS_device), e.gpu_memory_fraction, e.cuda_graphs, options.host, options.port, options.http_port, options.metrics_port, e.threads,
-               e.tensor_parallel_size, e.cpu_bf16_dot, e.block_size, e.kv_cache_bytes, e.max_batched_tokens, e.max_running_requests,
+               e.tensor_parallel_size, kernels::CpuPrecisionName(e.cpu_precision),
+               absl::GetFlag(FLAGS_quantization), absl::GetFlag(FLAGS_vision_quantization), e.block_size, e.kv_cache_bytes, e.max_batched_tokens, e.max_running_requests,
                e.max_model_len, e.enable_prefix_caching, e.vision_workers, e.vision_threads,
                e.token_queue_tokens, e.encoder_cache_bytes, e.max_waiting_requests,
                e.max_waiting_media_bytes, options.default_max_tokens,

@@ -11,6 +11,7 @@
 // tests do. Both write DIR/result.json and DIR/last_logits.f32 with --out
 // (engine/runner/run_output.h has the contract).
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -44,6 +45,9 @@ ABSL_FLAG(std::string, out, "", "write result.json and last_logits.f32 to this f
 ABSL_FLAG(int64_t, max_tokens, 64, "maximum new tokens (prompt mode)");
 ABSL_FLAG(int32_t, threads, 0, "CPU threads (0 = all cores)");
 ABSL_FLAG(std::string, device, "cpu", "where the model runs: cpu or cuda (GPU 0)");
+ABSL_FLAG(std::string, cpu_precision, "bf16", "CPU Linear numerics: bf16 (default) or fp32 (the reference)");
+ABSL_FLAG(std::string, quantization, "none", "language model weights: none, int8 (W8A8), w4 or w4g<N>");
+ABSL_FLAG(std::string, vision_quantization, "none", "vision tower and projector weights: none or int8");
 ABSL_FLAG(int64_t, num_frames, 0, "frames sampled from --video (0 = the maximum, 32; more is capped)");
 ABSL_FLAG(std::vector<std::string>, image, {}, "image file, repeatable (--image a.jpg --image b.png)");
 ABSL_FLAG(std::vector<std::string>, video, {}, "video file");
@@ -105,9 +109,21 @@ absl::Status Run() {
   }
 
   ASSIGN_OR_RETURN(const kernels::Device device, kernels::ParseDevice(absl::GetFlag(FLAGS_device)));
+  kernels::CpuPrecision precision;
+  if (!kernels::ParseCpuPrecision(absl::GetFlag(FLAGS_cpu_precision), &precision)) {
+    return absl::InvalidArgumentError("--cpu-precision: expected bf16 or fp32");
+  }
+  engine::ModelQuantization quantization;
+  if (!kernels::ParseWeightQuantization(absl::GetFlag(FLAGS_quantization), &quantization.text) ||
+      !kernels::ParseWeightQuantization(absl::GetFlag(FLAGS_vision_quantization), &quantization.vision)) {
+    return absl::InvalidArgumentError("--quantization: none, int8, w4 or w4g<N>; --vision-quantization: none or int8");
+  }
   ASSIGN_OR_RETURN(auto backend, kernels::CreateBackend(kernels::BackendOptions{
-                                     .device = device, .cpu = {.num_threads = absl::GetFlag(FLAGS_threads)}, .cuda_device = 0}));
-  ASSIGN_OR_RETURN(auto model, engine::LlavaOnevisionModel::Load(model_dir, *backend));
+                                     .device = device,
+                                     .cpu = {.num_threads = absl::GetFlag(FLAGS_threads), .precision = precision},
+                                     .cuda_device = 0}));
+  ASSIGN_OR_RETURN(auto model, engine::LlavaOnevisionModel::Load(model_dir, *backend, engine::ModelParts::kAll,
+                                                                 quantization));
   ASSIGN_OR_RETURN(auto tokenizer, engine::Tokenizer::Load(model_dir));
   std::fprintf(stderr, "ovserve-run: loaded %s (%.1f MB of weights, %s, cpu %s)\n", model_dir.c_str(),
                static_cast<double>(model->checkpoint().total_tensor_bytes()) / 1e6,
@@ -191,8 +207,12 @@ int main(int argc, char** argv) {
     }
     if (a.empty()) continue;
     if (a == "--case" || a.rfind("--case=", 0) == 0) a = "--case_dir" + a.substr(6);
-    if (a == "--max-tokens" || a.rfind("--max-tokens=", 0) == 0) a = "--max_tokens" + a.substr(12);
-    if (a == "--num-frames" || a.rfind("--num-frames=", 0) == 0) a = "--num_frames" + a.substr(12);
+    if (a.rfind("--", 0) == 0) {  // --max-tokens -> --max_tokens (the name only, not a value)
+      const size_t end = std::min(a.find('='), a.size());
+      for (size_t c = 2; c < end; ++c) {
+        if (a[c] == '-') a[c] = '_';
+      }
+    }
     storage.push_back(a);
   }
   std::vector<char*> args;

@@ -128,4 +128,9 @@ absl::Status ParseQwen2Fields(const KeyReader& r, TextConfig* text);
 // SiglipVisionConfig's fields (transformers defaults), without model_type.
 absl::Status ParseSiglipVisionFields(const KeyReader& r, VisionConfig* vision);
 
+// A `quantization_config` object (quantization_config.h). Errors name the
+// key: INVALID_ARGUMENT when malformed, UNIMPLEMENTED for a method, bit width
+// or layout ovserve does not load. `out` is reset to kNone on error.
+absl::Status ParseQuantizationConfig(const KeyReader& r, QuantizationConfig* out);
+
 }  // namespace ovserve::engine::config_internal

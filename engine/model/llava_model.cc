@@ -1,5 +1,10 @@
 #include "engine/model/llava_model.h"
 
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "engine/model/visual_packing.h"
 #include "engine/util/status_macros.h"
@@ -23,14 +28,64 @@ absl::Status CheckPixelShape(const VisionConfig& vc, const Tensor& px) {
   return absl::OkStatus();
 }
 
+// Quantized weights need a backend with quantized Linear kernels, and a
+// 4-bit group must divide every quantized weight's columns.
+absl::Status CheckQuantization(const LlavaWeights& w, const ModelQuantization& quantization,
+                               kernels::Backend& backend) {
+  std::vector<std::pair<std::string, const Tensor*>> text, vision;
+  for (size_t i = 0; i < w.text.layers.size(); ++i) {
+    const Qwen2LayerWeights& l = w.text.layers[i];
+    const std::string layer = absl::StrCat("language model layer ", i, " ");
+    for (const auto& [name, t] : {std::pair{"q_proj", &l.q_w}, {"k_proj", &l.k_w}, {"v_proj", &l.v_w},
+                                  {"o_proj", &l.o_w}, {"gate_proj", &l.gate_w}, {"up_proj", &l.up_w},
+                                  {"down_proj", &l.down_w}}) {
+      text.emplace_back(layer + name, t);
+    }
+  }
+  for (size_t i = 0; i < w.vision.layers.size(); ++i) {
+    const SiglipLayerWeights& l = w.vision.layers[i];
+    const std::string layer = absl::StrCat("vision tower layer ", i, " ");
+    for (const auto& [name, t] : {std::pair{"q_proj", &l.q_w}, {"k_proj", &l.k_w}, {"v_proj", &l.v_w},
+                                  {"out_proj", &l.out_w}, {"fc1", &l.fc1_w}, {"fc2", &l.fc2_w}}) {
+      vision.emplace_back(layer + name, t);
+    }
+  }
+  vision.emplace_back("projector linear_1", &w.projector.linear1_w);
+  vision.emplace_back("projector linear_2", &w.projector.linear2_w);
+  auto quantized = [](const auto& e) { return kernels::IsQuantized(e.second->dtype); };
+  const bool stored_quantized = std::any_of(text.begin(), text.end(), quantized) ||
+                                std::any_of(vision.begin(), vision.end(), quantized);
+  if ((stored_quantized || !quantization.text.none() || !quantization.vision.none()) &&
+      !backend.SupportsQuantizedLinear()) {
+    return absl::UnimplementedError(absl::StrCat(
+        "quantized weights (", stored_quantized ? "a pre-quantized checkpoint" : "--quantization",
+        ") need the CPU backend: the ", std::string(backend.name()), " backend has no quantized Linear yet"));
+  }
+  if (quantization.vision.kind == kernels::WeightQuantization::Kind::kW4) {
+    return absl::InvalidArgumentError("vision quantization supports none or int8, not 4-bit");
+  }
+  if (quantization.text.kind == kernels::WeightQuantization::Kind::kW4) {
+    for (const auto& [name, t] : text) {
+      if (t->dim(1) % quantization.text.group != 0) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "4-bit quantization group ", quantization.text.group, " does not divide the ", t->dim(1),
+            " columns of ", name, " ", t->ShapeString(), "; pick a group that does (e.g. w4g32)"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<LlavaOnevisionModel>> LlavaOnevisionModel::Load(
-    const std::filesystem::path& model_dir, kernels::Backend& backend, ModelParts parts) {
+    const std::filesystem::path& model_dir, kernels::Backend& backend, ModelParts parts,
+    const ModelQuantization& quantization) {
   std::unique_ptr<LlavaOnevisionModel> model(new LlavaOnevisionModel(backend));
   ASSIGN_OR_RETURN(model->config_, LoadModelConfig(model_dir));
   ASSIGN_OR_RETURN(model->checkpoint_, Checkpoint::Open(model_dir));
   ASSIGN_OR_RETURN(model->weights_, BindLlavaWeights(*model->checkpoint_, model->config_));
+  RETURN_IF_ERROR(CheckQuantization(model->weights_, quantization, backend));
   if (model->weights_.image_newline.data == nullptr) {
     return absl::UnimplementedError(
         "checkpoint has no image_newline (use_image_newline_parameter=false): not supported");
@@ -53,12 +108,12 @@ absl::StatusOr<std::unique_ptr<LlavaOnevisionModel>> LlavaOnevisionModel::Load(
     // packed-weight path must not drop pages the host views still map.
     w.vision.source = w.projector.source = w.text.source = nullptr;
   }
-  model->vision_tower_ =
-      std::make_unique<SiglipVisionTower>(model->config_, model->weights_.vision, backend);
-  model->projector_ =
-      std::make_unique<MultimodalProjector>(model->config_, model->weights_.projector, backend);
-  model->language_model_ =
-      std::make_unique<Qwen2Model>(model->config_.text, model->weights_.text, backend);
+  model->vision_tower_ = std::make_unique<SiglipVisionTower>(model->config_, model->weights_.vision,
+                                                             backend, quantization.vision);
+  model->projector_ = std::make_unique<MultimodalProjector>(model->config_, model->weights_.projector,
+                                                            backend, quantization.vision);
+  model->language_model_ = std::make_unique<Qwen2Model>(model->config_.text, model->weights_.text,
+                                                        backend, nullptr, quantization.text);
   return model;
 }
 

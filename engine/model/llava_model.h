@@ -40,13 +40,22 @@ struct VisualInput {
 // token embeddings when tensor-parallel ranks hold the decoder.
 enum class ModelParts { kAll, kVision, kLanguage, kTokenEmbeddings };
 
+// Linear weights quantized when prepared (kernels/quantized_layout.h): the
+// language model's decoder layers, and the vision tower's and projector's.
+struct ModelQuantization {
+  kernels::WeightQuantization text;
+  kernels::WeightQuantization vision;
+};
+
 class LlavaOnevisionModel {
  public:
   // Loads `model_dir`; errors name the file / tensor at fault. Modules left
-  // out of `parts` must not be run on a GPU backend.
+  // out of `parts` must not be run on a GPU backend. Quantization the backend
+  // cannot run, or a 4-bit group that does not divide a weight's columns, is
+  // INVALID_ARGUMENT / UNIMPLEMENTED naming the weight.
   static absl::StatusOr<std::unique_ptr<LlavaOnevisionModel>> Load(
       const std::filesystem::path& model_dir, kernels::Backend& backend,
-      ModelParts parts = ModelParts::kAll);
+      ModelParts parts = ModelParts::kAll, const ModelQuantization& quantization = {});
 
   const LlavaOnevisionConfig& config() const { return config_; }
   const Checkpoint& checkpoint() const { return *checkpoint_; }

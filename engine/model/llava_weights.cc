@@ -1,8 +1,10 @@
 #include "engine/model/llava_weights.h"
 
 #include <initializer_list>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -73,10 +75,45 @@ bool IsFloating(DType dtype) {
   return dtype == DType::kBF16 || dtype == DType::kF16 || dtype == DType::kF32;
 }
 
+// `name` in the other llava-hf layout (legacy <-> transformers 4.52+), or
+// empty when it belongs to neither.
+std::string OtherLayoutName(const std::string& name) {
+  const Layout legacy = LegacyLayout();
+  const Layout current = NewLayout();
+  for (const auto& [from, to] : {std::pair{&legacy.text, &current.text}, {&legacy.vision, &current.vision},
+                                 {&legacy.projector, &current.projector}, {&current.text, &legacy.text},
+                                 {&current.vision, &legacy.vision}, {&current.projector, &legacy.projector}}) {
+    if (name.compare(0, from->size(), *from) == 0) return *to + name.substr(from->size());
+  }
+  return std::string();
+}
+
+// Whether a Linear the config quantizes must be stored quantized (the
+// language model's layers) or may have been left in floating point by the
+// quantizer (the vision tower and projector, which tools usually skip).
+enum class QuantizedForm { kRequired, kIfPresent };
+
 // Looks up tensors by name and checks their shape and dtype.
 class Binder {
  public:
-  explicit Binder(const Checkpoint& checkpoint) : checkpoint_(checkpoint) {}
+  // `storage` receives the quantized weights; null when the config has no
+  // quantization.
+  Binder(const Checkpoint& checkpoint, const QuantizationConfig& quantization, QuantizedWeightStorage* storage)
+      : checkpoint_(checkpoint), quantization_(quantization), storage_(storage) {}
+
+  // Linear `module`'s weight ([n, k] in floating point): its quantized form
+  // when the config quantizes the module (and, for kIfPresent, the checkpoint
+  // holds it so), else `module`.weight.
+  absl::Status BindLinear(const std::string& module, int64_t n, int64_t k, QuantizedForm form, Tensor* out) const {
+    const QuantizedLinearFormat* format =
+        storage_ == nullptr ? nullptr : quantization_.FormatFor(module, OtherLayoutName(module));
+    if (format != nullptr &&
+        (form == QuantizedForm::kRequired || HasQuantizedLinear(checkpoint_, module, *format))) {
+      ASSIGN_OR_RETURN(*out, LoadQuantizedLinear(checkpoint_, module, n, k, *format, *storage_));
+      return absl::OkStatus();
+    }
+    return Bind(module + ".weight", {n, k}, out);
+  }
 
   absl::Status Bind(const std::string& name, std::initializer_list<int64_t> shape,
                     Tensor* out) const {
@@ -110,6 +147,8 @@ class Binder {
 
  private:
   const Checkpoint& checkpoint_;
+  const QuantizationConfig& quantization_;
+  QuantizedWeightStorage* storage_;
 };
 
 absl::Status BindVision(const Binder& b, const Layout& layout, const VisionConfig& config,
@@ -118,6 +157,7 @@ absl::Status BindVision(const Binder& b, const Layout& layout, const VisionConfi
   const int64_t vi = config.intermediate_size;
   const int64_t p = config.patch_size;
   const std::string& root = layout.vision;
+  constexpr QuantizedForm kIfPresent = QuantizedForm::kIfPresent;
   RETURN_IF_ERROR(b.Bind(root + "embeddings.patch_embedding.weight",
                          {vh, config.num_channels, p, p}, &out->patch_embedding_w));
   RETURN_IF_ERROR(b.Bind(root + "embeddings.patch_embedding.bias", {vh}, &out->patch_embedding_b));
@@ -130,19 +170,19 @@ absl::Status BindVision(const Binder& b, const Layout& layout, const VisionConfi
     SiglipLayerWeights& layer = out->layers[static_cast<size_t>(i)];
     RETURN_IF_ERROR(b.Bind(prefix + "layer_norm1.weight", {vh}, &layer.layer_norm1_w));
     RETURN_IF_ERROR(b.Bind(prefix + "layer_norm1.bias", {vh}, &layer.layer_norm1_b));
-    RETURN_IF_ERROR(b.Bind(prefix + "self_attn.q_proj.weight", {vh, vh}, &layer.q_w));
+    RETURN_IF_ERROR(b.BindLinear(prefix + "self_attn.q_proj", vh, vh, kIfPresent, &layer.q_w));
     RETURN_IF_ERROR(b.Bind(prefix + "self_attn.q_proj.bias", {vh}, &layer.q_b));
-    RETURN_IF_ERROR(b.Bind(prefix + "self_attn.k_proj.weight", {vh, vh}, &layer.k_w));
+    RETURN_IF_ERROR(b.BindLinear(prefix + "self_attn.k_proj", vh, vh, kIfPresent, &layer.k_w));
     RETURN_IF_ERROR(b.Bind(prefix + "self_attn.k_proj.bias", {vh}, &layer.k_b));
-    RETURN_IF_ERROR(b.Bind(prefix + "self_attn.v_proj.weight", {vh, vh}, &layer.v_w));
+    RETURN_IF_ERROR(b.BindLinear(prefix + "self_attn.v_proj", vh, vh, kIfPresent, &layer.v_w));
     RETURN_IF_ERROR(b.Bind(prefix + "self_attn.v_proj.bias", {vh}, &layer.v_b));
-    RETURN_IF_ERROR(b.Bind(prefix + "self_attn.out_proj.weight", {vh, vh}, &layer.out_w));
+    RETURN_IF_ERROR(b.BindLinear(prefix + "self_attn.out_proj", vh, vh, kIfPresent, &layer.out_w));
     RETURN_IF_ERROR(b.Bind(prefix + "self_attn.out_proj.bias", {vh}, &layer.out_b));
     RETURN_IF_ERROR(b.Bind(prefix + "layer_norm2.weight", {vh}, &layer.layer_norm2_w));
     RETURN_IF_ERROR(b.Bind(prefix + "layer_norm2.bias", {vh}, &layer.layer_norm2_b));
-    RETURN_IF_ERROR(b.Bind(prefix + "mlp.fc1.weight", {vi, vh}, &layer.fc1_w));
+    RETURN_IF_ERROR(b.BindLinear(prefix + "mlp.fc1", vi, vh, kIfPresent, &layer.fc1_w));
     RETURN_IF_ERROR(b.Bind(prefix + "mlp.fc1.bias", {vi}, &layer.fc1_b));
-    RETURN_IF_ERROR(b.Bind(prefix + "mlp.fc2.weight", {vh, vi}, &layer.fc2_w));
+    RETURN_IF_ERROR(b.BindLinear(prefix + "mlp.fc2", vh, vi, kIfPresent, &layer.fc2_w));
     RETURN_IF_ERROR(b.Bind(prefix + "mlp.fc2.bias", {vh}, &layer.fc2_b));
   }
   // A layer past the config's count means the tower's config (for lmms-lab,
@@ -169,8 +209,8 @@ absl::Status BindProjector(const Binder& b, const Layout& layout,
   const std::string& root = layout.projector;
   const std::string linear1 = root + layout.projector_linear1;
   const std::string linear2 = root + layout.projector_linear2;
-  RETURN_IF_ERROR(b.Bind(linear1 + ".weight", {th, vh}, &out->linear1_w));
-  RETURN_IF_ERROR(b.Bind(linear2 + ".weight", {th, th}, &out->linear2_w));
+  RETURN_IF_ERROR(b.BindLinear(linear1, th, vh, QuantizedForm::kIfPresent, &out->linear1_w));
+  RETURN_IF_ERROR(b.BindLinear(linear2, th, th, QuantizedForm::kIfPresent, &out->linear2_w));
   if (config.projector_bias) {
     RETURN_IF_ERROR(b.Bind(linear1 + ".bias", {th}, &out->linear1_b));
     RETURN_IF_ERROR(b.Bind(linear2 + ".bias", {th}, &out->linear2_b));
@@ -186,6 +226,7 @@ absl::Status BindText(const Binder& b, const Layout& layout, const LlavaOnevisio
   const int64_t q_dim = text.num_attention_heads * text.head_dim;
   const int64_t kv_dim = text.num_key_value_heads * text.head_dim;
   const std::string& root = layout.text;
+  constexpr QuantizedForm kRequired = QuantizedForm::kRequired;
   // All stored rows stay bound for the lookups; the LM head is cut to
   // vocab_size rows (lmms-lab: the tokenizer's length) without a copy.
   RETURN_IF_ERROR(b.Bind(root + "embed_tokens.weight", {text.stored_rows(), th}, &out->embed_tokens));
@@ -195,18 +236,18 @@ absl::Status BindText(const Binder& b, const Layout& layout, const LlavaOnevisio
     const std::string prefix = absl::StrCat(root, "layers.", i, ".");
     Qwen2LayerWeights& layer = out->layers[static_cast<size_t>(i)];
     RETURN_IF_ERROR(b.Bind(prefix + "input_layernorm.weight", {th}, &layer.input_layernorm_w));
-    RETURN_IF_ERROR(b.Bind(prefix + "self_attn.q_proj.weight", {q_dim, th}, &layer.q_w));
+    RETURN_IF_ERROR(b.BindLinear(prefix + "self_attn.q_proj", q_dim, th, kRequired, &layer.q_w));
     RETURN_IF_ERROR(b.Bind(prefix + "self_attn.q_proj.bias", {q_dim}, &layer.q_b));
-    RETURN_IF_ERROR(b.Bind(prefix + "self_attn.k_proj.weight", {kv_dim, th}, &layer.k_w));
+    RETURN_IF_ERROR(b.BindLinear(prefix + "self_attn.k_proj", kv_dim, th, kRequired, &layer.k_w));
     RETURN_IF_ERROR(b.Bind(prefix + "self_attn.k_proj.bias", {kv_dim}, &layer.k_b));
-    RETURN_IF_ERROR(b.Bind(prefix + "self_attn.v_proj.weight", {kv_dim, th}, &layer.v_w));
+    RETURN_IF_ERROR(b.BindLinear(prefix + "self_attn.v_proj", kv_dim, th, kRequired, &layer.v_w));
     RETURN_IF_ERROR(b.Bind(prefix + "self_attn.v_proj.bias", {kv_dim}, &layer.v_b));
-    RETURN_IF_ERROR(b.Bind(prefix + "self_attn.o_proj.weight", {th, q_dim}, &layer.o_w));
+    RETURN_IF_ERROR(b.BindLinear(prefix + "self_attn.o_proj", th, q_dim, kRequired, &layer.o_w));
     RETURN_IF_ERROR(b.Bind(prefix + "post_attention_layernorm.weight", {th},
                            &layer.post_attention_layernorm_w));
-    RETURN_IF_ERROR(b.Bind(prefix + "mlp.gate_proj.weight", {ti, th}, &layer.gate_w));
-    RETURN_IF_ERROR(b.Bind(prefix + "mlp.up_proj.weight", {ti, th}, &layer.up_w));
-    RETURN_IF_ERROR(b.Bind(prefix + "mlp.down_proj.weight", {th, ti}, &layer.down_w));
+    RETURN_IF_ERROR(b.BindLinear(prefix + "mlp.gate_proj", ti, th, kRequired, &layer.gate_w));
+    RETURN_IF_ERROR(b.BindLinear(prefix + "mlp.up_proj", ti, th, kRequired, &layer.up_w));
+    RETURN_IF_ERROR(b.BindLinear(prefix + "mlp.down_proj", th, ti, kRequired, &layer.down_w));
   }
   RETURN_IF_ERROR(b.Bind(root + "norm.weight", {th}, &out->norm_w));
   // Tied checkpoints may still carry an lm_head copy; transformers ignores it
@@ -225,7 +266,9 @@ absl::Status BindText(const Binder& b, const Layout& layout, const LlavaOnevisio
 absl::StatusOr<LlavaWeights> BindLlavaWeights(const Checkpoint& checkpoint,
                                               const LlavaOnevisionConfig& config) {
   ASSIGN_OR_RETURN(const Layout layout, DetectLayout(checkpoint, config.format));
-  const Binder binder(checkpoint);
+  std::shared_ptr<QuantizedWeightStorage> storage;
+  if (!config.quantization.none()) storage = std::make_shared<QuantizedWeightStorage>();
+  const Binder binder(checkpoint, config.quantization, storage.get());
   LlavaWeights weights;
   RETURN_IF_ERROR(BindVision(binder, layout, config.vision, &weights.vision));
   RETURN_IF_ERROR(BindProjector(binder, layout, config, &weights.projector));
@@ -235,6 +278,10 @@ absl::StatusOr<LlavaWeights> BindLlavaWeights(const Checkpoint& checkpoint,
   }
   RETURN_IF_ERROR(BindText(binder, layout, config, &weights.text));
   weights.vision.source = weights.projector.source = weights.text.source = &checkpoint;
+  if (storage != nullptr && storage->total_bytes() > 0) {
+    weights.quantization = config.quantization.description;
+    weights.quantized_storage = std::move(storage);
+  }
   return weights;
 }
 

@@ -3,11 +3,17 @@
 //
 // Views point into the checkpoint's memory maps (weights stay in their stored
 // dtype, bf16 for the published models); the Checkpoint must outlive them.
+// A pre-quantized checkpoint's Linear weights (config.json's
+// quantization_config, quantization_config.h) are converted to kQ8 / kQ4
+// buffers owned by LlavaWeights::quantized_storage instead.
 
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "engine/model/model_config.h"
+#include "engine/model/quantized_checkpoint.h"
 #include "engine/model/safetensors.h"
 #include "kernels/tensor.h"
 
@@ -60,6 +66,13 @@ struct LlavaWeights {
   ProjectorWeights projector;
   kernels::Tensor image_newline;  // [th]
   Qwen2Weights text;
+  // The quantization method the Linear weights were loaded in, for logs
+  // ("compressed-tensors int8", "awq w4 g128", "gptq w4 g128 act-order");
+  // empty when every weight is in floating point.
+  std::string quantization;
+  // Owns the kQ8 / kQ4 buffers of the quantized views (null when there are
+  // none); shared, so copies and moves of these weights keep them alive.
+  std::shared_ptr<const QuantizedWeightStorage> quantized_storage;
 };
 
 // Binds every tensor the config calls for, checking name, shape and dtype
@@ -68,6 +81,12 @@ struct LlavaWeights {
 // `vision_tower.vision_model.*`, `multi_modal_projector.*`) and the newer
 // transformers layout (`model.language_model.*`, `model.vision_tower.*`,
 // `model.multi_modal_projector.*`, top-level `lm_head.weight`).
+// When config.quantization is set, the language model's decoder-layer Linears
+// (q/k/v/o, gate/up/down) it does not leave in floating point must be stored
+// quantized and come back as kQ8 / kQ4 (quantized_checkpoint.h); a vision
+// tower or projector Linear does so when the config quantizes it and the
+// checkpoint holds it quantized. Embeddings, norms, biases and the LM head
+// stay as stored.
 absl::StatusOr<LlavaWeights> BindLlavaWeights(const Checkpoint& checkpoint,
                                               const LlavaOnevisionConfig& config);
 

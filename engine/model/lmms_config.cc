@@ -181,6 +181,10 @@ absl::StatusOr<LlavaOnevisionConfig> ParseLmmsConfig(std::string_view json_text,
     config.text.model_type = "qwen2";
     RETURN_IF_ERROR(config_internal::ParseQwen2Fields(r, &config.text));
     config.tie_word_embeddings = config.text.tie_word_embeddings;
+    if (r.Find("quantization_config") != nullptr) {
+      ASSIGN_OR_RETURN(const KeyReader quantization, r.Object("quantization_config"));
+      RETURN_IF_ERROR(config_internal::ParseQuantizationConfig(quantization, &config.quantization));
+    }
 
     // The builder's resize_token_embeddings(len(tokenizer)) cuts embeddings
     // and LM head; the placeholder ids sit in the rows past the cut, which the

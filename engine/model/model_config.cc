@@ -233,6 +233,14 @@ absl::Status ParseTopLevel(const KeyReader& r, LlavaOnevisionConfig* config) {
   // the fallback for configs that only carry it there.
   ASSIGN_OR_RETURN(config->tie_word_embeddings,
                    r.Bool("tie_word_embeddings", config->text.tie_word_embeddings));
+  // Quantizers save the method at the top level; some exports of the
+  // language model alone leave it in text_config.
+  for (const KeyReader* holder : {&r, &text}) {
+    if (holder->Find("quantization_config") == nullptr) continue;
+    ASSIGN_OR_RETURN(const KeyReader quantization, holder->Object("quantization_config"));
+    RETURN_IF_ERROR(config_internal::ParseQuantizationConfig(quantization, &config->quantization));
+    break;
+  }
   return absl::OkStatus();
 }
 

@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "engine/model/checkpoint_format.h"
+#include "engine/model/quantization_config.h"
 #include "engine/multimodal/anyres_geometry.h"
 
 namespace ovserve::engine {
@@ -80,6 +81,9 @@ struct LlavaOnevisionConfig {
   bool projector_bias = true;
   bool tie_word_embeddings = false;  // top-level value wins over text_config's when present
   bool use_image_newline_parameter = true;
+  // A pre-quantized checkpoint's `quantization_config` (top level, or inside
+  // text_config); kNone for a floating-point checkpoint.
+  QuantizationConfig quantization;
 };
 
 // Parses the text of a Hugging Face format config.json. Errors name the

@@ -22,14 +22,16 @@ class PreparedLinears {
  public:
   bool prepared() const { return prepared_; }
 
-  // Replaces each *w with its prepared view (same shape and dtype). `source`
-  // (may be null): the checkpoint the views map, whose copied pages to drop.
+  // Replaces each *w with its prepared view (same shape; same dtype, or
+  // quantized as `quantization` asks). `source` (may be null): the checkpoint
+  // the views map, whose copied pages to drop. May be called again for
+  // other weights (another quantization).
   void Prepare(kernels::Backend& backend, const std::vector<kernels::Tensor*>& weights,
-               const Checkpoint* source) {
+               const Checkpoint* source, const kernels::WeightQuantization& quantization = {}) {
     for (kernels::Tensor* w : weights) {
       const kernels::Tensor original = *w;
       std::unique_ptr<kernels::DeviceBuffer> storage;
-      *w = backend.PrepareLinearWeight(original, &storage);
+      *w = backend.PrepareLinearWeight(original, quantization, &storage);
       if (storage == nullptr) continue;
       storage_.push_back(std::move(storage));
       if (source != nullptr) source->DropPages(original.data, original.nbytes());

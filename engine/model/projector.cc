@@ -3,8 +3,10 @@
 namespace ovserve::engine {
 
 MultimodalProjector::MultimodalProjector(const LlavaOnevisionConfig& config,
-                                         const ProjectorWeights& weights, kernels::Backend& backend)
+                                         const ProjectorWeights& weights, kernels::Backend& backend,
+                                         const kernels::WeightQuantization& quantization)
     : weights_(weights),
+      quantization_(quantization),
       backend_(backend),
       arena_(backend),
       text_hidden_(config.text.hidden_size),
@@ -14,7 +16,7 @@ MultimodalProjector::MultimodalProjector(const LlavaOnevisionConfig& config,
 
 void MultimodalProjector::PrepareLinears() {
   if (!linears_.prepared()) {
-    linears_.Prepare(backend_, {&weights_.linear1_w, &weights_.linear2_w}, weights_.source);
+    linears_.Prepare(backend_, {&weights_.linear1_w, &weights_.linear2_w}, weights_.source, quantization_);
   }
 }
 

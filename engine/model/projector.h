@@ -14,7 +14,7 @@ namespace ovserve::engine {
 class MultimodalProjector {
  public:
   MultimodalProjector(const LlavaOnevisionConfig& config, const ProjectorWeights& weights,
-                      kernels::Backend& backend);
+                      kernels::Backend& backend, const kernels::WeightQuantization& quantization = {});
 
   // x[N, vision_hidden] -> out[N, text_hidden] (both F32).
   void Forward(const kernels::Tensor& x, const kernels::Tensor& out);
@@ -25,6 +25,7 @@ class MultimodalProjector {
  private:
   ProjectorWeights weights_;  // views; the Linear ones prepared on first use
   PreparedLinears linears_;
+  kernels::WeightQuantization quantization_;
   kernels::Backend& backend_;
   ActivationArena arena_;
   int64_t text_hidden_;

@@ -12,8 +12,15 @@ namespace ovserve::engine {
 using kernels::Tensor;
 
 Qwen2Model::Qwen2Model(const TextConfig& config, const Qwen2Weights& weights,
-                       kernels::Backend& backend, const TensorParallelRank* tp)
-    : config_(config), tp_(tp), weights_(weights), backend_(backend), arena_(backend), batch_arena_(backend) {}
+                       kernels::Backend& backend, const TensorParallelRank* tp,
+                       const kernels::WeightQuantization& quantization)
+    : config_(config),
+      tp_(tp),
+      quantization_(quantization),
+      weights_(weights),
+      backend_(backend),
+      arena_(backend),
+      batch_arena_(backend) {}
 
 void Qwen2Model::AllReduce(const Tensor& t) {
   if (tp_ == nullptr) return;
@@ -28,9 +35,11 @@ void Qwen2Model::PrepareLinears() {
   for (Qwen2LayerWeights& l : weights_.layers) {
     for (Tensor* w : {&l.q_w, &l.k_w, &l.v_w, &l.o_w, &l.gate_w, &l.up_w, &l.down_w}) weights.push_back(w);
   }
+  linears_.Prepare(backend_, weights, weights_.source, quantization_);
   // A tied head is prepared apart from embed_tokens, which the gather reads by row.
-  weights.push_back(&weights_.lm_head);
-  linears_.Prepare(backend_, weights, weights_.source);
+  kernels::WeightQuantization head = quantization_;
+  if (head.kind == kernels::WeightQuantization::Kind::kW4) head = {kernels::WeightQuantization::Kind::kInt8, 0};
+  linears_.Prepare(backend_, {&weights_.lm_head}, weights_.source, head);
 }
 
 KvCacheShape Qwen2Model::CacheShape(int block_size) const {

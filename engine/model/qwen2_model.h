@@ -31,8 +31,12 @@ struct TensorParallelRank {
 class Qwen2Model {
  public:
   // `tp` (may be null: the whole model on one device) must outlive the model.
+  // `quantization`: of the decoder layers' Linear weights when prepared; the
+  // lm_head then stays 8-bit (int8 also for w4: 4-bit logits cost accuracy
+  // where one Linear of 24+ matters most).
   Qwen2Model(const TextConfig& config, const Qwen2Weights& weights, kernels::Backend& backend,
-             const TensorParallelRank* tp = nullptr);
+             const TensorParallelRank* tp = nullptr,
+             const kernels::WeightQuantization& quantization = {});
 
   const TextConfig& config() const { return config_; }
 
@@ -73,6 +77,7 @@ class Qwen2Model {
 
   const TextConfig config_;
   const TensorParallelRank* tp_;
+  kernels::WeightQuantization quantization_;
   Qwen2Weights weights_;  // views; the Linear ones replaced by prepared ones
   PreparedLinears linears_;
   kernels::Backend& backend_;

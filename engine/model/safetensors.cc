@@ -36,7 +36,7 @@ constexpr char kSingleFileName[] = "model.safetensors";
 // than being called corrupt.
 const std::set<std::string_view>& KnownUnsupportedDtypes() {
   static const auto* const kDtypes = new std::set<std::string_view>{
-      "BOOL", "I8", "I16", "U16", "U32", "U64", "F64", "F8_E4M3", "F8_E5M2", "F8_E8M0",
+      "BOOL", "I16", "U16", "U32", "U64", "F64", "F8_E4M3", "F8_E5M2", "F8_E8M0",
       "F6_E2M3", "F6_E3M2", "F4", "C64"};
   return *kDtypes;
 }
@@ -44,7 +44,7 @@ const std::set<std::string_view>& KnownUnsupportedDtypes() {
 absl::Status ParseDtype(const std::string& text, DType* out) {
   static constexpr std::pair<std::string_view, DType> kTable[] = {
       {"F32", DType::kF32}, {"F16", DType::kF16}, {"BF16", DType::kBF16},
-      {"I64", DType::kI64}, {"I32", DType::kI32}, {"U8", DType::kU8}};
+      {"I64", DType::kI64}, {"I32", DType::kI32}, {"U8", DType::kU8}, {"I8", DType::kI8}};
   for (const auto& [name, dtype] : kTable) {
     if (text == name) {
       *out = dtype;

@@ -17,8 +17,9 @@ constexpr int64_t kCropsPerPass = 4;
 }  // namespace
 
 SiglipVisionTower::SiglipVisionTower(const LlavaOnevisionConfig& config, const SiglipWeights& weights,
-                                     kernels::Backend& backend)
-    : config_(config), weights_(weights), backend_(backend), arena_(backend) {
+                                     kernels::Backend& backend,
+                                     const kernels::WeightQuantization& quantization)
+    : config_(config), weights_(weights), quantization_(quantization), backend_(backend), arena_(backend) {
   const auto& vc = config.vision;
   patch_w_ = weights_.patch_embedding_w.Reshaped(
       {vc.hidden_size, vc.num_channels * vc.patch_size * vc.patch_size});
@@ -39,7 +40,7 @@ void SiglipVisionTower::PrepareLinears() {
   for (SiglipLayerWeights& l : weights_.layers) {
     for (Tensor* w : {&l.q_w, &l.k_w, &l.v_w, &l.out_w, &l.fc1_w, &l.fc2_w}) weights.push_back(w);
   }
-  linears_.Prepare(backend_, weights, weights_.source);
+  linears_.Prepare(backend_, weights, weights_.source, quantization_);
 }
 
 int64_t SiglipVisionTower::tokens_per_crop() const {

@@ -19,8 +19,9 @@ class SiglipVisionTower {
  public:
   // Borrows config and backend, which must outlive the tower; copies the
   // weight views (their memory must outlive it too).
+  // `quantization`: of the Linear weights (patch embedding included) when prepared.
   SiglipVisionTower(const LlavaOnevisionConfig& config, const SiglipWeights& weights,
-                    kernels::Backend& backend);
+                    kernels::Backend& backend, const kernels::WeightQuantization& quantization = {});
 
   // Tokens per crop in the output (num_patches, or one less for "default").
   int64_t tokens_per_crop() const;
@@ -41,6 +42,7 @@ class SiglipVisionTower {
   SiglipWeights weights_;  // views; the Linear ones replaced by prepared ones
   kernels::Tensor patch_w_;  // the patch conv as a Linear weight [vh, C*P*P]
   PreparedLinears linears_;
+  kernels::WeightQuantization quantization_;
   kernels::Backend& backend_;
   ActivationArena arena_;
   int64_t layers_to_run_;

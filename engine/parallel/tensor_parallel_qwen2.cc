@@ -18,6 +18,13 @@ absl::StatusOr<std::unique_ptr<TensorParallelQwen2>> TensorParallelQwen2::Create
   auto plan = PlanTensorParallel(config, options.tp);
   if (!plan.ok()) return plan.status();
   if (options.num_blocks < 1) return absl::InvalidArgumentError("num_blocks must be >= 1");
+  // Shards are cut from float weights (each rank may then quantize its own);
+  // a pre-quantized checkpoint's packed rows and groups are not cut yet.
+  if (!weights.layers.empty() && kernels::IsQuantized(weights.layers[0].q_w.dtype)) {
+    return absl::UnimplementedError(
+        "tensor parallelism over a pre-quantized checkpoint is not supported yet: serve it with "
+        "--tensor-parallel-size 1, or quantize a bf16 checkpoint at load (--quantization)");
+  }
   std::unique_ptr<TensorParallelQwen2> model(new TensorParallelQwen2(config));
   // The backends first: NCCL binds each communicator to its rank's stream.
   std::vector<int> devices;
@@ -28,7 +35,7 @@ absl::StatusOr<std::unique_ptr<TensorParallelQwen2>> TensorParallelQwen2::Create
                      kernels::CreateBackend(kernels::BackendOptions{
                          .device = options.device,
                          .cpu = {.num_threads = std::max(1, options.threads_per_rank),
-                                 .bf16_dot = options.bf16_dot},
+                                 .precision = options.precision},
                          .cuda_device = r}));
     devices.push_back(r);
     streams.push_back(kernels::BackendStream(*rank->backend));
@@ -49,7 +56,8 @@ absl::StatusOr<std::unique_ptr<TensorParallelQwen2>> TensorParallelQwen2::Create
     rank.tp = TensorParallelRank{.comm = &model->group_->rank(r), .vocab_starts = vocab_starts};
     Qwen2Weights shard_weights = ShardQwen2Weights(weights, config, rank.shard, &rank.storage);
     rank.device_weights.Upload(*rank.backend, WeightTensors(shard_weights), nullptr);
-    rank.model = std::make_unique<Qwen2Model>(rank.config, shard_weights, *rank.backend, &rank.tp);
+    rank.model = std::make_unique<Qwen2Model>(rank.config, shard_weights, *rank.backend, &rank.tp,
+                                              options.quantization);
     rank.cache = std::make_unique<KvCacheStorage>(
         *rank.backend, rank.model->CacheShape(options.block_size), options.num_blocks);
     rank.arena = std::make_unique<ActivationArena>(*rank.backend);

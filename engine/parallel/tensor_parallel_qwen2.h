@@ -26,6 +26,8 @@
 #include "engine/model/activation_arena.h"
 #include "engine/model/device_weights.h"
 #include "kernels/backend.h"
+#include "kernels/cpu/cpu_backend.h"
+#include "kernels/quantized_layout.h"
 
 namespace ovserve::engine {
 
@@ -34,7 +36,8 @@ struct TensorParallelOptions {
   int threads_per_rank = 1;  // CPU threads of each rank's backend
   int block_size = 16;
   int32_t num_blocks = 0;    // KV blocks (each rank holds its heads of every block)
-  bool bf16_dot = false;     // CpuBackendOptions::bf16_dot of every rank
+  kernels::CpuPrecision precision = kernels::CpuPrecision::kFp32;  // of every rank's CPU backend
+  kernels::WeightQuantization quantization;  // of every rank's Linear weights
   kernels::Device device = kernels::Device::kCpu;  // kCuda: rank r on GPU r, NCCL between them
 };
 

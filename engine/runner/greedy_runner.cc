@@ -105,13 +105,15 @@ absl::StatusOr<GreedyResult> RunGreedy(LlavaOnevisionModel& model, const GreedyR
   const Tensor step_id = arena.Take(DType::kI32, {1});
   const Tensor step_emb = arena.F32({1, H});
   for (int64_t i = 0; i < request.max_new_tokens; ++i) {
-    const int32_t next = Argmax(step_logits);
-    result.generated_ids.push_back(next);
-    if (std::find(request.stop_token_ids.begin(), request.stop_token_ids.end(), next) !=
-        request.stop_token_ids.end()) {
+    const int32_t argmax = Argmax(step_logits);
+    result.generated_ids.push_back(argmax);
+    const bool forced = i < static_cast<int64_t>(request.forced_ids.size());
+    if (!forced && std::find(request.stop_token_ids.begin(), request.stop_token_ids.end(), argmax) !=
+                       request.stop_token_ids.end()) {
       break;
     }
     if (i + 1 == request.max_new_tokens) break;
+    const int32_t next = forced ? request.forced_ids[static_cast<size_t>(i)] : argmax;
     backend.CopyFromHost(step_id.data, &next, sizeof(next));
     lm.Embed(step_id, step_emb);
     ForwardBatch batch(shape.block_size);

@@ -21,6 +21,10 @@ struct GreedyRequest {
   std::vector<int32_t> stop_token_ids;  // generation ends after emitting one
   int64_t prefill_chunk = 0;  // prompt tokens per forward (chunked prefill); 0 = all at once
   int kv_block_size = 16;     // paged KV cache block size
+  // Teacher forcing (accuracy checks of reduced-precision paths): step i
+  // feeds forced_ids[i] instead of its own argmax, while generated_ids still
+  // records each step's argmax; stop tokens do not end it. Empty: greedy.
+  std::vector<int32_t> forced_ids;
 };
 
 struct GreedyResult {

@@ -38,7 +38,8 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::Create(LlavaOnevisionM
                             .threads_per_rank = std::max(1, options.threads / options.tensor_parallel_size),
                             .block_size = block_size,
                             .num_blocks = num_blocks,
-                            .bf16_dot = options.bf16_dot,
+                            .precision = options.precision,
+                            .quantization = options.quantization,
                             .device = backend.device()});
   if (!parallel.ok()) return parallel.status();
   runner->parallel_ = std::move(*parallel);

@@ -47,10 +47,11 @@ absl::StatusOr<std::unique_ptr<VisionEncoder>> VisionEncoder::Create(
     ASSIGN_OR_RETURN(worker->backend,
                      kernels::CreateBackend(kernels::BackendOptions{
                          .device = options.device,
-                         .cpu = {.num_threads = options.threads_per_worker, .bf16_dot = options.bf16_dot},
+                         .cpu = {.num_threads = options.threads_per_worker, .precision = options.precision},
                          .cuda_device = 0}));
     ASSIGN_OR_RETURN(worker->model,
-                     LlavaOnevisionModel::Load(options.model_dir, *worker->backend, ModelParts::kVision));
+                     LlavaOnevisionModel::Load(options.model_dir, *worker->backend, ModelParts::kVision,
+                                               ModelQuantization{.vision = options.quantization}));
     worker->model->PrepareVisionWeights();  // the first image does not wait for it
     encoder->workers_.push_back(std::move(worker));
   }

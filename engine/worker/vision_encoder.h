@@ -33,6 +33,8 @@
 #include "engine/multimodal/media_preprocessor.h"
 #include "engine/worker/encoder_cache.h"
 #include "engine/worker/token_queue.h"
+#include "kernels/cpu/cpu_backend.h"
+#include "kernels/quantized_layout.h"
 #include "kernels/tensor.h"
 
 namespace ovserve::engine {
@@ -42,7 +44,8 @@ struct VisionEncoderOptions {
   kernels::Device device = kernels::Device::kCpu;  // kCuda: every worker on GPU 0, its own stream
   int workers = 1;             // encode workers
   int threads_per_worker = 0;  // CPU threads of each worker's backend; 0 = every core
-  bool bf16_dot = false;       // CpuBackendOptions::bf16_dot of each worker's backend
+  kernels::CpuPrecision precision = kernels::CpuPrecision::kFp32;  // of each worker's CPU backend
+  kernels::WeightQuantization quantization;  // of the tower's and projector's Linear weights
   int64_t token_queue_tokens = 0;   // visual tokens in flight between encode and decode
   int64_t encoder_cache_bytes = 0;  // 0 disables the cache
 };

@@ -9,6 +9,9 @@
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/linear_bf16_pairs.h"
 #include "kernels/cpu/linear_panels.h"
+#include "kernels/cpu/linear_q4.h"
+#include "kernels/cpu/linear_q8.h"
+#include "kernels/cpu/quantize.h"
 #include "kernels/cpu/ops.h"
 #include "kernels/op_checks.h"
 
@@ -41,8 +44,25 @@ int ResolveThreads(int requested) {
 
 }  // namespace
 
+bool ParseCpuPrecision(std::string_view text, CpuPrecision* out) {
+  if (text == "fp32") {
+    *out = CpuPrecision::kFp32;
+  } else if (text == "bf16") {
+    *out = CpuPrecision::kBf16;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+std::string_view CpuPrecisionName(CpuPrecision precision) {
+  return precision == CpuPrecision::kBf16 ? "bf16" : "fp32";
+}
+
 CpuBackend::CpuBackend(const CpuBackendOptions& options)
-    : pool_(ResolveThreads(options.num_threads)), bf16_dot_(options.bf16_dot && cpu::HasBf16Dot()) {}
+    : pool_(ResolveThreads(options.num_threads)),
+      precision_(options.precision),
+      bf16_dot_(options.precision == CpuPrecision::kBf16 && cpu::HasBf16Dot()) {}
 
 std::unique_ptr<DeviceBuffer> CpuBackend::Allocate(size_t bytes) {
   return std::make_unique<HostBuffer>(bytes);
@@ -56,8 +76,64 @@ void CpuBackend::CopyToHost(void* host_dst, const void* device_src, size_t bytes
   std::memcpy(host_dst, device_src, bytes);
 }
 
-Tensor CpuBackend::PrepareLinearWeight(const Tensor& w, std::unique_ptr<DeviceBuffer>* storage) {
+Tensor CpuBackend::QuantizeWeight(const Tensor& w, const WeightQuantization& quantization,
+                                  std::unique_ptr<DeviceBuffer>* blob) {
+  const int64_t N = w.dim(0), K = w.dim(1);
+  Tensor out(nullptr, DType::kQ8, {N, K});
+  if (quantization.kind == WeightQuantization::Kind::kW4) {
+    OVSERVE_CHECK(K % quantization.group == 0 && quantization.group % 8 == 0,
+                  "w4 quantization: group %d must divide the %lld columns and be a multiple of 8",
+                  quantization.group, static_cast<long long>(K));
+    out.dtype = DType::kQ4;
+    out.group = quantization.group;
+  }
+  *blob = Allocate(out.nbytes());
+  out.data = (*blob)->data();
+  auto* bytes = static_cast<uint8_t*>(out.data);
+  pool_.ParallelFor(N, 16, [&](int64_t n0, int64_t n1) {
+    if (out.dtype == DType::kQ4) {
+      cpu::QuantizeWeightRowsQ4(w, quantization.group, n0, n1, bytes);
+    } else {
+      cpu::QuantizeWeightRowsQ8(w, n0, n1, bytes);
+    }
+  });
+  return out;
+}
+
+Tensor CpuBackend::PackQuantized(const Tensor& canonical, std::unique_ptr<DeviceBuffer>* storage) {
+  const int64_t N = canonical.dim(0), K = canonical.dim(1), group = canonical.group;
+  const bool q4 = canonical.dtype == DType::kQ4;
+  *storage = Allocate(q4 ? cpu::Q4PanelBytes(N, K, group, canonical.column_order) : cpu::Q8PanelBytes(N, K));
+  auto* out = static_cast<uint8_t*>((*storage)->data());
+  pool_.ParallelFor(cpu::PanelCount(N), 4, [&](int64_t p0, int64_t p1) {
+    if (q4) {
+      cpu::PackQ4Panels(canonical, p0, p1, out);
+    } else {
+      cpu::PackQ8Panels(canonical, p0, p1, out);
+    }
+  });
+  if (q4 && canonical.column_order) {
+    std::memcpy(out + cpu::Q4PanelOrderOffset(N, K, group),
+                canonical.as<const uint8_t>() + Q4OrderOffset(N, K, group), static_cast<size_t>(K) * 4);
+  }
+  Tensor packed = canonical;
+  packed.data = out;
+  packed.layout = q4 ? Layout::kPanelsQ4 : Layout::kPanelsQ8;
+  return packed;
+}
+
+Tensor CpuBackend::PrepareLinearWeight(const Tensor& w, const WeightQuantization& quantization,
+                                       std::unique_ptr<DeviceBuffer>* storage) {
   storage->reset();
+  if (w.rank == 2 && w.layout == Layout::kRowMajor && IsQuantized(w.dtype)) {
+    return PackQuantized(w, storage);
+  }
+  if (!quantization.none() && w.rank == 2 && w.layout == Layout::kRowMajor &&
+      (w.dtype == DType::kBF16 || w.dtype == DType::kF16 || w.dtype == DType::kF32)) {
+    std::unique_ptr<DeviceBuffer> canonical_storage;  // freed once packed
+    const Tensor canonical = QuantizeWeight(w, quantization, &canonical_storage);
+    return PackQuantized(canonical, storage);
+  }
   // The portable path reads panels too, but slower than rows: pack only for
   // the AVX2 kernels.
   if (!cpu::CanPackPanels(w) || cpu::SelectedIsa() != cpu::Isa::kAvx2) return w;
@@ -81,7 +157,7 @@ Tensor CpuBackend::PrepareLinearWeight(const Tensor& w, std::unique_ptr<DeviceBu
 
 void CpuBackend::Linear(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y) {
   checks::Linear(x, w, bias, y);
-  cpu::Linear(pool_, x, w, bias, y);
+  cpu::Linear(pool_, x, w, bias, y, precision_ == CpuPrecision::kBf16);
 }
 
 void CpuBackend::RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& y) {

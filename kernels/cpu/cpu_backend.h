@@ -2,21 +2,35 @@
 // CpuBackend: the Backend on host memory, with a fixed thread pool.
 // The reference implementation every other backend is compared against.
 
+#include <cstdint>
 #include <memory>
+#include <string_view>
 
 #include "kernels/backend.h"
 #include "kernels/cpu/thread_pool.h"
 
 namespace ovserve::kernels {
 
+// What Linear over float (BF16/F16) weights computes in.
+enum class CpuPrecision : uint8_t {
+  // fp32 activations and FMA chains: the reference numerics (golden tests).
+  kFp32,
+  // Activations rounded to bf16 before each Linear, as every peer computes in
+  // the model's dtype: AVX512-BF16 dot products straight from k-pair panels
+  // (~2x the fp32 FMA rate) where the CPU has them, else the same rounding
+  // feeding the fp32 FMA kernels.
+  kBf16,
+};
+
+// "fp32" / "bf16" (false on anything else), and back.
+bool ParseCpuPrecision(std::string_view text, CpuPrecision* out);
+std::string_view CpuPrecisionName(CpuPrecision precision);
+
 struct CpuBackendOptions {
   // Threads used by each op (the calling thread included); 0 = all cores.
   int num_threads = 0;
-  // Linear with BF16 weights rounds its activations to bf16 and uses the
-  // CPU's bf16 dot products (AVX512-BF16), about twice the fp32 FMA rate,
-  // with the rounding llama.cpp's bf16 path has. Off: fp32 activations, the
-  // reference numerics. Ignored on CPUs without AVX512-BF16.
-  bool bf16_dot = false;
+  // The library default is the reference; the server's default is kBf16.
+  CpuPrecision precision = CpuPrecision::kFp32;
 };
 
 class CpuBackend final : public Backend {
@@ -26,6 +40,8 @@ class CpuBackend final : public Backend {
   Device device() const override { return Device::kCpu; }
   std::string_view name() const override { return "cpu"; }
   int num_threads() const { return pool_.num_threads(); }
+  CpuPrecision precision() const { return precision_; }
+  // Whether BF16 weights are read by AVX512-BF16 dot products (kBf16 on a CPU that has them).
   bool bf16_dot() const { return bf16_dot_; }
 
   std::unique_ptr<DeviceBuffer> Allocate(size_t bytes) override;
@@ -33,9 +49,14 @@ class CpuBackend final : public Backend {
   void CopyToHost(void* host_dst, const void* device_src, size_t bytes) override;
   void Synchronize() override {}
 
-  // BF16/F16 weights become 16-row panels (kernels/cpu/linear_panels.h)
-  // when the AVX2 path is selected; anything else is used as stored.
-  Tensor PrepareLinearWeight(const Tensor& w, std::unique_ptr<DeviceBuffer>* storage) override;
+  // BF16/F16 weights become 16-row panels (kernels/cpu/linear_panels.h; k-pair
+  // panels with bf16 dot products) when the AVX2 path is selected; quantized
+  // ones Q8 / Q4 panels (linear_q8.h, linear_q4.h) on every path; anything
+  // else is used as stored.
+  using Backend::PrepareLinearWeight;
+  Tensor PrepareLinearWeight(const Tensor& w, const WeightQuantization& quantization,
+                             std::unique_ptr<DeviceBuffer>* storage) override;
+  bool SupportsQuantizedLinear() const override { return true; }
 
   void Linear(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y) override;
   void RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& y) override;
@@ -58,7 +79,12 @@ class CpuBackend final : public Backend {
   void ArgMax(const Tensor& x, const Tensor& out) override;
 
  private:
+  Tensor QuantizeWeight(const Tensor& w, const WeightQuantization& quantization,
+                        std::unique_ptr<DeviceBuffer>* blob);
+  Tensor PackQuantized(const Tensor& canonical, std::unique_ptr<DeviceBuffer>* storage);
+
   cpu::ThreadPool pool_;
+  CpuPrecision precision_;
   bool bf16_dot_;
 };
 

@@ -46,6 +46,18 @@ bool HasBf16Dot() {
 #endif
 }
 
+bool HasAvx512Vnni() {
+  if (SelectedIsa() != Isa::kAvx2) return false;
+#if defined(__x86_64__)
+  static const bool supported = __builtin_cpu_supports("avx512vnni") &&
+                                __builtin_cpu_supports("avx512bw") &&
+                                __builtin_cpu_supports("avx512vl");
+  return supported;
+#else
+  return false;
+#endif
+}
+
 const char* IsaName(Isa isa) { return isa == Isa::kAvx2 ? "avx2" : "generic"; }
 
 }  // namespace ovserve::kernels::cpu

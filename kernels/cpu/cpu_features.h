@@ -15,9 +15,14 @@ void ForceIsaForTesting(Isa isa);
 const char* IsaName(Isa isa);
 
 // AVX512-BF16 dot products (with AVX512-VL for 256-bit forms), on top of the
-// AVX2 path: what CpuBackendOptions::bf16_dot uses. False when the ISA is
+// AVX2 path: what CpuPrecision::kBf16 uses where present. False when the ISA is
 // forced to generic.
 bool HasBf16Dot();
+
+// AVX512-VNNI (with F/BW/VL) on top of the AVX2 path: the int8 dot products of
+// the quantized Linear kernels (linear_q8.h, linear_q4.h) and the AVX-512
+// activation quantizer. False when the ISA is forced to generic.
+bool HasAvx512Vnni();
 
 }  // namespace ovserve::kernels::cpu
 

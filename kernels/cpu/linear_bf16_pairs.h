@@ -1,5 +1,5 @@
 #pragma once
-// Linear in the CPU's bf16-dot mode (CpuBackendOptions::bf16_dot): BF16
+// Linear in the CPU's bf16 precision (CpuPrecision::kBf16) where the CPU has AVX512-BF16: BF16
 // weights packed as Layout::kPanels16Pairs, activations rounded to bf16 per
 // call, AVX512-BF16 `vdpbf16ps` accumulating pairs of products into fp32 —
 // twice the multiply-adds per instruction of fp32 FMAs, no conversion of the

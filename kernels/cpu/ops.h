@@ -9,7 +9,10 @@
 
 namespace ovserve::kernels::cpu {
 
-void Linear(ThreadPool& pool, const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y);
+// round_to_bf16: activations rounded to bf16 first (CpuPrecision::kBf16) for
+// BF16/F16 weights in 16-row panels (pair panels always round).
+void Linear(ThreadPool& pool, const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y,
+            bool round_to_bf16 = false);
 void RmsNorm(ThreadPool& pool, const Tensor& x, const Tensor& weight, float eps, const Tensor& y);
 void LayerNorm(ThreadPool& pool, const Tensor& x, const Tensor& weight, const Tensor& bias,
                float eps, const Tensor& y);

@@ -53,7 +53,7 @@ TEST(OvserveRunTest, CaseModeWritesTheContractAndMatchesTheReference) {
   const auto case_dir = testing::FixturePath("cases/video_8f");
   const auto out = TempDir("case");
   const RunOutput run = RunTool("--model " + model.string() + " --case " + case_dir.string() +
-                                " --out " + out.string() + " --threads 2");
+                                " --out " + out.string() + " --threads 2 --cpu-precision fp32");
   ASSERT_EQ(run.exit_code, 0) << run.output;
 
   std::ifstream case_in(case_dir / "case.json");

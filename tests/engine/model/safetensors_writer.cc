@@ -49,7 +49,8 @@ void SafetensorsWriter::Add(const std::string& name, const std::string& dtype,
   engine::SafetensorsTensorSpec spec{name, kernels::DType::kU8, shape};
   bool known = false;
   for (kernels::DType d : {kernels::DType::kF32, kernels::DType::kF16, kernels::DType::kBF16,
-                           kernels::DType::kI64, kernels::DType::kI32, kernels::DType::kU8}) {
+                           kernels::DType::kI64, kernels::DType::kI32, kernels::DType::kU8,
+                           kernels::DType::kI8}) {
     if (kernels::DTypeName(d) == dtype) {
       spec.dtype = d;
       known = true;

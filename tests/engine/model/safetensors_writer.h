@@ -32,7 +32,7 @@ class ScratchDir {
 // Accumulates small tensors in memory and writes them as one well-formed
 // safetensors file through engine::SafetensorsWriter (header padded to 8
 // bytes, tensors packed in insertion order). Only dtypes kernels::DType knows
-// (F32, F16, BF16, I64, I32, U8); write others with WriteRawSafetensors.
+// (F32, F16, BF16, I64, I32, U8, I8); write others with WriteRawSafetensors.
 class SafetensorsWriter {
  public:
   // `dtype` is the safetensors spelling ("BF16", "I64", ...); `bytes` must be

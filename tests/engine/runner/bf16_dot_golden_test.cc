@@ -25,7 +25,7 @@ TEST(Bf16DotGoldenTest, FixtureCasesStayCloseToTheReference) {
   OVSERVE_REQUIRE_FIXTURE("tiny-llava-ov/config.json");
   if (!kernels::cpu::HasBf16Dot()) GTEST_SKIP() << "CPU lacks AVX512-BF16";
   const auto model_dir = ovserve::testing::FixturePath("tiny-llava-ov");
-  kernels::CpuBackend backend(kernels::CpuBackendOptions{.num_threads = 2, .bf16_dot = true});
+  kernels::CpuBackend backend(kernels::CpuBackendOptions{.num_threads = 2, .precision = kernels::CpuPrecision::kBf16});
   ASSERT_TRUE(backend.bf16_dot());
   auto model = LlavaOnevisionModel::Load(model_dir, backend);
   ASSERT_TRUE(model.ok()) << model.status();

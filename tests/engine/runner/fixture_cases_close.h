@@ -19,4 +19,12 @@ namespace ovserve::engine::testing {
 void ExpectFixtureCasesClose(LlavaOnevisionModel& model, const Tokenizer& tokenizer, const std::string& label,
                              double logit_tolerance, size_t equal_prefix, int64_t prefill_chunk = 0);
 
+// Every fixture case under teacher forcing (the reference's generated tokens
+// fed back): its last-prompt-position logits within `logit_tolerance` of
+// transformers' and, over all cases together, at least `min_agreement` of
+// the steps' argmax equal to the reference token. Prints the figures per
+// case; returns the overall agreement.
+double ExpectTeacherForcedAgreement(LlavaOnevisionModel& model, const Tokenizer& tokenizer,
+                                    const std::string& label, double logit_tolerance, double min_agreement);
+
 }  // namespace ovserve::engine::testing

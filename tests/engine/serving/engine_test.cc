@@ -403,9 +403,14 @@ TEST_F(EngineTest, StreamsTextDeltasStopStringsAndLogprobs) {
     EXPECT_GE(lp.top[0].second, lp.top[1].second);
     EXPECT_GE(lp.top[1].second, lp.top[2].second);
   }
-  // Stop on a piece of what it generated: the text ends right before it.
+  // Stop on a piece of what it generated (one whole UTF-8 character from its
+  // middle): the text ends right before its first occurrence.
   if (full.text.size() >= 4) {
-    const std::string stop = full.text.substr(full.text.size() / 2, 2);
+    size_t begin = full.text.size() / 2;
+    while (begin > 0 && (static_cast<unsigned char>(full.text[begin]) & 0xC0) == 0x80) --begin;
+    size_t end = begin + 1;
+    while (end < full.text.size() && (static_cast<unsigned char>(full.text[end]) & 0xC0) == 0x80) ++end;
+    const std::string stop = full.text.substr(begin, end - begin);
     r.stop.stop = {stop};
     auto hs = engine->Submit(r);
     ASSERT_TRUE(hs.ok()) << hs.status();

@@ -198,12 +198,12 @@ TEST_P(CpuOpsTest, PanelKernelsEqualPortablePanelReaderBitForBit) {
   }
 }
 
-// The bf16-dot mode (CpuBackendOptions::bf16_dot): pair panels and
+// CpuPrecision::kBf16 on a CPU with AVX512-BF16: pair panels and
 // AVX512-BF16 dot products give x rounded to bf16 times the bf16 weights,
 // summed in fp32; the portable pair reader gives the same within rounding.
 TEST_P(CpuOpsTest, Bf16DotLinearMatchesTheBf16RoundedReference) {
   if (GetParam() != cpu::Isa::kAvx2 || !cpu::HasBf16Dot()) GTEST_SKIP() << "CPU lacks AVX512-BF16";
-  CpuBackend fast(CpuBackendOptions{.num_threads = 2, .bf16_dot = true});
+  CpuBackend fast(CpuBackendOptions{.num_threads = 2, .precision = CpuPrecision::kBf16});
   ASSERT_TRUE(fast.bf16_dot());
   struct Shape { int64_t m, k, n; };
   for (Shape s : {Shape{1, 64, 48}, Shape{1, 37, 100}, Shape{3, 301, 19}, Shape{8, 96, 33},
