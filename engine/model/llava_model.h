@@ -43,8 +43,8 @@ enum class ModelParts { kAll, kVision, kLanguage, kTokenEmbeddings };
 // Linear weights quantized when prepared (kernels/quantized_layout.h): the
 // language model's decoder layers, and the vision tower's and projector's.
 struct ModelQuantization {
-  kernels::WeightQuantization text;
-  kernels::WeightQuantization vision;
+  kernels::WeightQuantization text = {};
+  kernels::WeightQuantization vision = {};
 };
 
 class LlavaOnevisionModel {

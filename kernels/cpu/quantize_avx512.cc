@@ -3,6 +3,7 @@
 // GCC 12 warns about the undefined pass-through operand inside its own
 // AVX-512 conversion intrinsics (a known false positive).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 #include <immintrin.h>
 
