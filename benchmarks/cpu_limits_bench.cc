@@ -13,8 +13,10 @@
 
 // GCC 12 warns about the undefined pass-through operand inside its own
 // AVX-512 intrinsics (a known false positive).
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 
 #include <immintrin.h>
 
