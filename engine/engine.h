@@ -67,8 +67,8 @@ struct EngineConfig {
   // language model's (int8 W8A8 or 4-bit; its lm_head stays 8-bit) and,
   // separately, the vision tower's and projector's. Pre-quantized
   // checkpoints are used as stored whatever these say.
-  kernels::WeightQuantization quantization;
-  kernels::WeightQuantization vision_quantization;
+  kernels::WeightQuantization quantization = {};
+  kernels::WeightQuantization vision_quantization = {};
   int block_size = 16;              // tokens per KV block
   int64_t kv_cache_bytes = int64_t{2} << 30;  // K + V memory of the paged cache (CPU)
   int64_t max_batched_tokens = 8192;  // tokens per step, decodes + prefill chunks

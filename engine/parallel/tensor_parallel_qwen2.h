@@ -37,7 +37,7 @@ struct TensorParallelOptions {
   int block_size = 16;
   int32_t num_blocks = 0;    // KV blocks (each rank holds its heads of every block)
   kernels::CpuPrecision precision = kernels::CpuPrecision::kFp32;  // of every rank's CPU backend
-  kernels::WeightQuantization quantization;  // of every rank's Linear weights
+  kernels::WeightQuantization quantization = {};  // of every rank's Linear weights
   kernels::Device device = kernels::Device::kCpu;  // kCuda: rank r on GPU r, NCCL between them
 };
 

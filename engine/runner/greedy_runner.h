@@ -24,7 +24,7 @@ struct GreedyRequest {
   // Teacher forcing (accuracy checks of reduced-precision paths): step i
   // feeds forced_ids[i] instead of its own argmax, while generated_ids still
   // records each step's argmax; stop tokens do not end it. Empty: greedy.
-  std::vector<int32_t> forced_ids;
+  std::vector<int32_t> forced_ids = {};
 };
 
 struct GreedyResult {

@@ -61,7 +61,7 @@ struct ModelRunnerOptions {
   int tensor_parallel_size = 1;
   int threads = 1;
   kernels::CpuPrecision precision = kernels::CpuPrecision::kFp32;
-  kernels::WeightQuantization quantization;  // of the ranks' decoders
+  kernels::WeightQuantization quantization = {};  // of the ranks' decoders
   // Decode steps as graphs (engine/worker/decode_graphs.h) where the backend
   // records them (CUDA) and the decoder is on one device: for steps of up to
   // `max_batch` rows of contexts up to `max_seq_len` tokens.

@@ -45,7 +45,7 @@ struct VisionEncoderOptions {
   int workers = 1;             // encode workers
   int threads_per_worker = 0;  // CPU threads of each worker's backend; 0 = every core
   kernels::CpuPrecision precision = kernels::CpuPrecision::kFp32;  // of each worker's CPU backend
-  kernels::WeightQuantization quantization;  // of the tower's and projector's Linear weights
+  kernels::WeightQuantization quantization = {};  // of the tower's and projector's Linear weights
   int64_t token_queue_tokens = 0;   // visual tokens in flight between encode and decode
   int64_t encoder_cache_bytes = 0;  // 0 disables the cache
 };

@@ -40,10 +40,12 @@ inline void MicroKernel(const uint8_t* xq, const float* sx, const Q8View& w, int
   const uint8_t* panel = w.panels + q * stride;
   const int64_t ldx = w.quads * 4;
   for (int64_t j = 0; j < w.quads; ++j) {
-    if (prefetch_next) _mm_prefetch(reinterpret_cast<const char*>(panel + G * stride + j * 64), _MM_HINT_T0);
     __m512i lines[G];
 #pragma GCC unroll 4
-    for (int g = 0; g < G; ++g) lines[g] = _mm512_loadu_si512(panel + g * stride + j * 64);
+    for (int g = 0; g < G; ++g) {
+      if (prefetch_next) _mm_prefetch(reinterpret_cast<const char*>(panel + (G + g) * stride + j * 64), _MM_HINT_T0);
+      lines[g] = _mm512_loadu_si512(panel + g * stride + j * 64);
+    }
 #pragma GCC unroll 8
     for (int m = 0; m < MR; ++m) {
       int32_t quad;
@@ -95,7 +97,8 @@ void Q8PanelRange(const uint8_t* xq, const float* sx, int64_t M, const Tensor& w
       [&](int64_t m, int rows, int64_t q, bool prefetch_next, float* out, int64_t ldo) {
         PanelRows(xq + m * ldx, sx + m, rows, view, q, prefetch_next, out, ldo);
       },
-      [&](int64_t p) { MicroKernel<1, 3>(xq, sx, view, p, false, y + p * kPanelRows, ldy); });
+      // One row (decode): software prefetch of the next three panels (measured +6% at batch 1).
+      [&](int64_t p) { MicroKernel<1, 3>(xq, sx, view, p, true, y + p * kPanelRows, ldy); });
 }
 
 }  // namespace ovserve::kernels::cpu::avx512vnni
