@@ -1,15 +1,24 @@
 // BindLlavaWeights on pre-quantized tiny models (llava_weights_test.cc holds
 // the floating-point cases).
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
 #include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "engine/model/llava_model.h"
 #include "engine/model/llava_weights.h"
 #include "engine/model/model_config.h"
+#include "engine/runner/greedy_runner.h"
+#include "kernels/cpu/cpu_backend.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/engine/model/quantized_test_util.h"
@@ -39,40 +48,56 @@ using LinearWriter = std::function<void(SafetensorsWriter&, const std::string& m
 // the legacy llava-hf one); the language model's Linears are written by
 // `linear`, the projector's first by `projector_linear1`, the rest in BF16.
 void WriteTinyModel(const std::filesystem::path& dir, const LinearWriter& linear,
-                    const LinearWriter& projector_linear1, bool legacy = false) {
+                    const LinearWriter& projector_linear1, bool legacy = false, bool numeric = false) {
   SafetensorsWriter w;
+  // BF16 tensors: the writer's byte pattern (binding tests), or small finite
+  // values a forward pass can run on (norm weights near 1).
+  uint32_t seed = 1;
+  auto bf16 = [&](const std::string& name, const std::vector<int64_t>& shape) {
+    if (!numeric) return w.AddBf16(name, shape);
+    int64_t count = 1;
+    for (int64_t d : shape) count *= d;
+    const bool norm = name.find("norm") != std::string::npos;
+    std::vector<float> values(static_cast<size_t>(count));
+    for (float& v : values) {
+      seed = seed * 1664525u + 1013904223u;
+      const float unit = static_cast<float>(seed >> 8) / 16777216.0f - 0.5f;  // [-0.5, 0.5)
+      v = norm ? 1.0f + 0.2f * unit : 0.2f * unit;
+    }
+    w.AddBf16(name, shape, values);
+  };
   const std::string v = legacy ? "vision_tower.vision_model." : "model.vision_tower.vision_model.";
-  w.AddBf16(v + "embeddings.patch_embedding.weight", {8, 3, 14, 14});
-  w.AddBf16(v + "embeddings.patch_embedding.bias", {8});
-  w.AddBf16(v + "embeddings.position_embedding.weight", {4, 8});
+  bf16(v + "embeddings.patch_embedding.weight", {8, 3, 14, 14});
+  bf16(v + "embeddings.patch_embedding.bias", {8});
+  bf16(v + "embeddings.position_embedding.weight", {4, 8});
   const std::string vl = v + "encoder.layers.0.";
   for (const char* norm : {"layer_norm1", "layer_norm2"}) {
-    w.AddBf16(vl + norm + ".weight", {8});
-    w.AddBf16(vl + norm + ".bias", {8});
+    bf16(vl + norm + ".weight", {8});
+    bf16(vl + norm + ".bias", {8});
   }
   for (const char* proj : {"q_proj", "k_proj", "v_proj", "out_proj"}) {
-    w.AddBf16(vl + "self_attn." + proj + ".weight", {8, 8});
-    w.AddBf16(vl + "self_attn." + proj + ".bias", {8});
+    bf16(vl + "self_attn." + proj + ".weight", {8, 8});
+    bf16(vl + "self_attn." + proj + ".bias", {8});
   }
-  w.AddBf16(vl + "mlp.fc1.weight", {12, 8});
-  w.AddBf16(vl + "mlp.fc1.bias", {12});
-  w.AddBf16(vl + "mlp.fc2.weight", {8, 12});
-  w.AddBf16(vl + "mlp.fc2.bias", {8});
+  bf16(vl + "mlp.fc1.weight", {12, 8});
+  bf16(vl + "mlp.fc1.bias", {12});
+  bf16(vl + "mlp.fc2.weight", {8, 12});
+  bf16(vl + "mlp.fc2.bias", {8});
   const std::string p = legacy ? "multi_modal_projector." : "model.multi_modal_projector.";
   projector_linear1(w, p + "linear_1", 16, 8);
-  w.AddBf16(p + "linear_1.bias", {16});
-  w.AddBf16(p + "linear_2.weight", {16, 16});
-  w.AddBf16(p + "linear_2.bias", {16});
-  w.AddBf16(legacy ? "image_newline" : "model.image_newline", {16});
+  bf16(p + "linear_1.bias", {16});
+  bf16(p + "linear_2.weight", {16, 16});
+  bf16(p + "linear_2.bias", {16});
+  bf16(legacy ? "image_newline" : "model.image_newline", {16});
   const std::string t = legacy ? "language_model.model." : "model.language_model.";
-  w.AddBf16(t + "embed_tokens.weight", {16, 16});
-  w.AddBf16(t + "norm.weight", {16});
+  bf16(t + "embed_tokens.weight", {16, 16});
+  bf16(t + "norm.weight", {16});
   const std::string l = t + "layers.0.";
-  w.AddBf16(l + "input_layernorm.weight", {16});
-  w.AddBf16(l + "post_attention_layernorm.weight", {16});
-  w.AddBf16(l + "self_attn.q_proj.bias", {16});
-  w.AddBf16(l + "self_attn.k_proj.bias", {8});
-  w.AddBf16(l + "self_attn.v_proj.bias", {8});
+  bf16(l + "input_layernorm.weight", {16});
+  bf16(l + "post_attention_layernorm.weight", {16});
+  bf16(l + "self_attn.q_proj.bias", {16});
+  bf16(l + "self_attn.k_proj.bias", {8});
+  bf16(l + "self_attn.v_proj.bias", {8});
   linear(w, l + "self_attn.q_proj", 16, 16);
   linear(w, l + "self_attn.k_proj", 8, 16);
   linear(w, l + "self_attn.v_proj", 8, 16);
@@ -209,6 +234,91 @@ TEST(QuantizedLlavaWeightsTest, FloatCheckpointUnchanged) {
   EXPECT_TRUE(weights->quantization.empty());
   EXPECT_EQ(weights->quantized_storage, nullptr);
   for (const Tensor* t : LanguageLinears(*weights)) EXPECT_EQ(t->dtype, DType::kBF16);
+}
+
+// Served end to end: a pre-quantized model's logits against a float model
+// holding the weights its checkpoint dequantizes to (F32), both through
+// RunGreedy on the CPU backend: loader, packing and kernels together. They
+// differ only by the per-token int8 rounding of the activations.
+std::vector<float> LastLogits(const std::filesystem::path& dir) {
+  kernels::CpuBackend backend(kernels::CpuBackendOptions{.num_threads = 1});
+  auto model = LlavaOnevisionModel::Load(dir, backend);
+  EXPECT_TRUE(model.ok()) << model.status();
+  if (!model.ok()) return {};
+  GreedyRequest request;
+  request.prompt_ids = {1, 5, 9, 3, 7, 2, 11};
+  request.max_new_tokens = 1;
+  auto result = RunGreedy(**model, request);
+  EXPECT_TRUE(result.ok()) << result.status();
+  return result.ok() ? result->last_logits : std::vector<float>{};
+}
+
+void WriteConfig(const std::filesystem::path& dir, const json& config) {
+  std::ofstream(dir / "config.json") << config.dump();
+}
+
+TEST(QuantizedModelServingTest, LogitsMatchTheDequantizedFloatModel) {
+  struct Format {
+    const char* label;
+    LinearWriter linear;
+    json quantization;
+  };
+  // Codes from the writer's byte pattern, scales small enough for finite activations.
+  const LinearWriter int8 = [](SafetensorsWriter& w, const std::string& module, int64_t n, int64_t k) {
+    w.Add(module + ".weight", "I8", {n, k});
+    w.AddBf16(module + ".weight_scale", {n, 1}, std::vector<float>(static_cast<size_t>(n), 1.0f / 512));
+  };
+  const LinearWriter gptq = [](SafetensorsWriter& w, const std::string& module, int64_t n, int64_t k) {
+    w.Add(module + ".qweight", "I32", {k / 8, n});
+    w.Add(module + ".qzeros", "I32", {k / 8, n / 8},
+          Words(std::vector<uint32_t>(static_cast<size_t>(k / 8 * n / 8), 0x76543210u)));
+    w.Add(module + ".scales", "F16", {k / 8, n},
+          F16Bytes(std::vector<float>(static_cast<size_t>(k / 8 * n), 1.0f / 64)));
+  };
+  const LinearWriter plain = Bf16Linear;
+  for (const Format& format : {Format{"compressed-tensors int8", int8, CompressedInt8Json()},
+                               Format{"gptq w4 g8", gptq, GptqJson(8, false, "gptq")}}) {
+    ScratchDir quantized, dense;
+    WriteTinyModel(quantized.path(), format.linear, plain, /*legacy=*/false, /*numeric=*/true);
+    WriteConfig(quantized.path(), TinyConfigJson(format.quantization));
+    auto config = ParseModelConfig(TinyConfigJson(format.quantization).dump());
+    ASSERT_TRUE(config.ok()) << config.status();
+    auto checkpoint = Checkpoint::Open(quantized.path());
+    ASSERT_TRUE(checkpoint.ok()) << checkpoint.status();
+    auto weights = BindLlavaWeights(**checkpoint, *config);
+    ASSERT_TRUE(weights.ok()) << weights.status();
+    const std::string l = "model.language_model.layers.0.";
+    const Qwen2LayerWeights& layer = weights->text.layers.at(0);
+    std::map<std::string, const Tensor*> linears = {
+        {l + "self_attn.q_proj", &layer.q_w}, {l + "self_attn.k_proj", &layer.k_w},
+        {l + "self_attn.v_proj", &layer.v_w}, {l + "self_attn.o_proj", &layer.o_w},
+        {l + "mlp.gate_proj", &layer.gate_w}, {l + "mlp.up_proj", &layer.up_w},
+        {l + "mlp.down_proj", &layer.down_w}};
+    WriteTinyModel(
+        dense.path(),
+        [&](SafetensorsWriter& w, const std::string& module, int64_t n, int64_t k) {
+          const std::vector<float> values = Dequantize(*linears.at(module));
+          std::vector<uint8_t> bytes(values.size() * sizeof(float));
+          std::memcpy(bytes.data(), values.data(), bytes.size());
+          w.Add(module + ".weight", "F32", {n, k}, bytes);
+        },
+        plain, /*legacy=*/false, /*numeric=*/true);
+    WriteConfig(dense.path(), TinyConfigJson(nullptr));
+
+    const std::vector<float> got = LastLogits(quantized.path());
+    const std::vector<float> want = LastLogits(dense.path());
+    ASSERT_EQ(got.size(), want.size());
+    ASSERT_FALSE(want.empty());
+    double max_diff = 0, max_ref = 0;
+    for (size_t i = 0; i < want.size(); ++i) {
+      ASSERT_TRUE(std::isfinite(got[i]) && std::isfinite(want[i])) << format.label << " at " << i;
+      max_diff = std::max(max_diff, static_cast<double>(std::fabs(got[i] - want[i])));
+      max_ref = std::max(max_ref, static_cast<double>(std::fabs(want[i])));
+    }
+    std::printf("%s: max |logit diff| %.4g of max |logit| %.4g\n", format.label, max_diff, max_ref);
+    EXPECT_GT(max_ref, 0.0);
+    EXPECT_LE(max_diff, 0.025 * max_ref) << format.label;  // measured: int8 1.3%, gptq w4 0.15%
+  }
 }
 
 }  // namespace
