@@ -57,19 +57,29 @@ void SetRates(benchmark::State& state, double flops, double bytes) {
 // reading the weights), larger M a batched decode or a prefill chunk (GEMM).
 // The iterations cycle through copies of the weight spanning 128 MiB (4x a
 // 32 MiB L3), so the weights come from memory as in a decode step over 24
-// layers, not from cache.
+// layers, not from cache. `format` (range 4): the weight as the model runs
+// it under each setting (LinearFormat).
+enum class LinearFormat : int64_t { kFp32, kBf16, kInt8, kW4 };
+
 void BM_LinearBf16(benchmark::State& state) {
   const int64_t m = state.range(0), n = state.range(1), k = state.range(2);
-  CpuBackend backend({.num_threads = static_cast<int>(state.range(3))});
+  const auto format = static_cast<LinearFormat>(state.range(4));
+  CpuBackend backend({.num_threads = static_cast<int>(state.range(3)),
+                      .precision = format == LinearFormat::kFp32 ? CpuPrecision::kFp32 : CpuPrecision::kBf16});
+  WeightQuantization quantization;
+  if (format == LinearFormat::kInt8) quantization = {WeightQuantization::Kind::kInt8, 0};
+  if (format == LinearFormat::kW4) quantization = {WeightQuantization::Kind::kW4, kDefaultW4Group};
   const std::vector<uint16_t> w = RandomBf16(n * k, 1);
-  const int64_t weight_bytes = 2 * n * k;
+  const int64_t weight_bytes = format == LinearFormat::kInt8 ? n * k
+                               : format == LinearFormat::kW4 ? n * k / 2 + 3 * n * k / kDefaultW4Group
+                                                             : 2 * n * k;
   const int64_t copies = std::max<int64_t>(1, (int64_t{128} << 20) / weight_bytes);
   // Each copy in the layout the model runs it in (prepared as at load).
   std::vector<std::unique_ptr<DeviceBuffer>> storage(static_cast<size_t>(copies));
   std::vector<Tensor> prepared;
   for (int64_t c = 0; c < copies; ++c) {
     prepared.push_back(backend.PrepareLinearWeight(
-        Tensor(const_cast<uint16_t*>(w.data()), DType::kBF16, {n, k}), &storage[c]));
+        Tensor(const_cast<uint16_t*>(w.data()), DType::kBF16, {n, k}), quantization, &storage[c]));
   }
   std::vector<float> x = RandomF32(m * k, 2), y(static_cast<size_t>(m * n));
   const Tensor xt(x.data(), DType::kF32, {m, k});
@@ -82,7 +92,7 @@ void BM_LinearBf16(benchmark::State& state) {
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
-  SetRates(state, 2.0 * m * n * k, 2.0 * n * k + 4.0 * (m * k + m * n));
+  SetRates(state, 2.0 * m * n * k, static_cast<double>(weight_bytes) + 4.0 * (m * k + m * n));
 }
 
 // Decode attention over a paged F32 KV cache: `batch` sequences of `context`
@@ -191,10 +201,13 @@ int Register() {
   };
   for (const LinearShape& s : shapes) {
     auto* b = benchmark::RegisterBenchmark((std::string("LinearBf16/") + s.name).c_str(), BM_LinearBf16)
-                  ->ArgNames({"M", "N", "K", "threads"})
+                  ->ArgNames({"M", "N", "K", "threads", "format"})
                   ->Unit(benchmark::kMicrosecond)->UseRealTime();
+    // format: 0 fp32 compute, 1 bf16 compute, 2 int8 (W8A8), 3 w4 (group 32).
     for (int64_t m : s.rows) {
-      for (int64_t t : ThreadCounts()) b->Args({m, s.n, s.k, t});
+      for (int64_t t : ThreadCounts()) {
+        for (int64_t format = 0; format < 4; ++format) b->Args({m, s.n, s.k, t, format});
+      }
     }
   }
   auto* attention = benchmark::RegisterBenchmark("PagedAttention", BM_PagedAttention)
