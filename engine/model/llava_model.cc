@@ -1,6 +1,7 @@
 #include "engine/model/llava_model.h"
 
 #include <algorithm>
+#include <numeric>
 #include <string>
 #include <utility>
 #include <vector>
@@ -65,11 +66,16 @@ absl::Status CheckQuantization(const LlavaWeights& w, const ModelQuantization& q
     return absl::InvalidArgumentError("vision quantization supports none or int8, not 4-bit");
   }
   if (quantization.text.kind == kernels::WeightQuantization::Kind::kW4) {
+    int64_t columns_gcd = 0;  // every group that divides this divides every weight
+    for (const auto& [name, t] : text) columns_gcd = std::gcd(columns_gcd, t->dim(1));
     for (const auto& [name, t] : text) {
       if (t->dim(1) % quantization.text.group != 0) {
+        int64_t fits = 0;  // the largest multiple of 8 up to 128 that divides every weight
+        for (int64_t g = 8; g <= 128; g += 8) fits = columns_gcd % g == 0 ? g : fits;
         return absl::InvalidArgumentError(absl::StrCat(
             "4-bit quantization group ", quantization.text.group, " does not divide the ", t->dim(1),
-            " columns of ", name, " ", t->ShapeString(), "; pick a group that does (e.g. w4g32)"));
+            " columns of ", name, " ", t->ShapeString(),
+            fits > 0 ? absl::StrCat("; use --quantization w4g", fits) : std::string("; use --quantization int8")));
       }
     }
   }

@@ -74,6 +74,8 @@ TEST(QuantizedModelTest, A4BitGroupThatDoesNotDivideAWeightIsRefusedByName) {
   EXPECT_EQ(model.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(model.status().message().find("down_proj"), absl::string_view::npos) << model.status();
   EXPECT_NE(model.status().message().find("176"), absl::string_view::npos) << model.status();
+  // And names a group that fits every weight (64 and 176 columns: 16).
+  EXPECT_NE(model.status().message().find("w4g16"), absl::string_view::npos) << model.status();
 }
 
 }  // namespace
