@@ -11,14 +11,7 @@
 //                     [--precision bf16|fp32] [--quantization none|int8|w4|w4g128]
 //                     [--vision_quantization none|int8] [--out FILE.json]
 
-// GCC 12 warns about the undefined pass-through operand inside its own
-// AVX-512 intrinsics (a known false positive).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-
-#include <immintrin.h>
+#include "kernels/cpu/avx512_intrinsics.h"
 
 #include <algorithm>
 #include <chrono>

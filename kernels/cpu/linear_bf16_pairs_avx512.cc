@@ -59,16 +59,7 @@ inline void MicroKernel(const uint32_t* xb, int64_t ldx, const uint32_t* panel, 
 
 void PanelRows(const uint32_t* xb, int64_t ldx, int rows, const uint32_t* panel, int64_t pairs,
                const uint32_t* prefetch, float* y, int64_t ldy) {
-  switch (rows) {
-    case 8: return MicroKernel<8, 1>(xb, ldx, panel, pairs, prefetch, y, ldy);
-    case 7: return MicroKernel<7, 1>(xb, ldx, panel, pairs, prefetch, y, ldy);
-    case 6: return MicroKernel<6, 1>(xb, ldx, panel, pairs, prefetch, y, ldy);
-    case 5: return MicroKernel<5, 1>(xb, ldx, panel, pairs, prefetch, y, ldy);
-    case 4: return MicroKernel<4, 1>(xb, ldx, panel, pairs, prefetch, y, ldy);
-    case 3: return MicroKernel<3, 1>(xb, ldx, panel, pairs, prefetch, y, ldy);
-    case 2: return MicroKernel<2, 1>(xb, ldx, panel, pairs, prefetch, y, ldy);
-    default: return MicroKernel<1, 1>(xb, ldx, panel, pairs, prefetch, y, ldy);
-  }
+  WithRowCount<kMaxRows>(rows, [&]<int MR>() { MicroKernel<MR, 1>(xb, ldx, panel, pairs, prefetch, y, ldy); });
 }
 
 }  // namespace

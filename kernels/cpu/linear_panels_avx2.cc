@@ -75,14 +75,7 @@ inline void MicroKernel(const float* x, int64_t ldx, const uint16_t* panel, int6
 template <DType D>
 void PanelRows(const float* x, int64_t ldx, int rows, const uint16_t* panel, int64_t K,
                const uint16_t* prefetch, float* y, int64_t ldy) {
-  switch (rows) {
-    case 6: return MicroKernel<D, 6, 1>(x, ldx, panel, K, prefetch, y, ldy);
-    case 5: return MicroKernel<D, 5, 1>(x, ldx, panel, K, prefetch, y, ldy);
-    case 4: return MicroKernel<D, 4, 1>(x, ldx, panel, K, prefetch, y, ldy);
-    case 3: return MicroKernel<D, 3, 1>(x, ldx, panel, K, prefetch, y, ldy);
-    case 2: return MicroKernel<D, 2, 1>(x, ldx, panel, K, prefetch, y, ldy);
-    default: return MicroKernel<D, 1, 1>(x, ldx, panel, K, prefetch, y, ldy);
-  }
+  WithRowCount<kMaxRows>(rows, [&]<int MR>() { MicroKernel<D, MR, 1>(x, ldx, panel, K, prefetch, y, ldy); });
 }
 
 template <DType D>

@@ -1,13 +1,6 @@
 // AVX512-VNNI micro-kernels for Linear over Q4 panels (kernels/cpu/linear_q4.h);
 // only called when the CPU has them (cpu_features.h HasAvx512Vnni).
-// GCC 12 warns about the undefined pass-through operand inside its own
-// AVX-512 conversion intrinsics (a known false positive).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-
-#include <immintrin.h>
+#include "kernels/cpu/avx512_intrinsics.h"
 
 #include "kernels/cpu/linear_q4.h"
 #include "kernels/cpu/panel_walk.h"
@@ -95,16 +88,7 @@ inline void MicroKernel(const int8_t* xq, const float* sx, const int32_t* xsum, 
 
 void PanelRows(const int8_t* xq, const float* sx, const int32_t* xsum, int rows, const Q4View& w,
                int64_t q, bool prefetch_next, float* y, int64_t ldy) {
-  switch (rows) {
-    case 8: return MicroKernel<8, 1>(xq, sx, xsum, w, q, prefetch_next, y, ldy);
-    case 7: return MicroKernel<7, 1>(xq, sx, xsum, w, q, prefetch_next, y, ldy);
-    case 6: return MicroKernel<6, 1>(xq, sx, xsum, w, q, prefetch_next, y, ldy);
-    case 5: return MicroKernel<5, 1>(xq, sx, xsum, w, q, prefetch_next, y, ldy);
-    case 4: return MicroKernel<4, 1>(xq, sx, xsum, w, q, prefetch_next, y, ldy);
-    case 3: return MicroKernel<3, 1>(xq, sx, xsum, w, q, prefetch_next, y, ldy);
-    case 2: return MicroKernel<2, 1>(xq, sx, xsum, w, q, prefetch_next, y, ldy);
-    default: return MicroKernel<1, 1>(xq, sx, xsum, w, q, prefetch_next, y, ldy);
-  }
+  WithRowCount<kMaxRows>(rows, [&]<int MR>() { MicroKernel<MR, 1>(xq, sx, xsum, w, q, prefetch_next, y, ldy); });
 }
 
 }  // namespace

@@ -14,6 +14,17 @@
 
 namespace ovserve::kernels::cpu {
 
+// fn.template operator()<R>() with R = min(max(rows, 1), kRows) as a
+// compile-time constant, so each row count gets its own micro-kernel with
+// its accumulators in registers.
+template <int kRows, typename Fn>
+inline void WithRowCount(int rows, const Fn& fn) {
+  if constexpr (kRows > 1) {
+    if (rows < kRows) return WithRowCount<kRows - 1>(rows, fn);
+  }
+  fn.template operator()<kRows>();
+}
+
 // rows_fn(m, rows, q, prefetch_next, out, ldo): rows [m, m + rows) x panel q
 // into out (row stride ldo); prefetch_next says whether to prefetch panel
 // q + 1. three_fn(p): the one row x panels p..p+2 into y.

@@ -1,13 +1,6 @@
 // AVX-512 activation quantizer (kernels/cpu/quantize.h); only called when the
 // CPU has AVX-512F/BW.
-// GCC 12 warns about the undefined pass-through operand inside its own
-// AVX-512 conversion intrinsics (a known false positive).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-
-#include <immintrin.h>
+#include "kernels/cpu/avx512_intrinsics.h"
 
 #include <algorithm>
 #include <cmath>

@@ -10,23 +10,10 @@
 #include "gtest/gtest.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/cpu_features.h"
+#include "tests/kernels/cpu/random_data.h"
 
 namespace ovserve::kernels {
 namespace {
-
-std::vector<float> RandomVector(size_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = dist(rng);
-  return v;
-}
-
-std::vector<uint16_t> ToBf16(const std::vector<float>& v) {
-  std::vector<uint16_t> out(v.size());
-  for (size_t i = 0; i < v.size(); ++i) out[i] = F32ToBf16(v[i]);
-  return out;
-}
 
 // Largest |y - (x . w^T + bias)| against a double-precision reference.
 double MaxLinearError(const std::vector<float>& x, const std::vector<float>& w,
