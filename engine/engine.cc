@@ -26,6 +26,7 @@
 #include "engine/util/seconds_between.h"
 #include "engine/util/random_id.h"
 #include "engine/util/status_macros.h"
+#include "engine/util/task_pool.h"
 #include "engine/worker/model_runner.h"
 #include "engine/worker/vision_encoder.h"
 #include "engine/kv_cache/memory_planner.h"
@@ -64,6 +65,9 @@ struct RequestState {
   std::vector<PlacedVisualRows> visual;  // encoded rows (kept for recompute after preemption)
   int64_t reserved_tokens = 0;  // held in the token queue until its prefill is done
   int64_t media_bytes = 0;      // decoded pixels, counted in waiting_media_bytes_ until the encode starts
+  bool holds_waiting_slot = false;  // counted in waiting_for_queue_ until the encode starts
+  // Why a pool preparation failed (its media or grammar): Intake ends it.
+  absl::Status preparation;
   std::optional<SequenceRng> rng;
   std::unique_ptr<StopChecker> stop;
   std::unique_ptr<GrammarMatcher> grammar;  // structured output; null when unconstrained
@@ -71,6 +75,14 @@ struct RequestState {
   Timings timings;
   Clock::time_point submitted;
   bool return_logprobs = false;
+};
+
+// A request being prepared on the pool: its state and tokenized prompt (whose
+// media borrow the state's request bytes), and its grammar once compiled.
+struct Preparation {
+  std::unique_ptr<RequestState> state;
+  TokenizedPrompt tokenized;
+  std::shared_ptr<const CompiledGrammar> grammar;
 };
 
 class Engine::Impl {
@@ -100,6 +112,12 @@ class Engine::Impl {
 
  private:
   absl::StatusOr<int64_t> GpuKvBlocks(const KvCacheShape& shape) const;
+  absl::Status WaitingRequestsFull() const;
+  void Prepare(const std::shared_ptr<Preparation>& p);
+  void Deliver(const std::shared_ptr<Preparation>& p, absl::StatusOr<std::vector<PreparedMedia>> media);
+  absl::Status CompletePreparation(RequestState& state, const TokenizedPrompt& tokenized,
+                                   std::vector<PreparedMedia> media,
+                                   std::shared_ptr<const CompiledGrammar> grammar);
   void Loop();
   bool HasWork() const { return scheduler_->num_running() + scheduler_->num_waiting() > 0; }
   void Intake(std::unique_ptr<RequestState> state);
@@ -128,11 +146,15 @@ class Engine::Impl {
   std::unique_ptr<kernels::Backend> backend_;
   std::unique_ptr<LlavaOnevisionModel> model_;
   std::unique_ptr<Tokenizer> tokenizer_;
+  // Where requests are prepared off the submitting thread: grammar
+  // compilation and every media item (MediaPreprocessor posts them here).
+  std::unique_ptr<TaskPool> prepare_pool_;
   std::unique_ptr<MediaPreprocessor> preprocessor_;
   std::unique_ptr<VisionEncoder> vision_;
-  std::unique_ptr<GrammarCompiler> grammars_;  // shared by submitting threads
-  // Multimodal requests submitted but not yet holding token-queue room, and
-  // the bytes of their decoded pixels.
+  std::unique_ptr<GrammarCompiler> grammars_;  // shared by the preparation pool
+  // Multimodal requests submitted but not yet holding token-queue room (being
+  // prepared or waiting for the vision encoder), and the bytes of the decoded
+  // pixels of those prepared.
   std::atomic<int64_t> waiting_for_queue_{0};
   std::atomic<int64_t> waiting_media_bytes_{0};
   // When the engine thread last took up work or finished a step (steady clock, ns); 0
@@ -163,7 +185,8 @@ class Engine::Impl {
   std::vector<EncodeResult> encoded_;  // from the vision workers
   // By LiveKey(tenant, request id).
   absl::flat_hash_map<std::string, std::shared_ptr<RequestStream>> live_;
-  bool stopping_ = false;
+  bool closing_ = false;   // Submit refuses; preparations are being drained
+  bool stopping_ = false;  // the engine thread ends what is left and returns
   int64_t next_seq_id_ = 1;
   std::thread thread_;
 
@@ -228,7 +251,8 @@ absl::Status Engine::Impl::Init() {
   media.anyres_max_crops = model_->config().anyres_max_crops;
   media.unpad_rounding = model_->config().unpad_rounding;
   media.threads = host_threads;
-  preprocessor_ = std::make_unique<MediaPreprocessor>(std::move(processor), media);
+  prepare_pool_ = std::make_unique<TaskPool>(media.threads);
+  preprocessor_ = std::make_unique<MediaPreprocessor>(std::move(processor), media, prepare_pool_.get());
 
   const TextConfig& text = model_->config().text;
   if (text.eos_token_id >= 0) eos_ids_.push_back(static_cast<int32_t>(text.eos_token_id));
@@ -318,82 +342,32 @@ absl::Status Engine::Impl::Init() {
 }
 
 absl::StatusOr<std::unique_ptr<RequestHandle>> Engine::Impl::Submit(GenerateRequest request) {
-  const Clock::time_point submitted = Clock::now();
-  const LlavaOnevisionConfig& mc = model_->config();
-  const int64_t vocab = mc.text.vocab_size;
+  auto state = std::make_unique<RequestState>();
+  state->submitted = Clock::now();
+  const int64_t vocab = model_->config().text.vocab_size;
   RETURN_IF_ERROR(ValidateSamplingParams(request.sampling, vocab));
   RETURN_IF_ERROR(ValidateStopParams(request.stop, vocab));
-  // Before any media work: a bad constraint costs nothing else. A grammar
-  // another request is compiling is waited for, not compiled twice.
-  std::shared_ptr<const CompiledGrammar> grammar;
-  if (request.structured.active()) {
-    ASSIGN_OR_RETURN(grammar, grammars_->Compile(request.structured));
-  }
-
-  const PromptFormat format = PromptFormatOf(mc);
-  const PlaceholderIds& placeholders = format.placeholders;
-  ASSIGN_OR_RETURN(const TokenizedPrompt tokenized, TokenizePrompt(request.input, *tokenizer_, format, vocab));
-
-  const bool multimodal = !tokenized.media.empty();
-  const auto queue_full = [&] {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        waiting_for_queue_.load(), " multimodal requests are already waiting for the vision "
-        "encoder (max_waiting_requests = ", config_.max_waiting_requests, "); retry later"));
-  };
-  if (multimodal && waiting_for_queue_.load() >= config_.max_waiting_requests) return queue_full();
-
-  // Media: decode + preprocess here, so errors reach the caller at once.
-  auto state = std::make_unique<RequestState>();
-  state->submitted = submitted;
-  if (multimodal) {
-    ASSIGN_OR_RETURN(state->media, preprocessor_->Prepare(tokenized.media));
-    for (PreparedMedia& item : state->media) {
-      std::tie(item.hash.high, item.hash.low) =
-          SaltContentHash(item.hash.high, item.hash.low, request.cache_salt);
-      state->media_bytes += static_cast<int64_t>(item.pixels.data.size() * sizeof(float));
-    }
-    if (state->media_bytes > config_.max_waiting_media_bytes) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "the request's media decode to ", state->media_bytes, " bytes of pixels, above max_waiting_media_bytes ",
-          config_.max_waiting_media_bytes, "; send fewer or smaller images or videos"));
-    }
-  }
-  state->timings.preprocess = SecondsBetween(submitted, Clock::now());
-  ASSIGN_OR_RETURN(ExpandedPrompt expanded, ExpandPrompt(tokenized.ids, placeholders, state->media));
-  request.input = PromptInput{};  // the media bytes (and `tokenized`'s views of them) are done with
-  state->prompt_ids = std::move(expanded.ids);
-  state->spans = std::move(expanded.spans);
-  state->usage.image_tokens = expanded.image_tokens;
-  state->usage.video_tokens = expanded.video_tokens;
-  state->usage.visual_tokens = expanded.visual_tokens();
-  const auto prompt_len = static_cast<int64_t>(state->prompt_ids.size());
-  state->usage.prompt_tokens = prompt_len;
-  state->usage.prompt_text_tokens = prompt_len - state->usage.visual_tokens;
-  state->usage.nominal_visual_budget = NominalVisualBudget(tokenized.images, tokenized.videos);
-  const int64_t total = prompt_len + request.stop.max_tokens;
-  if (total > max_model_len_) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the prompt has ", prompt_len, " tokens (", state->usage.prompt_text_tokens, " text + ",
-        state->usage.visual_tokens, " visual) and max_tokens is ", request.stop.max_tokens,
-        ": ", total, " exceeds max_model_len ", max_model_len_));
-  }
-  if (BlocksNeeded(total, config_.block_size) > num_blocks_) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "the request needs KV for ", total, " tokens (prompt ", prompt_len, " + max_tokens ",
-        request.stop.max_tokens, ") but the whole KV cache holds ", kv_capacity_tokens(),
-        " tokens; raise the KV cache size or shorten the request"));
-  }
-
-  state->rng = SequenceRng::FromParams(request.sampling);
-  state->stop = std::make_unique<StopChecker>(request.stop, eos_ids_, *tokenizer_);
-  if (grammar != nullptr) state->grammar = std::make_unique<GrammarMatcher>(std::move(grammar));
-  state->return_logprobs = request.sampling.logprobs > 0 || request.return_logprobs;
+  // The request lives in its heap-held state from here on: the tokenized
+  // prompt's media borrow its bytes until preparation is over.
   state->request = std::move(request);
+  auto prepared = std::make_unique<Preparation>();
+  ASSIGN_OR_RETURN(prepared->tokenized,
+                   TokenizePrompt(state->request.input, *tokenizer_, PromptFormatOf(model_->config()), vocab));
+  const bool multimodal = !prepared->tokenized.media.empty();
+  if (multimodal) {
+    if (waiting_for_queue_.load() >= config_.max_waiting_requests) return WaitingRequestsFull();
+    RETURN_IF_ERROR(preprocessor_->Validate(prepared->tokenized.media));
+  }
+  // Media decoding and grammar compilation can take seconds: they run on the
+  // preparation pool, and their errors end the stream. The rest is cheap
+  // enough to answer here.
+  const bool prepare_on_pool = multimodal || state->request.structured.active();
+  if (!prepare_on_pool) RETURN_IF_ERROR(CompletePreparation(*state, prepared->tokenized, {}, nullptr));
 
   std::shared_ptr<RequestStream> stream;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (stopping_) return absl::UnavailableError("the engine is shutting down");
+    if (closing_) return absl::UnavailableError("the engine is shutting down");
     state->seq_id = next_seq_id_++;
     std::string& id = state->request.request_id;
     if (id.empty()) id = RandomRequestId("req-");
@@ -402,24 +376,134 @@ absl::StatusOr<std::unique_ptr<RequestHandle>> Engine::Impl::Submit(GenerateRequ
       return absl::AlreadyExistsError(absl::StrCat("request id '", id, "' is already in flight"));
     }
     if (multimodal) {
-      if (waiting_for_queue_.load() >= config_.max_waiting_requests) return queue_full();
-      if (waiting_media_bytes_.load() + state->media_bytes > config_.max_waiting_media_bytes) {
-        return absl::ResourceExhaustedError(absl::StrCat(
-            "the multimodal requests waiting for the vision encoder hold ", waiting_media_bytes_.load(),
-            " bytes of decoded pixels and this one ", state->media_bytes, " more (max_waiting_media_bytes = ",
-            config_.max_waiting_media_bytes, "); retry later"));
-      }
-      ++waiting_for_queue_;
-      waiting_media_bytes_ += state->media_bytes;
+      if (waiting_for_queue_.load() >= config_.max_waiting_requests) return WaitingRequestsFull();
+      ++waiting_for_queue_;  // released when its encode starts or it ends before
+      state->holds_waiting_slot = true;
     }
     stream = std::make_shared<RequestStream>(id, wakeup_, state->request.waker,
                                              state->request.waker_token);
     state->stream = stream;
     live_.emplace(key, stream);
+    if (prepare_on_pool) {
+      // Posted under the lock: Shutdown closes first, so no preparation
+      // starts after the pool has been drained.
+      prepared->state = std::move(state);
+      prepare_pool_->Post([this, p = std::shared_ptr<Preparation>(std::move(prepared))] { Prepare(p); });
+    } else {
+      stream->MarkAdmitted();
+      inbox_.push_back(std::move(state));
+    }
+  }
+  if (!prepare_on_pool) wakeup_->Notify();
+  return std::make_unique<RequestHandle>(std::move(stream));
+}
+
+absl::Status Engine::Impl::WaitingRequestsFull() const {
+  return absl::ResourceExhaustedError(absl::StrCat(
+      waiting_for_queue_.load(), " multimodal requests are already being preprocessed or waiting for the "
+      "vision encoder (max_waiting_requests = ", config_.max_waiting_requests, "); retry later"));
+}
+
+// On a preparation-pool thread: the grammar, then the media items as tasks of
+// the same pool (MediaPreprocessor), then CompletePreparation on whichever
+// thread finishes the last item.
+void Engine::Impl::Prepare(const std::shared_ptr<Preparation>& p) {
+  RequestState& state = *p->state;
+  if (state.stream->cancel_requested()) return Deliver(p, absl::CancelledError("cancelled"));
+  if (state.request.structured.active()) {
+    absl::StatusOr<std::shared_ptr<const CompiledGrammar>> grammar = grammars_->Compile(state.request.structured);
+    if (!grammar.ok()) return Deliver(p, grammar.status());
+    p->grammar = *std::move(grammar);
+  }
+  if (p->tokenized.media.empty()) return Deliver(p, std::vector<PreparedMedia>{});
+  preprocessor_->PrepareAsync(p->tokenized.media, state.stream->stop_token(),
+                              [this, p](absl::StatusOr<std::vector<PreparedMedia>> media) {
+                                Deliver(p, std::move(media));
+                              });
+}
+
+// The end of a pool preparation: the request goes to the engine thread,
+// ready or carrying why it ends (Intake finishes it).
+void Engine::Impl::Deliver(const std::shared_ptr<Preparation>& p,
+                           absl::StatusOr<std::vector<PreparedMedia>> media) {
+  std::unique_ptr<RequestState> state = std::move(p->state);
+  absl::Status status = media.status();
+  if (status.ok()) status = CompletePreparation(*state, p->tokenized, *std::move(media), std::move(p->grammar));
+  if (!status.ok()) {
+    state->media.clear();
+    state->media_bytes = 0;
+  } else if (state->media_bytes > 0) {
+    // Decoded pixels held by requests waiting for the vision encoder.
+    int64_t held = waiting_media_bytes_.load();
+    do {
+      if (held + state->media_bytes > config_.max_waiting_media_bytes) {
+        status = absl::ResourceExhaustedError(absl::StrCat(
+            "the multimodal requests waiting for the vision encoder hold ", held,
+            " bytes of decoded pixels and this one ", state->media_bytes, " more (max_waiting_media_bytes = ",
+            config_.max_waiting_media_bytes, "); retry later"));
+        state->media.clear();
+        state->media_bytes = 0;
+        break;
+      }
+    } while (!waiting_media_bytes_.compare_exchange_weak(held, held + state->media_bytes));
+  }
+  state->preparation = std::move(status);
+  state->stream->MarkAdmitted();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
     inbox_.push_back(std::move(state));
   }
   wakeup_->Notify();
-  return std::make_unique<RequestHandle>(std::move(stream));
+}
+
+// The prompt expanded by the prepared media, and everything checked that
+// needs the visual-token counts; the request's sampling state set up.
+absl::Status Engine::Impl::CompletePreparation(RequestState& state, const TokenizedPrompt& tokenized,
+                                               std::vector<PreparedMedia> media,
+                                               std::shared_ptr<const CompiledGrammar> grammar) {
+  GenerateRequest& request = state.request;
+  state.media = std::move(media);
+  state.media_bytes = 0;
+  for (PreparedMedia& item : state.media) {
+    std::tie(item.hash.high, item.hash.low) = SaltContentHash(item.hash.high, item.hash.low, request.cache_salt);
+    state.media_bytes += static_cast<int64_t>(item.pixels.data.size() * sizeof(float));
+  }
+  if (state.media_bytes > config_.max_waiting_media_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the request's media decode to ", state.media_bytes, " bytes of pixels, above max_waiting_media_bytes ",
+        config_.max_waiting_media_bytes, "; send fewer or smaller images or videos"));
+  }
+  state.timings.preprocess = SecondsBetween(state.submitted, Clock::now());
+  ASSIGN_OR_RETURN(ExpandedPrompt expanded,
+                   ExpandPrompt(tokenized.ids, PromptFormatOf(model_->config()).placeholders, state.media));
+  state.prompt_ids = std::move(expanded.ids);
+  state.spans = std::move(expanded.spans);
+  state.usage.image_tokens = expanded.image_tokens;
+  state.usage.video_tokens = expanded.video_tokens;
+  state.usage.visual_tokens = expanded.visual_tokens();
+  const auto prompt_len = static_cast<int64_t>(state.prompt_ids.size());
+  state.usage.prompt_tokens = prompt_len;
+  state.usage.prompt_text_tokens = prompt_len - state.usage.visual_tokens;
+  state.usage.nominal_visual_budget = NominalVisualBudget(tokenized.images, tokenized.videos);
+  const int64_t total = prompt_len + request.stop.max_tokens;
+  if (total > max_model_len_) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the prompt has ", prompt_len, " tokens (", state.usage.prompt_text_tokens, " text + ",
+        state.usage.visual_tokens, " visual) and max_tokens is ", request.stop.max_tokens,
+        ": ", total, " exceeds max_model_len ", max_model_len_));
+  }
+  if (BlocksNeeded(total, config_.block_size) > num_blocks_) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the request needs KV for ", total, " tokens (prompt ", prompt_len, " + max_tokens ",
+        request.stop.max_tokens, ") but the whole KV cache holds ", kv_capacity_tokens(),
+        " tokens; raise the KV cache size or shorten the request"));
+  }
+  state.rng = SequenceRng::FromParams(request.sampling);
+  state.stop = std::make_unique<StopChecker>(request.stop, eos_ids_, *tokenizer_);
+  if (grammar != nullptr) state.grammar = std::make_unique<GrammarMatcher>(std::move(grammar));
+  state.return_logprobs = request.sampling.logprobs > 0 || request.return_logprobs;
+  request.input = PromptInput{};  // the media bytes (and `tokenized`'s views of them) are done with
+  return absl::OkStatus();
 }
 
 bool Engine::Impl::Cancel(std::string_view id, std::string_view tenant) {
@@ -435,9 +519,19 @@ bool Engine::Impl::Cancel(std::string_view id, std::string_view tenant) {
 }
 
 void Engine::Impl::Shutdown() {
+  std::vector<std::shared_ptr<RequestStream>> live;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (stopping_) return;
+    if (closing_) return;
+    closing_ = true;  // Submit refuses from here on
+    for (auto& [key, stream] : live_) live.push_back(stream);
+  }
+  // Preparations in progress stop at their next check; the pool is drained,
+  // so every prepared request is in the inbox before the engine thread ends.
+  for (const auto& stream : live) stream->RequestCancel();
+  if (prepare_pool_ != nullptr) prepare_pool_->Shutdown();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;
   }
   wakeup_->Notify();
@@ -493,11 +587,17 @@ void Engine::Impl::Loop() {
 // Text-only requests go straight to the scheduler; the others to the vision
 // workers first (OnEncoded brings them back).
 void Engine::Impl::Intake(std::unique_ptr<RequestState> state) {
+  if (!state->preparation.ok() || state->stream->cancel_requested()) {
+    if (state->holds_waiting_slot) --waiting_for_queue_;
+    waiting_media_bytes_ -= state->media_bytes;
+    const bool cancelled = state->preparation.code() == absl::StatusCode::kCancelled ||
+                           state->stream->cancel_requested();
+    absl::Status error = std::move(state->preparation);
+    Finish(std::move(state), {}, cancelled ? FinishReason::kCancelled : FinishReason::kError,
+           cancelled ? absl::OkStatus() : std::move(error));
+    return;
+  }
   if (state->media.empty()) {
-    if (state->stream->cancel_requested()) {
-      Finish(std::move(state), {}, FinishReason::kCancelled, absl::OkStatus());
-      return;
-    }
     Schedule(std::move(state));
     return;
   }
@@ -819,6 +919,7 @@ bool RequestHandle::TryNext(RequestOutput* out) {
   return stream_->Next(out, Clock::now(), &timed_out);
 }
 bool RequestHandle::finished() const { return stream_->final_returned(); }
+bool RequestHandle::admitted() const { return stream_->admitted(); }
 void RequestHandle::Cancel() { stream_->RequestCancel(); }
 
 // ---- Engine ----

@@ -1,11 +1,13 @@
 #pragma once
 // Engine: the serving engine's facade — the only engine header the server
 // includes. Many concurrent generation requests on one LLaVA-OneVision model:
-// Submit validates, tokenizes and preprocesses a request on the caller's
-// thread (errors come back at once as a Status); one engine thread then runs
-// iteration-level (continuous) batching over a paged KV cache with chunked
-// prefill and prefix caching, and streams each request's outputs to its
-// RequestHandle.
+// Submit validates and tokenizes a request on the caller's thread (those
+// errors come back at once as a Status) and never blocks on its media or
+// grammar: those are prepared on the engine's preparation pool, several
+// requests at once, each stopped by its cancellation, and their errors end
+// the request's stream. One engine thread then runs iteration-level
+// (continuous) batching over a paged KV cache with chunked prefill and
+// prefix caching, and streams each request's outputs to its RequestHandle.
 //
 // Thread-safety: every method may be called from any thread. No user code
 // ever runs on the engine thread: outputs are pulled from the handle
@@ -84,7 +86,8 @@ struct EngineConfig {
   int vision_threads = 0;            // CPU threads per vision worker; 0 = every core
   int64_t token_queue_tokens = 0;    // 0 = one maximum request of each modality (24576)
   int64_t encoder_cache_bytes = int64_t{512} << 20;  // encoded items by content; 0 = off
-  int64_t max_waiting_requests = 256;  // multimodal requests waiting for queue room
+  // Multimodal requests being prepared or waiting for token-queue room.
+  int64_t max_waiting_requests = 256;
   // Decoded pixels those waiting requests may hold together, bytes (a request
   // holds its pixels from Submit until its encode starts): 256 waiting AnyRes
   // requests would otherwise hold about 16 GiB.
@@ -133,7 +136,7 @@ struct GenerateRequest {
   bool return_logprobs = false;  // the chosen token's logprob (implied by sampling.logprobs > 0)
   StopParams stop;
   // Constrains the output to a JSON Schema, JSON object, regex, choice or GBNF
-  // grammar (engine/structured/); compiled on the submitting thread.
+  // grammar (engine/structured/); compiled on the preparation pool.
   StructuredOutput structured;
   int32_t priority = 0;  // lower runs first; FCFS within a priority
   // Optional: woken with `waker_token` whenever this request has output.
@@ -160,7 +163,7 @@ struct Usage {
 
 // Seconds since the request was submitted (negative: did not happen).
 struct Timings {
-  double preprocess = 0;         // media decode + resize, on the submitting thread
+  double preprocess = 0;         // until prepared: media decode + resize, grammar (pool queue included)
   double encode = 0;             // vision encoder + projector
   double first_scheduled = -1;   // queue time
   double first_token = -1;       // time to first token
@@ -202,6 +205,11 @@ class RequestHandle {
   bool TryNext(RequestOutput* out);
   // Whether the final output has been returned by Next/TryNext.
   bool finished() const;
+  // Whether the request is past its preparation (media decoded, grammar
+  // compiled) and queued for the model, or has ended: a front end that must
+  // answer preparation errors with an error status waits for it before it
+  // starts a streamed response. Becoming true wakes the request's waker.
+  bool admitted() const;
   // As Next, giving up after `timeout` (returns false with *timed_out set).
   bool NextFor(RequestOutput* out, std::chrono::milliseconds timeout, bool* timed_out);
   // Asks the engine to stop the request; it ends with kCancelled within one
@@ -256,9 +264,12 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   // Validates and admits a request. INVALID_ARGUMENT (bad params, prompt,
-  // media, or too long for max_model_len), RESOURCE_EXHAUSTED (can never fit
-  // the KV cache), ALREADY_EXISTS (duplicate live id), UNAVAILABLE (shutting
-  // down). Messages say what was wrong and the limit.
+  // media counts or bytes, or a text prompt too long for max_model_len),
+  // RESOURCE_EXHAUSTED (too many requests waiting, or can never fit the KV
+  // cache), ALREADY_EXISTS (duplicate live id), UNAVAILABLE (shutting down).
+  // What only decoding or compiling finds (a corrupt image, a bad schema, a
+  // prompt that its visual tokens make too long) ends the stream with
+  // kError and that status. Messages say what was wrong and the limit.
   absl::StatusOr<std::unique_ptr<RequestHandle>> Submit(GenerateRequest request);
 
   // Cancels a live request of `tenant` by id; false if that tenant has none by that id

@@ -20,6 +20,14 @@ void RequestStream::Push(RequestOutput output) {
   if (waker_ != nullptr) waker_->Wake(waker_token_);
 }
 
+void RequestStream::MarkAdmitted() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    admitted_ = true;
+  }
+  if (waker_ != nullptr) waker_->Wake(waker_token_);
+}
+
 void OutputWaker::Wake(uint64_t token) {
   {
     std::lock_guard<std::mutex> lock(mutex_);

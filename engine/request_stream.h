@@ -6,7 +6,8 @@
 // so a slow reader costs memory for text, never engine time.
 //
 // Cancellation is a flag the engine polls at the top of every step; setting
-// it wakes the engine through the shared EngineWakeup.
+// it wakes the engine through the shared EngineWakeup, and stops the
+// request's media preprocessing through its stop token.
 
 #include <atomic>
 #include <chrono>
@@ -15,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stop_token>
 #include <string>
 
 #include "engine/engine.h"
@@ -58,9 +60,20 @@ class RequestStream {
 
   void RequestCancel() {
     cancel_requested_.store(true, std::memory_order_release);
+    stop_.request_stop();
     wakeup_->Notify();
   }
   bool cancel_requested() const { return cancel_requested_.load(std::memory_order_acquire); }
+  // Stopped by RequestCancel: media decoders and resize stages watch it.
+  std::stop_token stop_token() const { return stop_.get_token(); }
+
+  // Producer: the request's preparation (media, grammar) is over and it is
+  // queued for the model, or it ended. Wakes the consumer as an output does.
+  void MarkAdmitted();
+  bool admitted() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return admitted_ || final_pushed_;
+  }
   bool final_returned() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return final_returned_;
@@ -72,10 +85,12 @@ class RequestStream {
   const std::shared_ptr<OutputWaker> waker_;
   const uint64_t waker_token_;
   std::atomic<bool> cancel_requested_{false};
+  std::stop_source stop_;
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<RequestOutput> queue_;
   bool final_pushed_ = false;
+  bool admitted_ = false;
   bool final_returned_ = false;
 };
 

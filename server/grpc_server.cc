@@ -18,10 +18,6 @@
 namespace ovserve::server {
 namespace {
 
-// Threads that run Submit for requests with media (decode + resize), for both
-// front ends.
-constexpr int kSubmitThreads = 4;
-
 std::string ApiKeyOrigin(const ServerOptions& o) {
   return absl::StrCat("--api-key-file ", o.api_key_file.string());
 }
@@ -156,7 +152,6 @@ absl::Status Server::Start() {
     RETURN_IF_ERROR(metrics_.Expose(absl::StrCat(options_.host, ":", options_.metrics_port)));
   }
 
-  submit_pool_ = std::make_unique<SubmitPool>(kSubmitThreads);
   http::OpenAiServiceOptions openai;
   openai.parse.model_name = service.model_name;
   openai.parse.default_max_tokens = options_.default_max_tokens;
@@ -166,8 +161,8 @@ absl::Status Server::Start() {
   openai.api_keys = service.api_keys;
   openai.media_fetch = options_.media_fetch;
   openai.version = OVSERVE_VERSION;
-  service_ = std::make_unique<OvserveService>(metrics_, *submit_pool_, std::move(service));
-  openai_ = std::make_unique<http::OpenAiService>(metrics_, *submit_pool_, std::move(openai));
+  service_ = std::make_unique<OvserveService>(metrics_, std::move(service));
+  openai_ = std::make_unique<http::OpenAiService>(metrics_, std::move(openai));
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -354,7 +349,6 @@ Server::~Server() {
   Shutdown();
   server_.reset();
   http_.reset();
-  submit_pool_.reset();  // runs what is queued (it reaches the services), then joins
   service_.reset();      // stops the output pumps before the engine goes
   openai_.reset();
   engine_.reset();

@@ -106,7 +106,6 @@ class Server {
   ServerOptions options_;
   Metrics metrics_;
   std::unique_ptr<engine::Engine> engine_;
-  std::unique_ptr<SubmitPool> submit_pool_;
   std::unique_ptr<OvserveService> service_;
   std::unique_ptr<http::OpenAiService> openai_;
   std::unique_ptr<http::HttpServer> http_;

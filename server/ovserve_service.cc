@@ -210,8 +210,8 @@ class GenerateCall final : public grpc::ServerWriteReactor<v1::GenerateResponse>
   RequestRecord record_;
 };
 
-OvserveService::OvserveService(Metrics& metrics, SubmitPool& submit_pool, ServiceOptions options)
-    : metrics_(metrics), options_(std::move(options)), submit_pool_(submit_pool) {}
+OvserveService::OvserveService(Metrics& metrics, ServiceOptions options)
+    : metrics_(metrics), options_(std::move(options)) {}
 
 OvserveService::~OvserveService() = default;
 
@@ -287,28 +287,14 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* OvserveService::Generate(
   });
   converted->waker = calls_.waker();
   converted->waker_token = token;
-  if (images + videos == 0) {  // tokenizing only: cheap enough for this thread
-    absl::StatusOr<std::unique_ptr<engine::RequestHandle>> handle =
-        engine->Submit(std::move(*converted));
-    if (!handle.ok()) {
-      calls_.Remove(token);
-      return refuse(ToGrpcStatus(handle.status()));
-    }
-    call->Start(std::move(*handle));
-    return call.get();
+  // Submit never blocks on media or grammars (the engine prepares them on its
+  // pool; their errors end the stream and so the call).
+  absl::StatusOr<std::unique_ptr<engine::RequestHandle>> handle = engine->Submit(std::move(*converted));
+  if (!handle.ok()) {
+    calls_.Remove(token);
+    return refuse(ToGrpcStatus(handle.status()));
   }
-  // Media decode and resize can take seconds (a long video): off the gRPC
-  // thread. The call is gRPC's already; it ends with Submit's error if any.
-  auto request_ptr = std::make_shared<engine::GenerateRequest>(std::move(*converted));
-  submit_pool_.Post([engine, call, request_ptr] {
-    absl::StatusOr<std::unique_ptr<engine::RequestHandle>> handle =
-        engine->Submit(std::move(*request_ptr));
-    if (!handle.ok()) {
-      call->Fail(ToGrpcStatus(handle.status()));
-      return;
-    }
-    call->Start(std::move(*handle));
-  });
+  call->Start(std::move(*handle));
   return call.get();
 }
 

@@ -2,9 +2,9 @@
 // OvserveService: the ovserve.v1.Ovserve gRPC service on the callback
 // (reactor) API, in front of one engine::Engine.
 //
-// Generate: the request is converted on the gRPC thread and submitted there
-// when it is text only; with media, Submit (decode + resize) runs on a small
-// pool of submit threads, and its errors end the call. Outputs are then
+// Generate: the request is converted and submitted on the gRPC thread (the
+// engine prepares media and grammars on its own pool; errors found there end
+// the call with their status, as the final output). Outputs are then
 // written by whoever notices them first — one output-pump thread, woken by
 // the engine through an OutputWaker for every stream, or the call's own
 // OnWriteDone. A call has at most one write in flight (gRPC flow control);
@@ -29,7 +29,6 @@
 #include "server/live_calls.h"
 #include "server/metrics.h"
 #include "server/request_conversion.h"
-#include "server/submit_pool.h"
 
 namespace ovserve::server {
 
@@ -51,7 +50,7 @@ class OvserveService final : public v1::Ovserve::CallbackService {
  public:
   // The engine comes later (SetEngine): until then every call but health
   // gets UNAVAILABLE, so the server can answer while the model loads.
-  OvserveService(Metrics& metrics, SubmitPool& submit_pool, ServiceOptions options);
+  OvserveService(Metrics& metrics, ServiceOptions options);
   ~OvserveService() override;
 
   grpc::ServerWriteReactor<v1::GenerateResponse>* Generate(
@@ -95,9 +94,6 @@ class OvserveService final : public v1::Ovserve::CallbackService {
   const ServiceOptions options_;
   std::atomic<bool> draining_{false};
 
-  // Multimodal Submits (media decode + resize) run here; shared with the
-  // HTTP front end.
-  SubmitPool& submit_pool_;
   // Last: its pump thread stops before the rest goes.
   LiveCalls<GenerateCall> calls_;
 };

@@ -227,6 +227,10 @@ absl::Status CheckNormalize(const NormalizeConfig& norm, const char* what) {
   return absl::OkStatus();
 }
 
+absl::Status CheckBudget(const WorkBudget* budget, std::string_view stage) {
+  return budget == nullptr ? absl::OkStatus() : budget->Check(stage);
+}
+
 }  // namespace
 
 PreprocessorConfig DefaultPreprocessorConfig() {
@@ -316,7 +320,8 @@ ImageProcessor::ImageProcessor(PreprocessorConfig config)
   }
 }
 
-absl::StatusOr<PixelTensor> ImageProcessor::PreprocessAnyRes(const RgbImage& image) const {
+absl::StatusOr<PixelTensor> ImageProcessor::PreprocessAnyRes(const RgbImage& image,
+                                                             const WorkBudget* budget) const {
   RETURN_IF_ERROR(CheckImage(image));
   const Size2d crop = config_.image_size;
   const Size2d original{image.height, image.width};
@@ -332,7 +337,9 @@ absl::StatusOr<PixelTensor> ImageProcessor::PreprocessAnyRes(const RgbImage& ima
     ASSIGN_OR_RETURN(const RgbImage base, PilResizeBicubic(image, crop.width, crop.height));
     WriteCrop(base, 0, 0, crop.height, crop.width, image_lut_, pixels.data.data());
   }
+  RETURN_IF_ERROR(CheckBudget(budget, "resizing the image"));
   ASSIGN_OR_RETURN(const RgbImage resized, PilResizeBicubic(image, fit.width, fit.height));
+  RETURN_IF_ERROR(CheckBudget(budget, "padding the image"));
   ASSIGN_OR_RETURN(const RgbImage padded, PadCentered(resized, best.width, best.height, {0, 0, 0}));
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t c = 0; c < cols; ++c) {
@@ -343,23 +350,27 @@ absl::StatusOr<PixelTensor> ImageProcessor::PreprocessAnyRes(const RgbImage& ima
   return pixels;
 }
 
-absl::StatusOr<PixelTensor> ImageProcessor::PreprocessSingleCrop(const RgbImage& image) const {
+absl::StatusOr<PixelTensor> ImageProcessor::PreprocessSingleCrop(const RgbImage& image,
+                                                                 const WorkBudget* budget) const {
   RETURN_IF_ERROR(CheckImage(image));
   const Size2d crop = config_.image_size;
   ASSIGN_OR_RETURN(const RgbImage square, ExpandToSquare(image, square_background_));
+  RETURN_IF_ERROR(CheckBudget(budget, "resizing the image"));
   ASSIGN_OR_RETURN(const RgbImage resized, PilResizeBicubic(square, crop.width, crop.height));
   PixelTensor pixels = AllocatePixels(1, crop);
   WriteCrop(resized, 0, 0, crop.height, crop.width, image_lut_, pixels.data.data());
   return pixels;
 }
 
-absl::StatusOr<PixelTensor> ImageProcessor::PreprocessVideo(std::span<const RgbImage> frames) const {
+absl::StatusOr<PixelTensor> ImageProcessor::PreprocessVideo(std::span<const RgbImage> frames,
+                                                            const WorkBudget* budget) const {
   if (frames.empty()) return absl::InvalidArgumentError("video: no frames");
   const Size2d size = config_.video_size;
   PixelTensor pixels = AllocatePixels(static_cast<int64_t>(frames.size()), size);
   const int64_t frame_floats = PixelTensor::kChannels * size.height * size.width;
   for (size_t t = 0; t < frames.size(); ++t) {
     RETURN_IF_ERROR(CheckImage(frames[t]));
+    RETURN_IF_ERROR(CheckBudget(budget, "resizing the video frames"));
     ASSIGN_OR_RETURN(const RgbImage resized,
                      config_.video_resize == FrameResize::kPilBicubic
                          ? PilResizeBicubic(frames[t], size.width, size.height)

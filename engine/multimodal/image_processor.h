@@ -27,6 +27,7 @@
 #include "engine/multimodal/anyres_geometry.h"
 #include "engine/multimodal/rgb_image.h"
 #include "engine/multimodal/visual_kind.h"
+#include "engine/multimodal/work_budget.h"
 #include "kernels/tensor.h"
 
 namespace ovserve::engine {
@@ -108,13 +109,18 @@ class ImageProcessor {
 
   // The only image of a prompt: [1 + rows * cols, 3, S, S], crop 0 the base
   // view; rows/cols as ComputeAnyResLayout gives them.
-  absl::StatusOr<PixelTensor> PreprocessAnyRes(const RgbImage& image) const;
+  // `budget` (optional): the item's deadline and cancellation, checked
+  // between resize stages (DEADLINE_EXCEEDED / CANCELLED).
+  absl::StatusOr<PixelTensor> PreprocessAnyRes(const RgbImage& image,
+                                               const WorkBudget* budget = nullptr) const;
 
   // One image of a multi-image prompt: [1, 3, S, S].
-  absl::StatusOr<PixelTensor> PreprocessSingleCrop(const RgbImage& image) const;
+  absl::StatusOr<PixelTensor> PreprocessSingleCrop(const RgbImage& image,
+                                                   const WorkBudget* budget = nullptr) const;
 
   // Sampled video frames in order: [T, 3, S, S]. At least one frame.
-  absl::StatusOr<PixelTensor> PreprocessVideo(std::span<const RgbImage> frames) const;
+  absl::StatusOr<PixelTensor> PreprocessVideo(std::span<const RgbImage> frames,
+                                              const WorkBudget* budget = nullptr) const;
 
   // Everything besides the media bytes that decides the pixels of `kind`,
   // as text (for HashMediaItem). Callers append their own decode parameters

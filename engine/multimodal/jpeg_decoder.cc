@@ -75,10 +75,17 @@ void OnProgress(j_common_ptr cinfo) {
            "JPEG has more than %d scans, over the limit of %d (max_jpeg_scans)",
            dinfo->input_scan_number - 1, limits.max_scans);
   }
-  if (std::chrono::steady_clock::now() >= limits.deadline) {
-    Refuse(cinfo, absl::StatusCode::kDeadlineExceeded,
-           "decoding the image took longer than the limit of %g s (max_decode_seconds)",
-           limits.max_decode_seconds);
+  if (limits.budget != nullptr && limits.budget->Exhausted()) {
+    // longjmp skips destructors: the status is gone before Refuse jumps.
+    char message[256];
+    absl::StatusCode code;
+    {
+      const absl::Status status = limits.budget->Check("decoding the image");
+      code = status.code();
+      std::snprintf(message, sizeof(message), "%.*s", static_cast<int>(status.message().size()),
+                    status.message().data());
+    }
+    Refuse(cinfo, code, "%s", message);
   }
 }
 

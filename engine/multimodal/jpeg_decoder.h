@@ -8,12 +8,12 @@
 //
 // Thread-safe (each call owns its decompressor); bytes are borrowed.
 
-#include <chrono>
 #include <cstdint>
 #include <span>
 
 #include "absl/status/statusor.h"
 #include "engine/multimodal/rgb_image.h"
+#include "engine/multimodal/work_budget.h"
 
 namespace ovserve::engine {
 
@@ -26,9 +26,9 @@ struct JpegLimits {
   // repeating one scan 20,000 times would decode for minutes; 256 is nvImageCodec's cap
   // (real encoders write about 10).
   int max_scans = 256;
-  // Checked while libjpeg decodes (its progress monitor), not only after it returns.
-  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
-  double max_decode_seconds = 0;  // the deadline's budget, for the message
+  // The item's deadline and cancellation, checked while libjpeg decodes (its progress
+  // monitor), not only after it returns. Null: no limit.
+  const WorkBudget* budget = nullptr;
 };
 
 // Decodes a baseline or progressive JPEG in YCbCr, RGB or grayscale.
@@ -36,7 +36,8 @@ struct JpegLimits {
 // INVALID_ARGUMENT for corrupt or truncated data, more than `max_pixels` or `max_scans`,
 // or a libjpeg warning that says the data is damaged (bogus progression, bad Huffman
 // code, premature end; Pillow would conceal those) except stray bytes between markers,
-// which cameras commonly write; DEADLINE_EXCEEDED past the deadline.
+// which cameras commonly write; DEADLINE_EXCEEDED past the deadline, CANCELLED once the
+// request is.
 absl::StatusOr<RgbImage> DecodeJpegLikePillow(std::span<const uint8_t> bytes,
                                               const JpegLimits& limits);
 

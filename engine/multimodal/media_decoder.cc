@@ -70,29 +70,21 @@ std::string AvError(int code) {
   return text;
 }
 
-// Wall-clock budget for one item. steady_clock: immune to clock changes.
+// The item's WorkBudget (its deadline and its request's cancellation) as the
+// decoders see it: stage names for messages.
 class Deadline {
  public:
-  Deadline(double seconds, Kind kind) : seconds_(seconds), kind_(kind) {
-    // Clamped so that absurd limits cannot overflow the clock arithmetic.
-    const std::chrono::duration<double> budget(std::min(seconds, 1e7));
-    end_ = std::chrono::steady_clock::now() +
-           std::chrono::duration_cast<std::chrono::steady_clock::duration>(budget);
-  }
-  bool Expired() const { return std::chrono::steady_clock::now() >= end_; }
+  Deadline(const WorkBudget& budget, Kind kind) : budget_(budget), kind_(kind) {}
+  bool Expired() const { return budget_.Exhausted(); }
   absl::Status Check() const {
-    if (!Expired()) return absl::OkStatus();
-    return absl::DeadlineExceededError(
-        absl::StrFormat("decoding the %s took longer than the limit of %g s (max_decode_seconds)",
-                        KindName(kind_), seconds_));
+    return budget_.Check(kind_ == Kind::kImage ? "decoding the image" : "decoding the video");
   }
   Kind kind() const { return kind_; }
-  std::chrono::steady_clock::time_point end() const { return end_; }
+  const WorkBudget& budget() const { return budget_; }
 
  private:
-  double seconds_;
+  const WorkBudget& budget_;
   Kind kind_;
-  std::chrono::steady_clock::time_point end_;
 };
 
 // AVFormatContext interrupt callback: lets libavformat give up inside long
@@ -299,20 +291,19 @@ absl::Status DecodeFrames(AVFormatContext* format, int stream_index, AVCodecCont
 // ---- images ----------------------------------------------------------------
 
 absl::StatusOr<RgbImage> DecodeImageImpl(std::span<const uint8_t> bytes,
-                                         const MediaLimits& limits) {
+                                         const MediaLimits& limits, const WorkBudget& budget) {
   // The announced size is refused before FFmpeg sees the bytes.
   if (std::optional<ImageHeaderSize> header = ReadImageHeaderSize(bytes)) {
     RETURN_IF_ERROR(CheckPictureSize("image", header->width, header->height, limits));
   }
-  const Deadline deadline(limits.max_decode_seconds, Kind::kImage);
+  const Deadline deadline(budget, Kind::kImage);
   // JPEG goes through libjpeg-turbo, as the reference's Pillow does (bit-exact);
   // colour spaces it is not set up for (CMYK, YCCK) fall back to FFmpeg.
   if (LooksLikeJpeg(bytes)) {
     absl::StatusOr<RgbImage> jpeg = DecodeJpegLikePillow(
         bytes, JpegLimits{.max_pixels = limits.max_pixels,
                           .max_scans = limits.max_jpeg_scans,
-                          .deadline = deadline.end(),
-                          .max_decode_seconds = limits.max_decode_seconds});
+                          .budget = &budget});
     if (jpeg.ok() || jpeg.status().code() != absl::StatusCode::kUnimplemented) return jpeg;
   }
   ASSIGN_OR_RETURN(Input input, OpenInput(bytes, deadline));
@@ -470,7 +461,7 @@ absl::StatusOr<VideoPass> RunVideoPass(std::span<const uint8_t> bytes, int64_t n
 }
 
 absl::StatusOr<DecodedVideo> DecodeVideoImpl(std::span<const uint8_t> bytes, int64_t num_frames,
-                                             const MediaLimits& limits) {
+                                             const MediaLimits& limits, const WorkBudget& budget) {
   // Counting frames means decoding them all, but only num_frames pictures may
   // be held. So the first pass samples by the container's frame count and
   // keeps those frames; when the decoded count turns out different (or was
@@ -478,7 +469,7 @@ absl::StatusOr<DecodedVideo> DecodeVideoImpl(std::span<const uint8_t> bytes, int
   // ones. Most files take one pass; none holds more than num_frames pictures.
   // (A ring buffer cannot work: which frames are needed depends on n, known
   // only at the end.)
-  const Deadline deadline(limits.max_decode_seconds, Kind::kVideo);
+  const Deadline deadline(budget, Kind::kVideo);
   ASSIGN_OR_RETURN(VideoPass pass, RunVideoPass(bytes, num_frames, std::nullopt, limits, deadline));
   if (pass.sampled_for != pass.decoded) {
     const int64_t total = pass.decoded;
@@ -515,14 +506,16 @@ std::vector<int64_t> LinspaceFrameIndices(int64_t num_decoded, int64_t num_frame
   return indices;
 }
 
-absl::StatusOr<RgbImage> DecodeImage(std::span<const uint8_t> bytes, const MediaLimits& limits) {
+absl::StatusOr<RgbImage> DecodeImage(std::span<const uint8_t> bytes, const MediaLimits& limits,
+                                     const WorkBudget* budget) {
   RETURN_IF_ERROR(ValidateLimits(limits));
   RETURN_IF_ERROR(CheckEncodedSize(bytes, Kind::kImage, limits));
-  return DecodeImageImpl(bytes, limits);
+  if (budget != nullptr) return DecodeImageImpl(bytes, limits, *budget);
+  return DecodeImageImpl(bytes, limits, WorkBudget(limits.max_decode_seconds));
 }
 
 absl::StatusOr<DecodedVideo> DecodeVideo(std::span<const uint8_t> bytes, int64_t num_frames,
-                                         const MediaLimits& limits) {
+                                         const MediaLimits& limits, const WorkBudget* budget) {
   RETURN_IF_ERROR(ValidateLimits(limits));
   if (num_frames < 1 || num_frames > limits.max_video_frames_scanned) {
     return absl::InvalidArgumentError(
@@ -530,7 +523,8 @@ absl::StatusOr<DecodedVideo> DecodeVideo(std::span<const uint8_t> bytes, int64_t
                      limits.max_video_frames_scanned, " (max_video_frames_scanned)"));
   }
   RETURN_IF_ERROR(CheckEncodedSize(bytes, Kind::kVideo, limits));
-  return DecodeVideoImpl(bytes, num_frames, limits);
+  if (budget != nullptr) return DecodeVideoImpl(bytes, num_frames, limits, *budget);
+  return DecodeVideoImpl(bytes, num_frames, limits, WorkBudget(limits.max_decode_seconds));
 }
 
 }  // namespace ovserve::engine

@@ -28,6 +28,7 @@
 
 #include "absl/status/statusor.h"
 #include "engine/multimodal/rgb_image.h"
+#include "engine/multimodal/work_budget.h"
 
 namespace ovserve::engine {
 
@@ -49,8 +50,11 @@ struct MediaLimits {
 };
 
 // Decodes the first picture of an image file to RGB at its own size.
+// `budget`: the item's deadline and cancellation (DEADLINE_EXCEEDED /
+// CANCELLED, checked inside the decoders); null = max_decode_seconds from now.
 absl::StatusOr<RgbImage> DecodeImage(std::span<const uint8_t> bytes,
-                                     const MediaLimits& limits = {});
+                                     const MediaLimits& limits = {},
+                                     const WorkBudget* budget = nullptr);
 
 struct DecodedVideo {
   std::vector<RgbImage> frames;        // num_frames pictures, in index order
@@ -65,7 +69,8 @@ struct DecodedVideo {
 // num_frames indices repeat, so frames are duplicated, as the reference does.
 // At most num_frames pictures are held at any time, never all n.
 absl::StatusOr<DecodedVideo> DecodeVideo(std::span<const uint8_t> bytes, int64_t num_frames,
-                                         const MediaLimits& limits = {});
+                                         const MediaLimits& limits = {},
+                                         const WorkBudget* budget = nullptr);
 
 // np.linspace(0, num_decoded - 1, num_frames, dtype=int) for num_decoded >= 1
 // and num_frames >= 1: float64 steps, truncated, the last index exactly n - 1.

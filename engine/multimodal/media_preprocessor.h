@@ -6,15 +6,22 @@
 // header before allocating), then the reference's preprocessing
 // (image_processor.h): AnyRes when the request has exactly one image,
 // one grey-padded crop per image when it has several, sampled frames for a
-// video. Items of a request are processed in parallel on a CPU pool. The
-// visual-token count of every item is known here, before any encoding.
+// video. The visual-token count of every item is known here, before any
+// encoding.
 //
-// Thread-safe: concurrent Prepare calls are served one request at a time
-// (items within a request in parallel).
+// Every item is one task on a TaskPool shared by all requests, so several
+// requests' items run at once and a slow item (a long video) holds one thread,
+// not the others' requests. Each item has a WorkBudget: max_decode_seconds
+// and its request's cancellation reach into the decoders and resize stages.
+//
+// Thread-safe.
 
+#include <atomic>
 #include <cstdint>
-#include <mutex>
+#include <functional>
+#include <memory>
 #include <span>
+#include <stop_token>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -22,7 +29,7 @@
 #include "engine/multimodal/image_processor.h"
 #include "engine/multimodal/media_decoder.h"
 #include "engine/multimodal/visual_budget.h"
-#include "kernels/cpu/thread_pool.h"
+#include "engine/util/task_pool.h"
 
 namespace ovserve::engine {
 
@@ -53,26 +60,50 @@ struct MediaPreprocessorOptions {
   int threads = 2;
 };
 
+using PreparedMediaCallback = std::function<void(absl::StatusOr<std::vector<PreparedMedia>>)>;
+
 class MediaPreprocessor {
  public:
-  MediaPreprocessor(ImageProcessor processor, const MediaPreprocessorOptions& options);
+  // Items run on `pool` (not owned; it must outlive this object), or, when
+  // null, on a pool of options.threads threads of its own.
+  MediaPreprocessor(ImageProcessor processor, const MediaPreprocessorOptions& options,
+                    TaskPool* pool = nullptr);
+  ~MediaPreprocessor();
+  // Pool tasks hold `this`.
+  MediaPreprocessor(const MediaPreprocessor&) = delete;
+  MediaPreprocessor& operator=(const MediaPreprocessor&) = delete;
 
   const MediaPreprocessorOptions& options() const { return options_; }
 
+  // What can be refused before any decoding: item counts and request bytes.
+  absl::Status Validate(std::span<const MediaItem> items) const;
+
   // The items in the order given (images AnyRes when there is one, one crop
-  // each when there are several). Errors name the item by its type's count
-  // (e.g. "image 2: ...") and, for limits, the limit and the value.
-  absl::StatusOr<std::vector<PreparedMedia>> Prepare(std::span<const MediaItem> items);
+  // each when there are several), each item a pool task. `done` runs exactly
+  // once, on a pool thread (inline when Validate fails or there are no
+  // items); the bytes the items borrow must live until then. Errors name the
+  // item by its type's count (e.g. "image 2: ...") and, for limits, the limit
+  // and the value; the first item to fail ends the request's other items
+  // before they start. `stop` requested: CANCELLED, work in progress stops.
+  void PrepareAsync(std::vector<MediaItem> items, std::stop_token stop, PreparedMediaCallback done);
+
+  // PrepareAsync, waited for. Never call it from a task of the same pool.
+  absl::StatusOr<std::vector<PreparedMedia>> Prepare(std::span<const MediaItem> items,
+                                                     std::stop_token stop = {});
 
  private:
-  absl::StatusOr<PreparedMedia> PrepareItem(const MediaItem& item, bool single_image) const;
-  absl::StatusOr<PreparedMedia> PrepareImage(const MediaItem& item, bool single) const;
-  absl::StatusOr<PreparedMedia> PrepareVideo(const MediaItem& item) const;
+  struct Batch;
+  void RunItem(const std::shared_ptr<Batch>& batch, size_t index) const;
+  absl::StatusOr<PreparedMedia> PrepareItem(const MediaItem& item, bool single_image,
+                                            const WorkBudget& budget) const;
+  absl::StatusOr<PreparedMedia> PrepareImage(const MediaItem& item, bool single,
+                                             const WorkBudget& budget) const;
+  absl::StatusOr<PreparedMedia> PrepareVideo(const MediaItem& item, const WorkBudget& budget) const;
 
   ImageProcessor processor_;
   MediaPreprocessorOptions options_;
-  std::mutex mutex_;  // one request at a time on the pool
-  kernels::cpu::ThreadPool pool_;
+  std::unique_ptr<TaskPool> own_pool_;  // when none was given
+  TaskPool* pool_;
 };
 
 }  // namespace ovserve::engine

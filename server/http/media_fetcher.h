@@ -7,7 +7,7 @@
 // allowed. Local files and other schemes are never fetched.
 //
 // Thread-safety: const methods from any thread; Fetch blocks (call it from
-// the SubmitPool, never from an I/O thread).
+// OpenAiService's fetch pool, never from an I/O thread).
 
 #include <chrono>
 #include <cstdint>

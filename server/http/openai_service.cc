@@ -97,23 +97,14 @@ class HttpGeneration : public std::enable_shared_from_this<HttpGeneration> {
     return out;
   }
 
-  // Every choice was admitted: the response starts.
+  // Every choice was submitted. A streamed response starts once all are
+  // admitted (Pump), so preparation errors still get an error status.
   void Start(std::vector<std::unique_ptr<engine::RequestHandle>> handles) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       for (size_t i = 0; i < handles.size(); ++i) choices_[i].handle = std::move(handles[i]);
       started_ = true;
       if (client_gone_ || abort_reason_.has_value()) CancelLocked();
-      if (g_.stream) {
-        responder_->StartStream(200, "text/event-stream");
-        for (int i = 0; i < g_.n; ++i) {
-          const std::string first = g_.echo ? echo_ : std::string();
-          if (g_.endpoint == Endpoint::kChat || !first.empty()) {
-            responder_->Write(SseEvent(StreamChunk(meta_, i, g_.endpoint == Endpoint::kChat, first,
-                                                   json(), {}, nullptr)));
-          }
-        }
-      }
     }
     Pump();
   }
@@ -156,6 +147,7 @@ class HttpGeneration : public std::enable_shared_from_this<HttpGeneration> {
         engine::RequestOutput out;
         while (c.handle->TryNext(&out)) Take(i, std::move(out));
       }
+      if (g_.stream && !stream_open_ && AllAdmittedLocked() && !AnyFailedLocked()) OpenStreamLocked();
       finished = std::all_of(choices_.begin(), choices_.end(),
                              [](const Choice& c) { return c.final_output.has_value(); });
       if (finished) {
@@ -174,11 +166,58 @@ class HttpGeneration : public std::enable_shared_from_this<HttpGeneration> {
     std::vector<engine::TokenLogprob> logprobs;
     int64_t text_offset = 0;  // completions' logprob text_offset
     std::optional<engine::RequestOutput> final_output;
+    std::vector<engine::RequestOutput> held;  // streamed outputs before the stream opened
   };
+
+  bool AllAdmittedLocked() const {
+    return std::all_of(choices_.begin(), choices_.end(),
+                       [](const Choice& c) { return c.handle != nullptr && c.handle->admitted(); });
+  }
+  bool AnyFailedLocked() const {
+    return std::any_of(choices_.begin(), choices_.end(), [](const Choice& c) {
+      return c.final_output.has_value() && c.final_output->finish_reason == engine::FinishReason::kError;
+    });
+  }
+
+  // The SSE response starts: headers, each choice's opening chunk, then what
+  // the choices produced while it waited for the others' admission.
+  void OpenStreamLocked() {
+    stream_open_ = true;
+    responder_->StartStream(200, "text/event-stream");
+    for (int i = 0; i < g_.n; ++i) {
+      const std::string first = g_.echo ? echo_ : std::string();
+      if (g_.endpoint == Endpoint::kChat || !first.empty()) {
+        responder_->Write(SseEvent(StreamChunk(meta_, i, g_.endpoint == Endpoint::kChat, first,
+                                               json(), {}, nullptr)));
+      }
+    }
+    for (int i = 0; i < g_.n; ++i) {
+      std::vector<engine::RequestOutput> held = std::exchange(choices_[i].held, {});
+      for (engine::RequestOutput& out : held) WriteStreamed(i, out);
+    }
+  }
 
   void CancelLocked() {
     for (Choice& c : choices_) {
       if (c.handle != nullptr) c.handle->Cancel();
+    }
+  }
+
+  // One streamed delta of choice `i` (the stream is open).
+  void WriteStreamed(int i, const engine::RequestOutput& out) {
+    Choice& c = choices_[i];
+    const bool has_delta = !out.text.empty() || !out.logprobs.empty() ||
+                           (g_.return_token_ids && !out.token_ids.empty());
+    if (!has_delta && !out.finished) return;
+    json logprobs;
+    if (g_.logprobs && !out.logprobs.empty()) {
+      logprobs = LogprobsJson(g_.endpoint, out.logprobs, *tokenizer_,
+                              c.text_offset + static_cast<int64_t>(echo_.size()));
+    }
+    c.text_offset += static_cast<int64_t>(out.text.size());
+    if (out.finish_reason != engine::FinishReason::kError) {
+      responder_->Write(SseEvent(StreamChunk(meta_, i, false, out.text, logprobs, out.token_ids,
+                                             out.finished ? &out : nullptr)));
     }
   }
 
@@ -187,20 +226,10 @@ class HttpGeneration : public std::enable_shared_from_this<HttpGeneration> {
     Choice& c = choices_[i];
     if (!out.token_ids.empty()) inter_token_.OnTokens(service_->metrics_, /*record=*/g_.stream);
     if (g_.stream) {
-      const bool has_delta = !out.text.empty() || !out.logprobs.empty() ||
-                             (g_.return_token_ids && !out.token_ids.empty());
-      if (has_delta || out.finished) {
-        json logprobs;
-        if (g_.logprobs && !out.logprobs.empty()) {
-          logprobs = LogprobsJson(g_.endpoint, out.logprobs, *tokenizer_,
-                                  c.text_offset + static_cast<int64_t>(echo_.size()));
-        }
-        c.text_offset += static_cast<int64_t>(out.text.size());
-        const bool ok = out.finish_reason != engine::FinishReason::kError;
-        if (ok && (has_delta || out.finished)) {
-          responder_->Write(SseEvent(StreamChunk(meta_, i, false, out.text, logprobs, out.token_ids,
-                                                 out.finished ? &out : nullptr)));
-        }
+      if (stream_open_) {
+        WriteStreamed(i, out);
+      } else {
+        c.held.push_back(out);
       }
     } else {
       c.text += out.text;
@@ -229,7 +258,8 @@ class HttpGeneration : public std::enable_shared_from_this<HttpGeneration> {
     }
     std::vector<engine::RequestOutput> finals;
     for (const Choice& c : choices_) finals.push_back(*c.final_output);
-    if (g_.stream) {
+    if (g_.stream && !stream_open_ && !api_error.has_value()) OpenStreamLocked();
+    if (g_.stream && stream_open_) {
       if (api_error.has_value()) {
         responder_->Write(absl::StrCat("data: ", ErrorBody(*api_error), "\n\n"));
       } else if (g_.include_usage) {
@@ -297,6 +327,7 @@ class HttpGeneration : public std::enable_shared_from_this<HttpGeneration> {
   std::mutex mutex_;
   std::vector<Choice> choices_;
   bool started_ = false;
+  bool stream_open_ = false;  // the SSE response has started
   bool done_ = false;
   bool client_gone_ = false;
   std::optional<std::string> abort_reason_;
@@ -305,9 +336,8 @@ class HttpGeneration : public std::enable_shared_from_this<HttpGeneration> {
   std::vector<engine::RequestOutput> finals_;
 };
 
-OpenAiService::OpenAiService(Metrics& metrics, SubmitPool& submit_pool, OpenAiServiceOptions options)
+OpenAiService::OpenAiService(Metrics& metrics, OpenAiServiceOptions options)
     : metrics_(metrics),
-      submit_pool_(submit_pool),
       options_(std::move(options)),
       fetcher_(options_.media_fetch),
       created_(UnixNow()) {}
@@ -416,9 +446,6 @@ void OpenAiService::HandleGeneration(Endpoint endpoint, HttpRequest request,
       return Refuse(request, *responder, e);
     }
   }
-  const bool has_media = engine::CountMedia(g.request.input, engine::MediaType::kImage) +
-                             engine::CountMedia(g.request.input, engine::MediaType::kVideo) >
-                         0;
   const std::shared_ptr<HttpGeneration> generation = live_.Add([&](uint64_t token) {
     return std::make_shared<HttpGeneration>(this, token, std::move(g), responder,
                                             &engine->tokenizer(), request.peer);
@@ -452,10 +479,10 @@ void OpenAiService::HandleGeneration(Endpoint endpoint, HttpRequest request,
     gen.request.input = engine::PromptInput{};
     generation->Start(std::move(handles));
   };
-  if (has_media) {
-    submit_pool_.Post(std::move(submit));  // decode + resize off the I/O thread
-  } else {
+  if (generation->generation().remote_media.empty()) {
     submit();
+  } else {
+    fetch_pool_.Post(std::move(submit));  // blocking downloads off the I/O thread
   }
 }
 

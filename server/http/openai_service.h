@@ -7,11 +7,14 @@
 // {"error": {...}} shape with the status a client expects.
 //
 // A generation with n choices is n engine requests (seeds offset by the
-// choice index), answered together. Text-only requests are submitted on the
-// HTTP I/O thread; those with media on the shared SubmitPool. Outputs reach
-// the client through one pump thread woken by the engine (OutputWaker), so
-// neither side blocks the other; a client that disconnects cancels its
-// requests at once.
+// choice index), answered together. Requests are submitted on the HTTP I/O
+// thread (the engine prepares media and grammars on its own pool), except
+// those with remote image / video URLs, fetched first on a small fetch pool.
+// A streamed response starts once every choice is admitted, so errors found
+// while preparing (a corrupt image, a bad schema) are still answered with an
+// error status. Outputs reach the client through one pump thread woken by the
+// engine (OutputWaker), so neither side blocks the other; a client that
+// disconnects cancels its requests at once.
 //
 // Thread-safety: Handle() is called by HttpServer's I/O threads; the rest
 // from the server's lifecycle (any thread).
@@ -30,7 +33,7 @@
 #include "server/http/media_fetcher.h"
 #include "server/http/openai_protocol.h"
 #include "server/metrics.h"
-#include "server/submit_pool.h"
+#include "engine/util/task_pool.h"
 
 namespace ovserve::server::http {
 
@@ -47,7 +50,7 @@ class HttpGeneration;
 
 class OpenAiService {
  public:
-  OpenAiService(Metrics& metrics, SubmitPool& submit_pool, OpenAiServiceOptions options);
+  OpenAiService(Metrics& metrics, OpenAiServiceOptions options);
   ~OpenAiService();
 
   // The HttpHandler of the server.
@@ -76,7 +79,6 @@ class OpenAiService {
   void Refuse(const HttpRequest& request, HttpResponder& responder, const ApiError& error);
 
   Metrics& metrics_;
-  SubmitPool& submit_pool_;
   const OpenAiServiceOptions options_;
   MediaFetcher fetcher_;
   const int64_t created_;  // unix seconds; /v1/models
@@ -84,8 +86,11 @@ class OpenAiService {
   std::atomic<bool> serving_{false};
   std::atomic<bool> draining_{false};
 
-  // Last: its pump thread stops before the rest goes.
+  // Its pump thread stops before the rest goes.
   LiveCalls<HttpGeneration> live_;
+  // Remote media URLs are fetched here (blocking libcurl transfers), then
+  // submitted. Last: joined first, as its tasks use everything above.
+  engine::TaskPool fetch_pool_{4};
 };
 
 }  // namespace ovserve::server::http

@@ -3,8 +3,6 @@
 // scans than the cap. Each is refused with the limit named, during the decode.
 
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <utility>
 #include <vector>
 
@@ -12,10 +10,7 @@
 #include "engine/multimodal/media_decoder.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-
-extern "C" {
-#include <jpeglib.h>
-}
+#include "tests/engine/multimodal/jpeg_for_tests.h"
 
 namespace ovserve::engine {
 namespace {
@@ -24,39 +19,8 @@ using ::testing::HasSubstr;
 
 constexpr int kSide = 64;
 
-// A kSide x kSide grayscale picture (a smooth ramp plus texture, so AC bands carry bits),
-// baseline when `scans` is empty, else progressive with that scan script.
 std::vector<uint8_t> EncodeGray(const std::vector<jpeg_scan_info>& scans) {
-  jpeg_compress_struct cinfo{};
-  jpeg_error_mgr err{};
-  cinfo.err = jpeg_std_error(&err);
-  jpeg_create_compress(&cinfo);
-  unsigned char* buffer = nullptr;
-  unsigned long size = 0;
-  jpeg_mem_dest(&cinfo, &buffer, &size);
-  cinfo.image_width = kSide;
-  cinfo.image_height = kSide;
-  cinfo.input_components = 1;
-  cinfo.in_color_space = JCS_GRAYSCALE;
-  jpeg_set_defaults(&cinfo);
-  jpeg_set_quality(&cinfo, 90, TRUE);
-  if (!scans.empty()) {
-    cinfo.scan_info = scans.data();
-    cinfo.num_scans = static_cast<int>(scans.size());
-  }
-  jpeg_start_compress(&cinfo, TRUE);
-  std::vector<JSAMPLE> row(kSide);
-  while (cinfo.next_scanline < cinfo.image_height) {
-    const int y = static_cast<int>(cinfo.next_scanline);
-    for (int x = 0; x < kSide; ++x) row[x] = static_cast<JSAMPLE>((x * 3 + y * 2 + (x * y) % 17) & 0xFF);
-    JSAMPROW pointer = row.data();
-    jpeg_write_scanlines(&cinfo, &pointer, 1);
-  }
-  jpeg_finish_compress(&cinfo);
-  jpeg_destroy_compress(&cinfo);
-  std::vector<uint8_t> out(buffer, buffer + size);
-  std::free(buffer);
-  return out;
+  return ovserve::testing::EncodeGrayJpeg(kSide, kSide, scans);
 }
 
 jpeg_scan_info Scan(int ss, int se, int ah, int al) {

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iterator>
 #include <random>
+#include <stop_token>
 #include <string>
 #include <thread>
 #include <vector>
@@ -176,6 +177,25 @@ TEST_F(MediaLimitsTest, VideoLimitsNameTheLimit) {
                absl::StatusCode::kDeadlineExceeded, "max_decode_seconds");
   EXPECT_ERROR(DecodeImage(ReadFile(kJpeg), MediaLimits{.max_decode_seconds = 1e-9}),
                absl::StatusCode::kDeadlineExceeded, "decoding the image took longer");
+}
+
+// A request cancelled meanwhile stops the decoders it is in (libjpeg's
+// progress monitor, FFmpeg's interrupt callback and decode loop).
+TEST_F(MediaLimitsTest, ACancelledRequestStopsEveryDecoder) {
+  OVSERVE_REQUIRE_FIXTURE(kVideo);
+  std::stop_source cancel;
+  cancel.request_stop();
+  const WorkBudget cancelled(30.0, cancel.get_token());
+  EXPECT_ERROR(DecodeImage(ReadFile(kJpeg), {}, &cancelled), absl::StatusCode::kCancelled,
+               "cancelled while decoding the image");
+  EXPECT_ERROR(DecodeImage(ReadFile(kPng), {}, &cancelled), absl::StatusCode::kCancelled,
+               "cancelled while decoding the image");
+  EXPECT_ERROR(DecodeVideo(ReadFile(kVideo), 8, {}, &cancelled), absl::StatusCode::kCancelled,
+               "cancelled while decoding the video");
+  // The same budget, not cancelled, decodes them.
+  const WorkBudget open(30.0, std::stop_source().get_token());
+  EXPECT_TRUE(DecodeImage(ReadFile(kJpeg), {}, &open).ok());
+  EXPECT_TRUE(DecodeVideo(ReadFile(kVideo), 8, {}, &open).ok());
 }
 
 TEST_F(MediaLimitsTest, WrongKindOrNoVideoStream) {

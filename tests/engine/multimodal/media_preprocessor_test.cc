@@ -1,7 +1,12 @@
 #include "engine/multimodal/media_preprocessor.h"
 
+#include <algorithm>
+#include <condition_variable>
 #include <fstream>
 #include <iterator>
+#include <mutex>
+#include <optional>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -148,6 +153,52 @@ TEST(MediaPreprocessorTest, PaddedSquareOfAMultiImageItemIsBoundedBeforeDecoding
   EXPECT_TRUE(strict.Prepare(one).ok());
   tight.media.max_padded_pixels = 500 * 500;
   EXPECT_TRUE(MakePreprocessor(tight).Prepare(two).ok());
+}
+
+TEST(MediaPreprocessorTest, ACancelledRequestIsNotPreprocessed) {
+  OVSERVE_REQUIRE_FIXTURE("media/small_500x333.png");
+  const auto small = ReadMedia("small_500x333.png");
+  MediaPreprocessor pre = MakePreprocessor();
+  std::stop_source cancel;
+  cancel.request_stop();
+  const MediaItem items[] = {{MediaType::kImage, small}, {MediaType::kImage, small}};
+  auto prepared = pre.Prepare(items, cancel.get_token());
+  ASSERT_FALSE(prepared.ok());
+  EXPECT_EQ(prepared.status().code(), absl::StatusCode::kCancelled) << prepared.status();
+  EXPECT_TRUE(pre.Prepare(items).ok());
+}
+
+// Requests share the pool: many at once each get their own items back.
+TEST(MediaPreprocessorTest, ConcurrentRequestsEachGetTheirOwnItems) {
+  OVSERVE_REQUIRE_FIXTURE("media/tall_300x820.jpg");
+  const auto tall = ReadMedia("tall_300x820.jpg");
+  const auto small = ReadMedia("small_500x333.png");
+  MediaPreprocessorOptions options;
+  options.threads = 2;
+  MediaPreprocessor pre = MakePreprocessor(options);
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::vector<std::optional<absl::StatusOr<std::vector<PreparedMedia>>>> results(6);
+  for (size_t r = 0; r < results.size(); ++r) {
+    std::vector<MediaItem> items = {{MediaType::kImage, r % 2 == 0 ? tall : small}};
+    if (r % 3 == 2) items.push_back({MediaType::kImage, tall});
+    pre.PrepareAsync(std::move(items), {}, [&, r](absl::StatusOr<std::vector<PreparedMedia>> media) {
+      std::lock_guard<std::mutex> lock(mutex);
+      results[r] = std::move(media);
+      cv.notify_all();
+    });
+  }
+  std::unique_lock<std::mutex> lock(mutex);
+  cv.wait(lock, [&] {
+    return std::all_of(results.begin(), results.end(), [](const auto& r) { return r.has_value(); });
+  });
+  for (size_t r = 0; r < results.size(); ++r) {
+    ASSERT_TRUE(results[r]->ok()) << r << ": " << results[r]->status();
+    const std::vector<PreparedMedia>& media = **results[r];
+    ASSERT_EQ(media.size(), r % 3 == 2 ? 2u : 1u) << r;
+    const Size2d first = r % 2 == 0 ? Size2d{820, 300} : Size2d{333, 500};
+    EXPECT_EQ(media[0].original_size, first) << r;
+  }
 }
 
 }  // namespace

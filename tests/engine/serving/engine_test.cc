@@ -28,6 +28,7 @@ using testing::Image;
 using testing::Raw;
 using testing::UserTurn;
 using testing::Video;
+using testing::AdmissionStatus;
 using testing::Drain;
 using testing::Finished;
 using testing::ReadMedia;
@@ -448,10 +449,13 @@ TEST_F(EngineTest, RefusesBadRequestsAtSubmitWithTheLimit) {
   EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s.status().message().find("top_p"), std::string::npos) << s.status();
 
+  // Media that only decoding can refuse: Submit admits it and its stream
+  // ends with the error.
   GenerateRequest garbage = base;
   garbage.input = UserTurn("What is this?", {Image("definitely not an image")});
-  s = engine->Submit(garbage);
-  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument) << s.status();
+  absl::Status prepared = AdmissionStatus(*engine, garbage);
+  EXPECT_EQ(prepared.code(), absl::StatusCode::kInvalidArgument) << prepared;
+  EXPECT_NE(prepared.message().find("image 0:"), std::string::npos) << prepared;
 
   GenerateRequest both = base;
   both.input = RawPrompt{"Hello", {1, 2, 3}, {}};
@@ -459,21 +463,21 @@ TEST_F(EngineTest, RefusesBadRequestsAtSubmitWithTheLimit) {
 
   // Media out of placeholder order, and one of several images whose padded
   // square would be 10^12 pixels (a header announcing 1,000,000 x 16): clear
-  // errors at Submit, and the engine serves the next request.
+  // errors, and the engine serves the next request.
   GenerateRequest swapped = base;
   swapped.input = Raw(ChatPrompt("Compare.", 1, 1), {Video(ReadMedia("testsrc2_320x240_48f.mp4")),
                                                      Image(ReadMedia("small_500x333.png"))});
-  s = engine->Submit(swapped);
-  EXPECT_NE(s.status().message().find("placeholder 0 of the prompt is <image> but media item 0 is video"),
+  prepared = AdmissionStatus(*engine, swapped);
+  EXPECT_NE(prepared.message().find("placeholder 0 of the prompt is <image> but media item 0 is video"),
             std::string::npos)
-      << s.status();
+      << prepared;
   const std::string wide = {'\x89', 'P', 'N', 'G', '\x0d', '\x0a', '\x1a', '\x0a', 0, 0, 0, 13, 'I', 'H', 'D',
                             'R', 0x00, 0x0f, 0x42, 0x40, 0, 0, 0, 16, 8, 2, 0, 0, 0, 0, 0, 0, 0};
   GenerateRequest huge = base;
   huge.input = UserTurn("Compare.", {Image(ReadMedia("small_500x333.png")), Image(wide)});
-  s = engine->Submit(huge);
-  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(s.status().message().find("(max_padded_pixels)"), std::string::npos) << s.status();
+  prepared = AdmissionStatus(*engine, huge);
+  EXPECT_EQ(prepared.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(prepared.message().find("(max_padded_pixels)"), std::string::npos) << prepared;
   auto normal = engine->Submit(base);
   ASSERT_TRUE(normal.ok()) << normal.status();
   const Finished served = Drain(**normal);

@@ -1,12 +1,14 @@
 #pragma once
 // Helpers shared by the serving-engine tests: fixture media, a one-turn chat
-// prompt, and draining a request's stream.
+// prompt, draining a request's stream, and a request's admission status.
 
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "engine/engine.h"
 #include "engine/prompt/chat_template.h"
 #include "tests/test_support/fixtures.h"
@@ -69,6 +71,17 @@ inline Finished Drain(RequestHandle& handle) {
     if (out.finished) result.final_output = out;
   }
   return result;
+}
+
+// Submit's own refusal, else the error the request's stream ended with (media
+// and grammars are prepared on the engine's pool after Submit returns); OK
+// when it was served.
+inline absl::Status AdmissionStatus(Engine& engine, GenerateRequest request) {
+  absl::StatusOr<std::unique_ptr<RequestHandle>> handle = engine.Submit(std::move(request));
+  if (!handle.ok()) return handle.status();
+  const Finished finished = Drain(**handle);
+  if (finished.final_output.finish_reason == FinishReason::kError) return finished.final_output.error;
+  return absl::OkStatus();
 }
 
 }  // namespace ovserve::engine::testing
