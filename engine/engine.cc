@@ -54,7 +54,8 @@ std::string LiveKey(std::string_view tenant, std::string_view id) {
 }  // namespace
 
 // Everything the engine keeps for one admitted request. Created by Submit on
-// the caller's thread, then owned by the engine thread.
+// the caller's thread, completed on the preparation pool (requests with media
+// or a grammar), then owned by the engine thread.
 struct RequestState {
   int64_t seq_id = 0;
   std::shared_ptr<RequestStream> stream;
@@ -178,7 +179,7 @@ class Engine::Impl {
   std::vector<std::pair<std::shared_ptr<RequestStream>, RequestOutput>> outbox_;
   std::deque<std::tuple<Clock::time_point, int64_t, int64_t>> rate_window_;
 
-  // Shared with submitting threads.
+  // Shared with submitting threads and the preparation pool.
   std::shared_ptr<EngineWakeup> wakeup_ = std::make_shared<EngineWakeup>();
   mutable std::mutex mutex_;
   std::vector<std::unique_ptr<RequestState>> inbox_;

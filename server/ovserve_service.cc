@@ -152,7 +152,7 @@ class GenerateCall final : public grpc::ServerWriteReactor<v1::GenerateResponse>
   void OnDone() override {
     std::shared_ptr<GenerateCall> self = service_->calls_.Remove(token_);
     {
-      // handle_ is set by Start on a submit thread: read it under the lock.
+      // handle_ is set by Start on a gRPC thread: read it under the lock.
       std::lock_guard<std::mutex> lock(mutex_);
       if (handle_ != nullptr && !handle_->finished()) handle_->Cancel();
       if (cancelled_by_client_ && !recorded_) status_code_ = grpc::StatusCode::CANCELLED;

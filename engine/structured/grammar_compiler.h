@@ -3,8 +3,8 @@
 // once per distinct grammar text: compiled grammars are kept in an LRU
 // cache, and a request whose grammar another thread is already compiling
 // waits for that result instead of compiling it again. Compilation runs on
-// the submitting thread, never on the engine thread, so a slow grammar
-// delays only its own request.
+// the engine's preparation pool, never on the engine thread, so a slow
+// grammar delays only its own request.
 //
 // Thread: safe to call from any thread.
 

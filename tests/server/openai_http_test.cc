@@ -258,7 +258,12 @@ TEST_F(OpenAiHttpTest, ErrorsHaveOpenAisShapeAndStatus) {
     std::string needle;
   };
   std::vector<std::string> thirteen(13, ImageDataUrl("square_384x384.png"));
+  // Found only when the engine decodes it, after Submit: a streamed request
+  // still gets the error status, not a 200 stream with an error event.
+  json corrupt_streamed = Chat("Corrupt.", 2, {"data:image/png;base64," + absl::Base64Escape("not an image")});
+  corrupt_streamed["stream"] = true;
   const std::vector<Case> cases = {
+      {"/v1/chat/completions", corrupt_streamed.dump(), 400, "image 0"},
       {"/v1/chat/completions", "{not json", 400, "JSON"},
       {"/v1/chat/completions", json{{"messages", {{{"role", "user"}, {"content", "x"}}}}, {"temperature", -1}}.dump(),
        400, "temperature"},
