@@ -2,16 +2,17 @@
 # Builds the libFuzzer targets (clang, ASan + UBSan; tests/fuzz) and runs each for a share
 # of a bounded time, with an RSS cap and a per-input timeout (an OOM or a hang is a
 # finding), seeded with the fixtures when present:
-#   media_decoder_fuzzer  images and videos at the production media limits   (1/3)
-#   request_fuzzer        gRPC GenerateRequest bytes, OpenAI JSON bodies     (1/6)
-#   tokenizer_fuzzer      text to encode, ids to decode (whole, streamed)    (1/6)
-#   config_fuzzer         config.json (both formats), image headers         (1/6)
-#   grammar_fuzzer        GBNF grammars, JSON Schemas, regexes (structured)  (1/6)
+#   media_decoder_fuzzer  images and videos at the production media limits   (1/4)
+#   request_fuzzer        gRPC GenerateRequest bytes, OpenAI JSON bodies     (1/8)
+#   tokenizer_fuzzer      text to encode, ids to decode (whole, streamed)    (1/8)
+#   config_fuzzer         config.json (both formats), image headers         (1/8)
+#   grammar_fuzzer        GBNF grammars, JSON Schemas, regexes (structured)  (1/8)
+#   safetensors_fuzzer    safetensors files (header, offsets), EXIF segments (1/8)
 #   bash scripts/fuzz.sh [SECONDS]   (default 60, in all)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 seconds="${1:-60}"
-targets=(media_decoder_fuzzer request_fuzzer tokenizer_fuzzer config_fuzzer grammar_fuzzer)
+targets=(media_decoder_fuzzer request_fuzzer tokenizer_fuzzer config_fuzzer grammar_fuzzer safetensors_fuzzer)
 cmake -S "$root" -B "$root/build-fuzz" -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 \
   -DCMAKE_C_COMPILER=clang-14 -DOVSERVE_FUZZ=ON -DOVSERVE_ENABLE_CUDA=OFF \
   -DOVSERVE_BUILD_BENCHMARKS=OFF >/dev/null
@@ -41,14 +42,21 @@ seed() {  # seed TARGET: a corpus folder with whatever fits the target
 pair ::= [a-z]+ ":" ([0-9]{1,3} | "\"" [^"]* "\"")' >"$dir/gbnf"
       printf '\001%s' '{"type":"object","properties":{"a":{"type":"integer","minimum":-5,"maximum":120},"b":{"type":"array","items":{"enum":["x",1,null]},"maxItems":3},"c":{"$ref":"#/$defs/c"}},"required":["a"],"$defs":{"c":{"type":"string","pattern":"^[a-f]{2,4}$"}}}' >"$dir/schema"
       printf '\002%s' '(\+?[0-9]{1,3})?[ -]?\(?[0-9]{3}\)?-[0-9]{4}|x+' >"$dir/regex" ;;
+    safetensors_fuzzer)
+      # A valid two-tensor file (header length, JSON header, data) and an EXIF segment.
+      header='{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"BF16","shape":[1,2],"data_offsets":[8,12]},"__metadata__":{"format":"pt"}}'
+      printf "$(printf '\\%03o' $(( ${#header} & 255 )) $(( ${#header} >> 8 )))\000\000\000\000\000\000" >"$dir/tiny.safetensors"
+      printf '%s' "$header" >>"$dir/tiny.safetensors"
+      printf '\000\000\200\077\000\000\000\100\200\077\000\100' >>"$dir/tiny.safetensors"
+      printf 'Exif\000\000II*\000\010\000\000\000\001\000\022\001\003\000\001\000\000\000\006\000\000\000' >"$dir/exif" ;;
   esac
   echo "$dir"
 }
 
 status=0
 for target in "${targets[@]}"; do
-  share=$((seconds / 6))
-  [ "$target" = media_decoder_fuzzer ] && share=$((seconds / 3))
+  share=$((seconds / 8))
+  [ "$target" = media_decoder_fuzzer ] && share=$((seconds / 4))
   [ "$share" -lt 1 ] && share=1
   corpus="$(seed "$target")"
   log="$work/$target.log"

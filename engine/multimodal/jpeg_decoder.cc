@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "engine/multimodal/exif_orientation.h"
 #include "engine/multimodal/frame_converter.h"
 
 extern "C" {
@@ -89,36 +90,10 @@ void OnProgress(j_common_ptr cinfo) {
   }
 }
 
-// The Orientation tag (0x0112) of an APP1 "Exif" payload: 1..8, or 1 when
-// absent or malformed.
-int ExifOrientation(const uint8_t* data, size_t size) {
-  if (size < 14 || std::memcmp(data, "Exif\0\0", 6) != 0) return 1;
-  const uint8_t* tiff = data + 6;
-  const size_t len = size - 6;
-  const bool little = tiff[0] == 'I' && tiff[1] == 'I';
-  if (!little && !(tiff[0] == 'M' && tiff[1] == 'M')) return 1;
-  auto u16 = [&](size_t at) -> uint32_t {
-    return little ? tiff[at] | (tiff[at + 1] << 8) : (tiff[at] << 8) | tiff[at + 1];
-  };
-  auto u32 = [&](size_t at) -> uint32_t { return little ? u16(at) | (u16(at + 2) << 16) : (u16(at) << 16) | u16(at + 2); };
-  const size_t ifd = u32(4);
-  if (ifd + 2 > len) return 1;
-  const uint32_t entries = u16(ifd);
-  for (uint32_t i = 0; i < entries; ++i) {
-    const size_t at = ifd + 2 + 12 * static_cast<size_t>(i);
-    if (at + 12 > len) return 1;
-    if (u16(at) == 0x0112) {
-      const uint32_t value = u16(at + 8);
-      return value >= 1 && value <= 8 ? static_cast<int>(value) : 1;
-    }
-  }
-  return 1;
-}
-
 int SavedExifOrientation(const jpeg_decompress_struct& cinfo) {
   for (jpeg_saved_marker_ptr m = cinfo.marker_list; m != nullptr; m = m->next) {
     if (m->marker == JPEG_APP0 + 1) {
-      const int orientation = ExifOrientation(m->data, m->data_length);
+      const int orientation = ExifOrientation(std::span<const uint8_t>(m->data, m->data_length));
       if (orientation != 1) return orientation;
     }
   }
