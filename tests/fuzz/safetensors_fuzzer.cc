@@ -36,7 +36,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (t == nullptr) std::abort();
       const size_t bytes = t->nbytes();
       if (bytes > 0) {
-        const auto* p = static_cast<const volatile uint8_t*>(t->data());
+        const auto* p = static_cast<const volatile uint8_t*>(t->data);
         (void)p[0];
         (void)p[bytes - 1];
       }
