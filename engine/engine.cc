@@ -67,6 +67,7 @@ struct RequestState {
   int64_t reserved_tokens = 0;  // held in the token queue until its prefill is done
   int64_t media_bytes = 0;      // decoded pixels, counted in waiting_media_bytes_ until the encode starts
   bool holds_waiting_slot = false;  // counted in waiting_for_queue_ until the encode starts
+  bool counted_queued = false;      // counted in queued_ until first scheduled
   // Why a pool preparation failed (its media or grammar): Intake ends it.
   absl::Status preparation;
   std::optional<SequenceRng> rng;
@@ -158,6 +159,7 @@ class Engine::Impl {
   // pixels of those prepared.
   std::atomic<int64_t> waiting_for_queue_{0};
   std::atomic<int64_t> waiting_media_bytes_{0};
+  std::atomic<int64_t> queued_{0};  // admitted, not yet scheduled once
   // When the engine thread last took up work or finished a step (steady clock, ns); 0
   // while it waits for work.
   std::atomic<int64_t> busy_since_ns_{0};
@@ -285,6 +287,10 @@ absl::Status Engine::Impl::Init() {
         "token_queue_tokens ", queue_tokens, " is below the largest request the media limits allow (",
         largest, " visual tokens)"));
   }
+  if (config_.max_queued_requests < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_queued_requests ", config_.max_queued_requests, " must be >= 1"));
+  }
   if (config_.max_waiting_requests < 0) {
     return absl::InvalidArgumentError("max_waiting_requests must be >= 0");
   }
@@ -376,6 +382,13 @@ absl::StatusOr<std::unique_ptr<RequestHandle>> Engine::Impl::Submit(GenerateRequ
     if (live_.contains(key)) {
       return absl::AlreadyExistsError(absl::StrCat("request id '", id, "' is already in flight"));
     }
+    if (queued_.load() >= config_.max_queued_requests) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          queued_.load(), " requests are already queued (max_queued_requests = ", config_.max_queued_requests,
+          "); retry later"));
+    }
+    ++queued_;
+    state->counted_queued = true;
     if (multimodal) {
       if (waiting_for_queue_.load() >= config_.max_waiting_requests) return WaitingRequestsFull();
       ++waiting_for_queue_;  // released when its encode starts or it ends before
@@ -701,6 +714,10 @@ void Engine::Impl::Step() {
     if (state.timings.first_scheduled < 0) {
       state.timings.first_scheduled = SecondsBetween(state.submitted, now);
     }
+    if (state.counted_queued) {
+      state.counted_queued = false;
+      --queued_;
+    }
     chunk_inputs_.push_back(ChunkInput{.tokens = seq.tokens,
                                        .block_ids = seq.blocks.block_ids,
                                        .visual = state.visual,
@@ -838,6 +855,7 @@ std::unique_ptr<RequestState> Engine::Impl::Retire(int64_t seq_id) {
 void Engine::Impl::Finish(std::unique_ptr<RequestState> state, RequestOutput last, FinishReason reason,
                           absl::Status error) {
   ReleaseQueueTokens(*state);
+  if (state->counted_queued) --queued_;
   state->timings.finished = SecondsBetween(state->submitted, Clock::now());
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -890,6 +908,7 @@ void Engine::Impl::UpdateStats(int64_t prompt_tokens, int64_t generated_tokens) 
   stats_.token_queue_capacity_bytes = vision.queue_bytes_capacity;
   stats_.encode_waiting_requests = vision.waiting_jobs;
   stats_.media_waiting_bytes = waiting_media_bytes_.load();
+  stats_.queued = queued_.load();
   stats_.encode_waiting_image_requests = vision.waiting_image_jobs;
   stats_.encode_waiting_video_requests = vision.waiting_video_jobs;
   stats_.encoding_requests = static_cast<int64_t>(encoding_.size());

@@ -88,6 +88,10 @@ struct EngineConfig {
   int64_t encoder_cache_bytes = int64_t{512} << 20;  // encoded items by content; 0 = off
   // Multimodal requests being prepared or waiting for token-queue room.
   int64_t max_waiting_requests = 256;
+  // Admitted requests not yet scheduled once (being prepared or encoded, or
+  // waiting for KV room), of every kind: past it Submit sheds with
+  // RESOURCE_EXHAUSTED instead of queueing without end (Triton's max queue size).
+  int64_t max_queued_requests = 1024;
   // Decoded pixels those waiting requests may hold together, bytes (a request
   // holds its pixels from Submit until its encode starts): 256 waiting AnyRes
   // requests would otherwise hold about 16 GiB.
@@ -223,6 +227,7 @@ class RequestHandle {
 struct EngineStats {
   int64_t running = 0;
   int64_t waiting = 0;
+  int64_t queued = 0;  // admitted, not yet scheduled once (max_queued_requests)
   int64_t kv_blocks_total = 0;
   int64_t kv_blocks_used = 0;     // referenced by a live request
   int64_t kv_blocks_cached = 0;   // hold a reusable prefix

@@ -89,6 +89,9 @@ ABSL_FLAG(int64_t, encoder_cache_bytes, int64_t{512} << 20,
           "encoded images/videos kept by content hash for reuse, bytes (0 disables)");
 ABSL_FLAG(int64_t, max_waiting_requests, 256,
           "multimodal requests that may wait for token-queue room; past it: RESOURCE_EXHAUSTED");
+ABSL_FLAG(int64_t, max_queued_requests, 1024,
+          "admitted requests not yet scheduled (being prepared, encoded, or waiting for KV room), of "
+          "every kind; past it: RESOURCE_EXHAUSTED");
 ABSL_FLAG(int64_t, max_waiting_media_bytes, int64_t{2} << 30,
           "decoded pixels those waiting multimodal requests may hold together, bytes; past it: "
           "RESOURCE_EXHAUSTED (one request above it: INVALID_ARGUMENT)");
@@ -252,6 +255,7 @@ absl::Status Serve() {
   e.token_queue_tokens = absl::GetFlag(FLAGS_token_queue_tokens);
   e.encoder_cache_bytes = absl::GetFlag(FLAGS_encoder_cache_bytes);
   e.max_waiting_requests = absl::GetFlag(FLAGS_max_waiting_requests);
+  e.max_queued_requests = absl::GetFlag(FLAGS_max_queued_requests);
   e.max_waiting_media_bytes = absl::GetFlag(FLAGS_max_waiting_media_bytes);
   if (options.default_max_tokens < 1) {
     return absl::InvalidArgumentError("--default-max-tokens must be >= 1");
@@ -265,14 +269,14 @@ absl::Status Serve() {
                    "config: model={} device={} gpu_memory_fraction={} cuda_graphs={} host={} port={} http_port={} metrics_port={} threads={} tensor_parallel_size={} cpu_precision={} quantization={} vision_quantization={} block_size={} "
                    "kv_cache_bytes={} max_batched_tokens={} max_running_requests={} max_model_len={} "
                    "prefix_caching={} vision_workers={} vision_threads={} token_queue_tokens={} "
-                   "encoder_cache_bytes={} max_waiting_requests={} max_waiting_media_bytes={} default_max_tokens={} "
+                   "encoder_cache_bytes={} max_waiting_requests={} max_queued_requests={} max_waiting_media_bytes={} default_max_tokens={} "
                    "max_receive_bytes={} tls={} mtls={} api_key={} reload_interval_ms={} drain_timeout_ms={}"),
                e.model_dir.string(), absl::GetFlag(FLAGS_device), e.gpu_memory_fraction, e.cuda_graphs, options.host, options.port, options.http_port, options.metrics_port, e.threads,
                e.tensor_parallel_size, kernels::CpuPrecisionName(e.cpu_precision),
                absl::GetFlag(FLAGS_quantization), absl::GetFlag(FLAGS_vision_quantization), e.block_size, e.kv_cache_bytes, e.max_batched_tokens, e.max_running_requests,
                e.max_model_len, e.enable_prefix_caching, e.vision_workers, e.vision_threads,
                e.token_queue_tokens, e.encoder_cache_bytes, e.max_waiting_requests,
-               e.max_waiting_media_bytes, options.default_max_tokens,
+               e.max_queued_requests, e.max_waiting_media_bytes, options.default_max_tokens,
                options.max_receive_bytes, !options.tls_cert.empty(), !options.tls_client_ca.empty(),
                !options.api_key_file.empty(), options.reload_interval.count(), options.drain_timeout.count());
 

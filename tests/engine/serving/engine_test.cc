@@ -510,6 +510,44 @@ TEST_F(EngineTest, RefusesBadRequestsAtSubmitWithTheLimit) {
   Drain(**first);
 }
 
+TEST_F(EngineTest, PastMaxQueuedRequestsSubmitShedsAndSlotsComeBack) {
+  EngineConfig config = Config();
+  config.max_running_requests = 1;  // the others wait for a place
+  config.max_queued_requests = 2;
+  auto engine = MakeEngine(config);
+  ASSERT_NE(engine, nullptr);
+  GenerateRequest r;
+  r.input = Raw(ChatPrompt("Count slowly."));
+  r.stop.max_tokens = 200;
+  r.stop.ignore_eos = true;
+  auto running = engine->Submit(r);
+  ASSERT_TRUE(running.ok()) << running.status();
+  RequestOutput first;
+  ASSERT_TRUE((*running)->Next(&first));  // scheduled: no longer queued
+  std::vector<std::unique_ptr<RequestHandle>> queued;
+  for (int i = 0; i < 2; ++i) {
+    auto h = engine->Submit(r);
+    ASSERT_TRUE(h.ok()) << h.status();
+    queued.push_back(std::move(*h));
+  }
+  auto shed = engine->Submit(r);
+  ASSERT_FALSE(shed.ok());
+  EXPECT_EQ(shed.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(shed.status().message().find("max_queued_requests = 2"), std::string::npos) << shed.status();
+  // Ended before they ever ran, the queued requests give their places back.
+  for (auto& h : queued) {
+    h->Cancel();
+    EXPECT_EQ(Drain(*h).final_output.finish_reason, FinishReason::kCancelled);
+  }
+  (*running)->Cancel();
+  Drain(**running);
+  EXPECT_EQ(engine->Stats().queued, 0);
+  r.stop.max_tokens = 2;
+  auto again = engine->Submit(r);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(Drain(**again).tokens.size(), 2u);
+}
+
 TEST_F(EngineTest, AFailingStepEndsOnlyItsRequestsAndTheEngineGoesOn) {
   GenerateRequest r;
   r.input = UserTurn("Tell me a story about a lighthouse keeper and the sea.");
