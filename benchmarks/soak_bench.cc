@@ -50,11 +50,13 @@ ABSL_FLAG(std::string, model, "", "LLaVA-OneVision folder; empty: the tiny demo 
 ABSL_FLAG(double, minutes, 10.0, "length of the soak");
 ABSL_FLAG(double, overload, 2.0, "arrival rate as a multiple of the measured capacity");
 ABSL_FLAG(double, rate, 0.0, "requests per second; > 0 skips the capacity measurement");
-ABSL_FLAG(int, capacity_concurrency, 8, "requests in flight while capacity is measured");
+ABSL_FLAG(int, max_running_requests, 32, "the server's --max-running-requests (its batch)");
+ABSL_FLAG(int, capacity_concurrency, 32, "requests in flight while capacity is measured (the batch)");
 ABSL_FLAG(double, capacity_seconds, 30.0, "how long capacity is measured");
 ABSL_FLAG(int, client_threads, 256, "most requests in flight from this client");
 ABSL_FLAG(int, threads, 2, "engine threads");
 ABSL_FLAG(int64_t, max_waiting_requests, 32, "the server's --max-waiting-requests");
+ABSL_FLAG(int64_t, max_queued_requests, 64, "the server's --max-queued-requests");
 ABSL_FLAG(uint64_t, seed, 1, "traffic seed");
 ABSL_FLAG(std::string, out, "", "write the figures here as JSON");
 
@@ -209,7 +211,8 @@ double Percentile(std::vector<double> v, double q) {
 
 // Runs `requests` (due at `offsets`) with at most `threads` in flight; returns when all ended.
 std::vector<Outcome> Run(v1::Ovserve::Stub& stub, const std::vector<Planned>& requests,
-                         const std::vector<double>& offsets, int threads, double* max_lag_s) {
+                         const std::vector<double>& offsets, int threads, double* max_lag_s,
+                         std::vector<int64_t>* rss_per_minute) {
   std::vector<Outcome> outcomes(requests.size());
   std::mutex mutex;
   std::condition_variable cv;
@@ -235,6 +238,8 @@ std::vector<Outcome> Run(v1::Ovserve::Stub& stub, const std::vector<Planned>& re
   *max_lag_s = 0;
   for (size_t i = 0; i < requests.size(); ++i) {
     std::this_thread::sleep_until(t0 + std::chrono::microseconds(static_cast<int64_t>(offsets[i] * 1e6)));
+    // RSS each minute: a plateau, not a climb, is what a soak must show.
+    if (offsets[i] >= 60.0 * static_cast<double>(rss_per_minute->size() + 1)) rss_per_minute->push_back(RssBytes());
     std::lock_guard<std::mutex> lock(mutex);
     due.push_back(i);
     cv.notify_one();
@@ -251,7 +256,7 @@ std::vector<Outcome> Run(v1::Ovserve::Stub& stub, const std::vector<Planned>& re
 }
 
 int Main() {
-  spdlog::set_level(spdlog::level::warn);
+  spdlog::set_level(spdlog::level::err);  // hostile items and shed requests are expected
   std::filesystem::path model = absl::GetFlag(FLAGS_model);
   if (model.empty()) {
     model = std::filesystem::temp_directory_path() / absl::StrCat("ovserve-soak-demo-", getpid());
@@ -271,6 +276,8 @@ int Main() {
   options.engine.threads = absl::GetFlag(FLAGS_threads);
   options.engine.kv_cache_bytes = int64_t{256} << 20;
   options.engine.max_waiting_requests = absl::GetFlag(FLAGS_max_waiting_requests);
+  options.engine.max_queued_requests = absl::GetFlag(FLAGS_max_queued_requests);
+  options.engine.max_running_requests = absl::GetFlag(FLAGS_max_running_requests);
   options.drain_timeout = std::chrono::milliseconds(30000);
   auto server = server::Server::Create(options);
   if (!server.ok()) {
@@ -336,8 +343,9 @@ int Main() {
   std::fflush(stdout);
   const Clock::time_point soak_start = Clock::now();
   double max_backlog = 0;
+  std::vector<int64_t> rss_per_minute;
   const std::vector<Outcome> outcomes =
-      Run(*stub, requests, offsets, absl::GetFlag(FLAGS_client_threads), &max_backlog);
+      Run(*stub, requests, offsets, absl::GetFlag(FLAGS_client_threads), &max_backlog, &rss_per_minute);
   const double elapsed = std::chrono::duration<double>(Clock::now() - soak_start).count();
 
   // The engine drains: nothing held once every request has ended.
@@ -393,6 +401,7 @@ int Main() {
       {"requests_running_or_waiting_after", stats.running + stats.waiting},
       {"rss_start_bytes", rss_start},
       {"rss_end_bytes", rss_end},
+      {"rss_each_minute_bytes", rss_per_minute},
       {"small_text_ok", small_latency.size()},
       {"small_text_p50_s", Percentile(small_latency, 0.50)},
       {"small_text_p99_s", Percentile(small_latency, 0.99)},

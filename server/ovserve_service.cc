@@ -183,7 +183,13 @@ class GenerateCall final : public grpc::ServerWriteReactor<v1::GenerateResponse>
   grpc::Status FinalStatus(const engine::RequestOutput& out) const {
     if (out.finish_reason == engine::FinishReason::kError) {
       absl::Status error = out.error.ok() ? absl::InternalError("the request failed") : out.error;
-      spdlog::error(fmt::runtime("request {} failed: {}"), id_, error.ToString());
+      // A client's own fault (corrupt media, a bad schema, a limit) is a warning;
+      // a fault of the server's is an error.
+      const bool server_fault = error.code() == absl::StatusCode::kInternal ||
+                                error.code() == absl::StatusCode::kUnknown ||
+                                error.code() == absl::StatusCode::kDataLoss;
+      spdlog::log(server_fault ? spdlog::level::err : spdlog::level::warn, fmt::runtime("request {} failed: {}"),
+                  id_, ClientText(error.ToString(), 512));
       return ToGrpcStatus(error);
     }
     return grpc::Status::OK;
