@@ -387,10 +387,11 @@ absl::StatusOr<std::unique_ptr<RequestHandle>> Engine::Impl::Submit(GenerateRequ
           queued_.load(), " requests are already queued (max_queued_requests = ", config_.max_queued_requests,
           "); retry later"));
     }
-    ++queued_;
+    if (multimodal && waiting_for_queue_.load() >= config_.max_waiting_requests) return WaitingRequestsFull();
+    // Admitted: nothing below refuses it.
+    ++queued_;  // released when first scheduled or when it ends before
     state->counted_queued = true;
     if (multimodal) {
-      if (waiting_for_queue_.load() >= config_.max_waiting_requests) return WaitingRequestsFull();
       ++waiting_for_queue_;  // released when its encode starts or it ends before
       state->holds_waiting_slot = true;
     }
