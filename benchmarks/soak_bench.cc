@@ -350,7 +350,7 @@ int Main() {
 
   // The engine drains: nothing held once every request has ended.
   engine::EngineStats stats = (*server)->engine()->Stats();
-  for (int i = 0; i < 1000 && (stats.kv_blocks_used > 0 || stats.running + stats.waiting > 0); ++i) {
+  for (int i = 0; i < 1000 && (stats.kv_blocks_used > 0 || stats.running + stats.waiting + stats.queued > 0); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
     stats = (*server)->engine()->Stats();
   }
@@ -399,6 +399,7 @@ int Main() {
       {"kv_blocks_used_after", stats.kv_blocks_used},
       {"media_waiting_bytes_after", stats.media_waiting_bytes},
       {"requests_running_or_waiting_after", stats.running + stats.waiting},
+      {"requests_queued_after", stats.queued},
       {"rss_start_bytes", rss_start},
       {"rss_end_bytes", rss_end},
       {"rss_each_minute_bytes", rss_per_minute},
@@ -411,7 +412,8 @@ int Main() {
   if (const std::string out = absl::GetFlag(FLAGS_out); !out.empty()) std::ofstream(out) << report.dump(2) << "\n";
   (*server)->Shutdown();
   if (absl::GetFlag(FLAGS_model).empty()) std::filesystem::remove_all(model);
-  const bool clean = anomalies == 0 && stats.kv_blocks_used == 0 && stats.media_waiting_bytes == 0;
+  const bool clean = anomalies == 0 && stats.kv_blocks_used == 0 && stats.media_waiting_bytes == 0 &&
+                     stats.queued == 0 && stats.running + stats.waiting == 0;
   std::printf("%s\n", clean ? "soak: every request answered exactly once, nothing held"
                             : "soak: FAILED (anomalies or resources held; see above)");
   return clean ? 0 : 1;
