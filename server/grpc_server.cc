@@ -13,6 +13,7 @@
 #include "grpcpp/security/tls_certificate_provider.h"
 #include "grpcpp/security/tls_credentials_options.h"
 #include "grpcpp/server_builder.h"
+#include "server/api_key_auth_processor.h"
 #include "spdlog/spdlog.h"
 
 namespace ovserve::server {
@@ -144,6 +145,11 @@ absl::Status Server::Start() {
   }
   ASSIGN_OR_RETURN(const TlsPem tls, ReadTlsPem(options_));
   const std::shared_ptr<grpc::ServerCredentials> credentials = Credentials(tls, options_);
+  // On a TLS port the key is checked in gRPC's auth filter, before any handler runs or
+  // the request message is parsed (plaintext credentials take no processor).
+  if (api_keys_ != nullptr && !tls.cert_chain.empty()) {
+    credentials->SetAuthMetadataProcessor(std::make_shared<ApiKeyAuthProcessor>(api_keys_));
+  }
   if (options_.max_receive_bytes <= 0 || options_.max_receive_bytes > INT32_MAX) {
     return absl::InvalidArgumentError(absl::StrCat("--max-receive-bytes ", options_.max_receive_bytes,
                                                    " must be in [1, ", INT32_MAX, "]"));

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "engine/multimodal/visual_budget.h"
+#include "server/api_key_auth_processor.h"
 #include "server/grpc_status.h"
 #include "server/log_format.h"
 #include "spdlog/spdlog.h"
@@ -234,6 +235,14 @@ grpc::Status OvserveService::CheckReady(const grpc::CallbackServerContext& conte
 grpc::Status OvserveService::CheckAuth(const grpc::CallbackServerContext& context,
                                        std::string* tenant) const {
   if (options_.api_keys == nullptr) return grpc::Status::OK;
+  // Checked already by the TLS port's ApiKeyAuthProcessor: its tenant.
+  if (const std::shared_ptr<const grpc::AuthContext> auth = context.auth_context(); auth != nullptr) {
+    const std::vector<grpc::string_ref> checked = auth->FindPropertyValues(kTenantProperty);
+    if (!checked.empty()) {
+      if (tenant != nullptr) *tenant = std::string(checked.front().data(), checked.front().size());
+      return grpc::Status::OK;
+    }
+  }
   const auto& metadata = context.client_metadata();
   const auto it = metadata.find("authorization");
   if (it == metadata.end()) {

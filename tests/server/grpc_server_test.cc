@@ -30,6 +30,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "ovserve/v1/ovserve.grpc.pb.h"
+#include "prometheus/registry.h"
 #include "server/grpc_server.h"
 #include "tests/server/server_test_support.h"
 #include "tests/test_support/fixtures.h"
@@ -791,6 +792,50 @@ TEST(GrpcServerLifecycleTest, ModelInfoReportsTheTensorParallelSize) {
   EXPECT_EQ(info.model_name(), options.engine.model_dir.filename().string());
   const std::string everything = info.DebugString();
   EXPECT_EQ(everything.find(options.engine.model_dir.parent_path().string()), std::string::npos) << everything;
+}
+
+// Requests the gRPC service counted (its handlers record every call they see).
+double RequestsCounted(Server& server) {
+  double total = 0;
+  for (const prometheus::MetricFamily& family : server.metrics().registry()->Collect()) {
+    if (family.name != "ovserve_requests_total") continue;
+    for (const prometheus::ClientMetric& metric : family.metric) total += metric.counter.value;
+  }
+  return total;
+}
+
+// On a TLS port the key is checked by gRPC's auth filter (ApiKeyAuthProcessor),
+// before the handler: a refused call never reaches it, so the service's request
+// counter does not see it; health needs no key.
+TEST(GrpcServerLifecycleTest, TlsChecksTheApiKeyBeforeAnyHandlerRuns) {
+  OVSERVE_REQUIRE_FIXTURE("tiny-llava-ov/config.json");
+  const std::optional<TestCertificate> certificate = MakeTestCertificate("ovserve_tls_auth");
+  if (!certificate.has_value()) GTEST_SKIP() << "openssl could not make a test certificate";
+  const std::string keys_path = ::testing::TempDir() + "/tls_auth_keys";
+  std::ofstream(keys_path) << "alice secret-a\n";
+  ServerOptions options = TestOptions();
+  options.tls_cert = certificate->cert;
+  options.tls_key = certificate->key;
+  options.api_key_file = keys_path;
+  auto server = Server::Create(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_TRUE((*server)->LoadModel().ok());
+  const std::string target = "127.0.0.1:" + std::to_string((*server)->port());
+  grpc::SslCredentialsOptions trusting;
+  trusting.pem_root_certs = ReadFile(certificate->cert);
+  const auto channel = grpc::CreateChannel(target, grpc::SslCredentials(trusting));
+  auto stub = v1::Ovserve::NewStub(channel);
+
+  const Collected missing = Generate(*stub, ChatRequest("hi", {}, {}, 2));
+  EXPECT_EQ(missing.status.error_code(), grpc::StatusCode::UNAUTHENTICATED) << missing.status.error_message();
+  const Collected wrong = Generate(*stub, ChatRequest("hi", {}, {}, 2), std::nullopt, "nope");
+  EXPECT_EQ(wrong.status.error_code(), grpc::StatusCode::UNAUTHENTICATED) << wrong.status.error_message();
+  EXPECT_EQ(RequestsCounted(**server), 0) << "a refused call reached the handler";
+  const Collected good = Generate(*stub, ChatRequest("hi", {}, {}, 2), std::nullopt, "secret-a");
+  EXPECT_TRUE(good.status.ok()) << good.status.error_message();
+  EXPECT_EQ(good.tokens.size(), 2u);
+  EXPECT_EQ(RequestsCounted(**server), 1);
+  EXPECT_EQ(Health(channel), grpc::health::v1::HealthCheckResponse::SERVING);
 }
 
 TEST(GrpcServerLifecycleTest, TlsServesTrustingClientsOnly) {
