@@ -67,7 +67,6 @@ struct RequestState {
   int64_t reserved_tokens = 0;  // held in the token queue until its prefill is done
   int64_t media_bytes = 0;      // decoded pixels, counted in waiting_media_bytes_ until the encode starts
   bool holds_waiting_slot = false;  // counted in waiting_for_queue_ until the encode starts
-  bool counted_queued = false;      // counted in queued_ until first scheduled
   // Why a pool preparation failed (its media or grammar): Intake ends it.
   absl::Status preparation;
   std::optional<SequenceRng> rng;
@@ -389,8 +388,7 @@ absl::StatusOr<std::unique_ptr<RequestHandle>> Engine::Impl::Submit(GenerateRequ
     }
     if (multimodal && waiting_for_queue_.load() >= config_.max_waiting_requests) return WaitingRequestsFull();
     // Admitted: nothing below refuses it.
-    ++queued_;  // released when first scheduled or when it ends before
-    state->counted_queued = true;
+    ++queued_;  // released when first scheduled (timings.first_scheduled), or when it ends before
     if (multimodal) {
       ++waiting_for_queue_;  // released when its encode starts or it ends before
       state->holds_waiting_slot = true;
@@ -444,28 +442,25 @@ void Engine::Impl::Deliver(const std::shared_ptr<Preparation>& p,
   std::unique_ptr<RequestState> state = std::move(p->state);
   absl::Status status = media.status();
   if (status.ok()) status = CompletePreparation(*state, p->tokenized, *std::move(media), std::move(p->grammar));
-  if (!status.ok()) {
-    state->media.clear();
-    state->media_bytes = 0;
-  } else if (state->media_bytes > 0) {
-    // Decoded pixels held by requests waiting for the vision encoder.
-    int64_t held = waiting_media_bytes_.load();
-    do {
-      if (held + state->media_bytes > config_.max_waiting_media_bytes) {
-        status = absl::ResourceExhaustedError(absl::StrCat(
-            "the multimodal requests waiting for the vision encoder hold ", held,
-            " bytes of decoded pixels and this one ", state->media_bytes, " more (max_waiting_media_bytes = ",
-            config_.max_waiting_media_bytes, "); retry later"));
-        state->media.clear();
-        state->media_bytes = 0;
-        break;
-      }
-    } while (!waiting_media_bytes_.compare_exchange_weak(held, held + state->media_bytes));
-  }
-  state->preparation = std::move(status);
-  state->stream->MarkAdmitted();
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    // Decoded pixels held by requests waiting for the vision encoder: added only here,
+    // under the lock (the encoder's decrements only make room).
+    const int64_t held = waiting_media_bytes_.load();
+    if (status.ok() && held + state->media_bytes > config_.max_waiting_media_bytes) {
+      status = absl::ResourceExhaustedError(absl::StrCat(
+          "the multimodal requests waiting for the vision encoder hold ", held,
+          " bytes of decoded pixels and this one ", state->media_bytes, " more (max_waiting_media_bytes = ",
+          config_.max_waiting_media_bytes, "); retry later"));
+    }
+    if (status.ok()) {
+      waiting_media_bytes_ += state->media_bytes;
+    } else {
+      state->media.clear();
+      state->media_bytes = 0;
+    }
+    state->preparation = std::move(status);
+    state->stream->MarkAdmitted();
     inbox_.push_back(std::move(state));
   }
   wakeup_->Notify();
@@ -714,9 +709,6 @@ void Engine::Impl::Step() {
     const Sequence& seq = *scheduler_->Find(chunk.seq_id);
     if (state.timings.first_scheduled < 0) {
       state.timings.first_scheduled = SecondsBetween(state.submitted, now);
-    }
-    if (state.counted_queued) {
-      state.counted_queued = false;
       --queued_;
     }
     chunk_inputs_.push_back(ChunkInput{.tokens = seq.tokens,
@@ -856,7 +848,7 @@ std::unique_ptr<RequestState> Engine::Impl::Retire(int64_t seq_id) {
 void Engine::Impl::Finish(std::unique_ptr<RequestState> state, RequestOutput last, FinishReason reason,
                           absl::Status error) {
   ReleaseQueueTokens(*state);
-  if (state->counted_queued) --queued_;
+  if (state->timings.first_scheduled < 0) --queued_;  // ends never having run
   state->timings.finished = SecondsBetween(state->submitted, Clock::now());
   {
     std::lock_guard<std::mutex> lock(mutex_);

@@ -1,6 +1,7 @@
 #include "engine/multimodal/media_preprocessor.h"
 
 #include <algorithm>
+#include <atomic>
 #include <exception>
 #include <future>
 #include <mutex>
@@ -41,9 +42,13 @@ struct MediaPreprocessor::Batch {
   PreparedMediaCallback done;
   std::vector<std::optional<PreparedMedia>> results;
   std::atomic<size_t> remaining{0};
-  std::mutex mutex;
+  mutable std::mutex mutex;
   absl::Status error;          // the first item error (under mutex)
-  std::atomic<bool> failed{false};
+
+  bool failed() const {
+    std::lock_guard<std::mutex> lock(mutex);
+    return !error.ok();
+  }
 };
 
 MediaPreprocessor::MediaPreprocessor(ImageProcessor processor, const MediaPreprocessorOptions& options,
@@ -132,7 +137,7 @@ void MediaPreprocessor::RunItem(const std::shared_ptr<Batch>& batch, size_t inde
   absl::Status error;
   if (batch->stop.stop_requested()) {
     error = absl::CancelledError("the request was cancelled before its media was preprocessed");
-  } else if (!batch->failed.load(std::memory_order_acquire)) {
+  } else if (!batch->failed()) {
     const WorkBudget budget(options_.media.max_decode_seconds, batch->stop);
     absl::StatusOr<PreparedMedia> result = PrepareItem(item, batch->single_image, budget);
     if (result.ok()) {
@@ -146,17 +151,11 @@ void MediaPreprocessor::RunItem(const std::shared_ptr<Batch>& batch, size_t inde
   if (!error.ok()) {
     std::lock_guard<std::mutex> lock(batch->mutex);
     if (batch->error.ok()) batch->error = std::move(error);
-    batch->failed.store(true, std::memory_order_release);
   }
   if (batch->remaining.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   // The last item: every other item's writes happened before its decrement.
-  if (batch->failed.load(std::memory_order_acquire)) {
-    absl::Status first;
-    {
-      std::lock_guard<std::mutex> lock(batch->mutex);
-      first = batch->error;
-    }
-    batch->done(std::move(first));
+  if (batch->failed()) {
+    batch->done(batch->error);
     return;
   }
   std::vector<PreparedMedia> prepared;

@@ -16,7 +16,6 @@
 //
 // Thread-safe.
 
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
