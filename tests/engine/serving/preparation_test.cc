@@ -18,6 +18,7 @@ namespace ovserve::engine {
 namespace {
 
 using testing::Drain;
+using testing::ExpectNothingHeld;
 using testing::Finished;
 using testing::Image;
 using testing::ReadMedia;
@@ -49,13 +50,6 @@ class PreparationTest : public ::testing::Test {
     r.stop.max_tokens = max_tokens;
     r.stop.ignore_eos = true;
     return r;
-  }
-
-  static void ExpectNothingHeld(const Engine& engine) {
-    const EngineStats stats = engine.Stats();
-    EXPECT_EQ(stats.encode_waiting_requests, 0);
-    EXPECT_EQ(stats.media_waiting_bytes, 0);
-    EXPECT_EQ(stats.kv_blocks_used, 0);
   }
 };
 

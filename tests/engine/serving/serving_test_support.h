@@ -1,16 +1,20 @@
 #pragma once
 // Helpers shared by the serving-engine tests: fixture media, a one-turn chat
-// prompt, draining a request's stream, and a request's admission status.
+// prompt, draining a request's stream, a request's admission status, and an
+// engine that holds nothing once its requests are done.
 
+#include <chrono>
 #include <fstream>
 #include <iterator>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "engine/engine.h"
 #include "engine/prompt/chat_template.h"
+#include "gtest/gtest.h"
 #include "tests/test_support/fixtures.h"
 
 namespace ovserve::engine::testing {
@@ -71,6 +75,29 @@ inline Finished Drain(RequestHandle& handle) {
     if (out.finished) result.final_output = out;
   }
   return result;
+}
+
+// Waits (up to 5 s) until the engine holds nothing a finished request could
+// have left behind, then checks each: token-queue room, KV blocks, running,
+// waiting, queued and encoding requests, waiting pixels.
+inline void ExpectNothingHeld(Engine& engine) {
+  EngineStats stats;
+  for (int i = 0; i < 500; ++i) {
+    stats = engine.Stats();
+    if (stats.token_queue_used_tokens == 0 && stats.kv_blocks_used == 0 && stats.running == 0 &&
+        stats.waiting == 0 && stats.queued == 0 && stats.encoding_requests == 0 &&
+        stats.encode_waiting_requests == 0 && stats.media_waiting_bytes == 0) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(stats.token_queue_used_tokens, 0);
+  EXPECT_EQ(stats.kv_blocks_used, 0);
+  EXPECT_EQ(stats.running + stats.waiting, 0);
+  EXPECT_EQ(stats.queued, 0);
+  EXPECT_EQ(stats.encoding_requests, 0);
+  EXPECT_EQ(stats.encode_waiting_requests, 0);
+  EXPECT_EQ(stats.media_waiting_bytes, 0);
 }
 
 // Submit's own refusal, else the error the request's stream ended with (media

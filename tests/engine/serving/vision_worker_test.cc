@@ -46,6 +46,7 @@ using testing::UserTurn;
 using testing::Video;
 using testing::AdmissionStatus;
 using testing::Drain;
+using testing::ExpectNothingHeld;
 using testing::ReadMedia;
 
 std::filesystem::path ModelDir() { return ovserve::testing::FixturePath("tiny-llava-ov"); }
@@ -295,24 +296,6 @@ class EngineVisionTest : public ::testing::Test {
     r.stop.max_tokens = max_tokens;
     r.stop.ignore_eos = true;
     return r;
-  }
-
-  static void ExpectNothingHeld(Engine& engine) {
-    EngineStats stats;
-    for (int i = 0; i < 500; ++i) {
-      stats = engine.Stats();
-      if (stats.token_queue_used_tokens == 0 && stats.kv_blocks_used == 0 && stats.running == 0 &&
-          stats.waiting == 0 && stats.encoding_requests == 0 && stats.encode_waiting_requests == 0) {
-        break;
-      }
-      std::this_thread::sleep_for(milliseconds(10));
-    }
-    EXPECT_EQ(stats.token_queue_used_tokens, 0);
-    EXPECT_EQ(stats.kv_blocks_used, 0);
-    EXPECT_EQ(stats.running + stats.waiting, 0);
-    EXPECT_EQ(stats.encoding_requests, 0);
-    EXPECT_EQ(stats.encode_waiting_requests, 0);
-    EXPECT_EQ(stats.media_waiting_bytes, 0);
   }
 };
 

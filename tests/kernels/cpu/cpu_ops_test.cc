@@ -10,7 +10,7 @@
 #include "gtest/gtest.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/cpu_features.h"
-#include "tests/kernels/cpu/random_data.h"
+#include "tests/test_support/random_data.h"
 
 namespace ovserve::kernels {
 namespace {

@@ -14,7 +14,7 @@
 #include "gtest/gtest.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/cpu_features.h"
-#include "tests/kernels/cpu/random_data.h"
+#include "tests/test_support/random_data.h"
 #include "kernels/cpu/quantize.h"
 
 namespace ovserve::kernels {

@@ -21,6 +21,7 @@
 #include "kernels/backend_factory.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/dtype.h"
+#include "tests/test_support/random_data.h"
 
 namespace ovserve::kernels {
 namespace {
@@ -52,18 +53,8 @@ class CudaOpParityTest : public ::testing::Test {
     return host;
   }
 
-  static std::vector<float> Random(size_t n, float scale, uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> dist(0.0f, scale);
-    std::vector<float> v(n);
-    for (float& x : v) x = dist(rng);
-    return v;
-  }
-  static std::vector<uint16_t> ToBf16(const std::vector<float>& v) {
-    std::vector<uint16_t> out(v.size());
-    for (size_t i = 0; i < v.size(); ++i) out[i] = F32ToBf16(v[i]);
-    return out;
-  }
+  // This file's argument order (scale before seed) over the shared generator.
+  static std::vector<float> Random(size_t n, float scale, uint32_t seed) { return RandomVector(n, seed, scale); }
   static std::vector<float> Bf16Values(const std::vector<float>& v) {
     std::vector<float> out(v.size());
     for (size_t i = 0; i < v.size(); ++i) out[i] = Bf16ToF32(F32ToBf16(v[i]));

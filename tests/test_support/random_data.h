@@ -1,5 +1,5 @@
 #pragma once
-// Seeded test data for the CPU kernel tests.
+// Seeded test data for the kernel tests (CPU and CUDA).
 
 #include <cstdint>
 #include <random>
