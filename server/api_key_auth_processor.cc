@@ -5,6 +5,19 @@
 
 namespace ovserve::server {
 
+grpc::Status AuthenticateCall(const ApiKeys& keys,
+                              const std::multimap<grpc::string_ref, grpc::string_ref>& metadata,
+                              std::string* tenant) {
+  const auto header = metadata.find("authorization");
+  if (header == metadata.end()) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "missing 'authorization: Bearer <api key>' metadata");
+  }
+  std::optional<std::string> name = keys.Authenticate(absl::string_view(header->second.data(), header->second.size()));
+  if (!name.has_value()) return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "invalid API key");
+  *tenant = *std::move(name);
+  return grpc::Status::OK;
+}
+
 grpc::Status ApiKeyAuthProcessor::Process(const InputMetadata& auth_metadata, grpc::AuthContext* context,
                                           OutputMetadata* /*consumed_auth_metadata*/,
                                           OutputMetadata* /*response_metadata*/) {
@@ -16,14 +29,9 @@ grpc::Status ApiKeyAuthProcessor::Process(const InputMetadata& auth_metadata, gr
       std::string(path->second.data(), path->second.size()).rfind("/grpc.health.v1.Health/", 0) == 0) {
     return grpc::Status::OK;
   }
-  const auto header = auth_metadata.find("authorization");
-  if (header == auth_metadata.end()) {
-    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "missing 'authorization: Bearer <api key>' metadata");
-  }
-  std::optional<std::string> tenant =
-      keys->Authenticate(absl::string_view(header->second.data(), header->second.size()));
-  if (!tenant.has_value()) return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "invalid API key");
-  context->AddProperty(kTenantProperty, *tenant);
+  std::string tenant;
+  if (grpc::Status status = AuthenticateCall(*keys, auth_metadata, &tenant); !status.ok()) return status;
+  context->AddProperty(kTenantProperty, tenant);
   return grpc::Status::OK;
 }
 

@@ -16,7 +16,9 @@
 // Thread-safe (gRPC calls Process from its threads; keys rotate through the
 // shared ApiKeyStore).
 
+#include <map>
 #include <memory>
+#include <string>
 
 #include "grpcpp/security/auth_metadata_processor.h"
 #include "server/api_keys.h"
@@ -24,6 +26,12 @@
 namespace ovserve::server {
 
 inline constexpr char kTenantProperty[] = "ovserve_tenant";
+
+// The tenant of a call's "authorization: Bearer <key>" metadata under `keys`, or
+// UNAUTHENTICATED saying what was wrong. Shared by the processor and the handlers.
+grpc::Status AuthenticateCall(const ApiKeys& keys,
+                              const std::multimap<grpc::string_ref, grpc::string_ref>& metadata,
+                              std::string* tenant);
 
 class ApiKeyAuthProcessor : public grpc::AuthMetadataProcessor {
  public:

@@ -243,18 +243,12 @@ grpc::Status OvserveService::CheckAuth(const grpc::CallbackServerContext& contex
       return grpc::Status::OK;
     }
   }
-  const auto& metadata = context.client_metadata();
-  const auto it = metadata.find("authorization");
-  if (it == metadata.end()) {
-    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                        "missing 'authorization: Bearer <api key>' metadata");
+  std::string name;
+  if (grpc::Status status = AuthenticateCall(*options_.api_keys->current(), context.client_metadata(), &name);
+      !status.ok()) {
+    return status;
   }
-  std::optional<std::string> name = options_.api_keys->current()->Authenticate(
-      absl::string_view(it->second.data(), it->second.size()));
-  if (!name.has_value()) {
-    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "invalid API key");
-  }
-  if (tenant != nullptr) *tenant = *std::move(name);
+  if (tenant != nullptr) *tenant = std::move(name);
   return grpc::Status::OK;
 }
 
