@@ -459,8 +459,10 @@ void Engine::Impl::Deliver(const std::shared_ptr<Preparation>& p,
       state->media.clear();
       state->media_bytes = 0;
     }
+    // A failed preparation is not admitted: its final (error) output, pushed by the engine
+    // thread, is what ends the wait, so a front end never starts a response before it.
+    if (status.ok()) state->stream->MarkAdmitted();
     state->preparation = std::move(status);
-    state->stream->MarkAdmitted();
     inbox_.push_back(std::move(state));
   }
   wakeup_->Notify();

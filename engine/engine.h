@@ -210,7 +210,8 @@ class RequestHandle {
   // Whether the final output has been returned by Next/TryNext.
   bool finished() const;
   // Whether the request is past its preparation (media decoded, grammar
-  // compiled) and queued for the model, or has ended: a front end that must
+  // compiled) and queued for the model, or its final output is queued (a
+  // failed preparation becomes admitted only then): a front end that must
   // answer preparation errors with an error status waits for it before it
   // starts a streamed response. Becoming true wakes the request's waker.
   bool admitted() const;

@@ -141,13 +141,17 @@ class HttpGeneration : public std::enable_shared_from_this<HttpGeneration> {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (!started_ || done_) return;
+      // Admission is read before the outputs are drained: a choice that failed its
+      // preparation counts as admitted only once its error output is queued, so the
+      // drain below then sees that error and the stream is not opened.
+      const bool all_admitted = AllAdmittedLocked();
       for (int i = 0; i < g_.n; ++i) {
         Choice& c = choices_[i];
         if (c.final_output.has_value() || c.handle == nullptr) continue;
         engine::RequestOutput out;
         while (c.handle->TryNext(&out)) Take(i, std::move(out));
       }
-      if (g_.stream && !stream_open_ && AllAdmittedLocked() && !AnyFailedLocked()) OpenStreamLocked();
+      if (g_.stream && !stream_open_ && all_admitted && !AnyFailedLocked()) OpenStreamLocked();
       finished = std::all_of(choices_.begin(), choices_.end(),
                              [](const Choice& c) { return c.final_output.has_value(); });
       if (finished) {
